@@ -1,0 +1,188 @@
+/* brokerd: the only process that reads client input.  It holds no secret and
+ * no token: it frames MCP, validates, applies policy, audits, and passes
+ * allowed calls to tokend. */
+#ifndef BROKERD_H
+#define BROKERD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "config.h"
+#include "errors.h"
+#include "guard.h"
+#include "ipc.h"
+#include "policy.h"
+
+#define BROKERD_VERSION PACKAGE_VERSION
+/* Exit status when a child dies: the unit should be restarted as a whole. */
+#define EXIT_CHILD_DIED 70
+/* A client that does not read its answers stops being read at this much
+ * unsent output, so it cannot make brokerd's memory grow without bound. */
+#define SESSION_OUT_HIGH_WATER (8u * 1024u * 1024u)
+/* How long past its timeout_ms brokerd waits for tokend before answering a
+ * call itself: tokend enforces timeout_ms, this is only a backstop. */
+#define CALL_BACKSTOP_MS 5000
+/* Sessions served at once on the socket; more connections wait in the
+ * listen backlog.  Bounds descriptors and the poll set, not legitimate use. */
+#define BROKER_MAX_SESSIONS 256
+/* Slots of brokerd's poll set besides the two of each session (main.c). */
+#define BROKER_POLL_FIXED 4
+/* After SIGTERM and the grace period, how long answers may take to drain. */
+#define SHUTDOWN_FLUSH_MS 2000
+
+enum session_transport { SESSION_STDIO, SESSION_UNIX };
+
+struct session {
+	unsigned id; /* for logs and audit records */
+	enum session_transport transport;
+	int in_fd;
+	int out_fd; /* a unix-socket peer: the same descriptor as in_fd */
+	uid_t peer_uid; /* unix: SO_PEERCRED; stdio: our own uid */
+	pid_t peer_pid; /* unix: SO_PEERCRED; stdio: our parent, the spawner */
+	struct buf in;
+	struct buf out;
+	bool discarding; /* inside a line over the size limit */
+	bool in_eof;
+	bool out_broken;
+	bool peer_gone; /* unix: the peer closed both directions */
+	bool initialized;
+	char protocol[16]; /* negotiated version (initialize) */
+	size_t inflight;
+	struct session *next;
+};
+
+/* What an answer needs to know about its request.  The era is per request:
+ * a 2026-07-28 request carries its version in _meta, a legacy one relies
+ * on the session's initialize. */
+struct rpc_req {
+	struct json_object *id;		    /* string or integer */
+	struct json_object *progress_token; /* params._meta.progressToken, or NULL */
+	char protocol[16];		    /* the version governing this request */
+	bool modern;			    /* 2026-07-28: resultType and _meta in results */
+};
+
+struct child {
+	const char *name;
+	pid_t pid;
+	struct ipc_chan chan;
+	bool exited;
+	int status; /* from waitpid */
+};
+
+/* A tool call waiting for tokend's answer. */
+struct call {
+	uint64_t ipc_id;
+	struct session *session;
+	struct rpc_req rpc; /* holds references to id and progress_token */
+	int progress_seq;   /* notifications/progress sent so far */
+	const char *tool;
+	char *request_id;   /* execute: the contract's request_id */
+	char *requester_id; /* for audit */
+	struct json_object *scopes;
+	struct json_object *detail; /* describe: tenant, client, resource */
+	struct policy_decision policy;
+	bool has_policy;
+	int64_t started_ms;
+	int64_t deadline_ms;
+	struct call *next;
+};
+
+struct broker {
+	struct config cfg;
+	struct child secretd;
+	struct child tokend;
+	struct session *sessions;
+	size_t n_sessions;
+	unsigned next_session_id;
+	struct call *calls;
+	uint64_t next_ipc_id;
+	int sigfd;
+	int listener;	     /* the unix socket, or -1 (stdio, or stopping) */
+	char *listen_path;   /* what --listen named */
+	bool listen_unlink;  /* we made the socket file (not systemd): remove it */
+	int64_t accept_resume_ms; /* out of descriptors: accept again after this */
+	bool stopping; /* SIGTERM: no more input is read or connection accepted */
+	int64_t stop_deadline_ms; /* calls still in flight then are cancelled */
+	struct guarded op_token;     /* OP_SERVICE_ACCOUNT_TOKEN until handed to secretd */
+	char secret_fingerprint[17]; /* as secretd last reported it; "" until then */
+	char secret_provider[16];
+};
+
+/* children.c */
+void children_start(struct broker *b);
+void children_stop(struct broker *b);
+/* Reaps exited children; returns the one that died first, or NULL. */
+struct child *children_reap(struct broker *b);
+
+/* secrets.c */
+/* Before the children start: takes OP_SERVICE_ACCOUNT_TOKEN out of the
+ * environment (and /proc/PID/environ) into guarded memory. */
+void secrets_take(struct broker *b);
+/* Right after the children start: sends secretd the token, first thing,
+ * then forgets it and wipes the env provider's variable. */
+void secrets_hand_over(struct broker *b);
+void secrets_dispatch(struct broker *b, const struct ipc_msg *m);
+
+/* session.c */
+/* A new session at the head of b->sessions; the descriptors become its own. */
+struct session *session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd);
+/* Ends a session: its calls are cancelled in tokend and their answers
+ * dropped; a socket is closed.  s is freed. */
+void session_close(struct broker *b, struct session *s);
+/* Queues one JSON-RPC message; the caller keeps its reference to o. */
+void session_send(struct session *s, struct json_object *o);
+/* Reads and handles what the client sent; returns 0 at end of input. */
+int session_read(struct broker *b, struct session *s);
+/* Handles the complete lines already buffered (after calls finished). */
+void session_process(struct broker *b, struct session *s);
+int session_flush(struct session *s);
+bool session_wants_input(const struct broker *b, const struct session *s);
+bool session_done(const struct session *s);
+
+/* listener.c: the unix socket (--listen, or systemd's with LISTEN_FDS) */
+/* Before the sandbox: takes systemd's socket or makes one at path. */
+void listener_open(struct broker *b, const char *path);
+/* Accepts what is waiting; a peer not allowed gets one error and is closed. */
+void listener_accept(struct broker *b);
+/* Whether another session may be served now (BROKER_MAX_SESSIONS, or fewer
+ * when RLIMIT_NOFILE is low). */
+bool listener_has_room(const struct broker *b);
+/* Stops accepting; removes the socket file if brokerd made it. */
+void listener_close(struct broker *b);
+
+/* bridge.c: brokerd --connect PATH, stdio <-> socket; reads no configuration */
+int bridge_main(const char *path) __attribute__((noreturn));
+
+/* mcp.c */
+void mcp_handle_line(struct broker *b, struct session *s, const char *line, size_t len);
+void mcp_send_error(struct session *s, struct json_object *id, int code, const char *msg,
+    const char *detail);
+/* A result; a 2026-07-28 request's also gets resultType and _meta.serverInfo. */
+void mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result);
+void mcp_send_notification(struct session *s, const char *method, struct json_object *params);
+bool mcp_structured(const char *protocol);
+
+/* tools.c */
+struct json_object *tools_list(const char *protocol);
+void tools_call(struct broker *b, struct session *s, const struct rpc_req *r,
+    struct json_object *params);
+/* An answer or a progress report from tokend. */
+void tools_answer(struct broker *b, const struct ipc_msg *m);
+/* Answers every call in flight with code (a child died, or shutdown). */
+void tools_fail_all(struct broker *b, enum err_code code, const char *msg);
+/* notifications/cancelled: stops the call in tokend; it gets no answer. */
+void tools_cancel(struct broker *b, struct session *s, struct json_object *rpc_id,
+    const char *reason);
+/* The session is going away: cancels its calls, drops their answers. */
+void tools_drop_session(struct broker *b, struct session *s);
+/* SIGTERM's grace period is over: cancels what is left, answering each. */
+void tools_shutdown(struct broker *b);
+void tools_expire(struct broker *b);
+int64_t tools_next_deadline(const struct broker *b);
+bool tools_id_in_flight(const struct broker *b, const struct session *s, struct json_object *id);
+
+#endif

@@ -1,0 +1,419 @@
+/* brokerd: start-up, the children, and the event loop. */
+#include "buildconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "brokerd.h"
+#include "log.h"
+#include "proc.h"
+#include "sandbox.h"
+#include "secretenv.h"
+#include "timeutil.h"
+
+#define EX_USAGE_STATUS 64
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: brokerd [--listen PATH]\n"
+	    "       brokerd --connect PATH\n"
+	    "       brokerd --help | --version\n"
+	    "\n"
+	    "Serves MCP (newline-delimited JSON-RPC 2.0) and brokers Microsoft Graph\n"
+	    "calls through its children secretd and tokend: on stdin/stdout, or with\n"
+	    "--listen (or systemd socket activation) to many clients on a unix socket,\n"
+	    "all sharing one token cache.  Configuration comes from MCP_AUTH_BROKER_*\n"
+	    "environment variables; see brokerd(8) and mcp-auth-broker.conf(5).\n"
+	    "MCP_AUTH_BROKER_ENV defaults to smoke: deterministic built-in providers,\n"
+	    "no Azure and no 1Password.\n"
+	    "\n"
+	    "  -l, --listen PATH   serve MCP on a unix socket created at PATH (0660);\n"
+	    "                      peers are checked against MCP_AUTH_BROKER_ALLOWED_UIDS\n"
+	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
+	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
+	    "                      (what an MCP client launches); reads no configuration\n"
+	    "  -h, --help          show this help\n"
+	    "  -V, --version       show the version and where the children are looked for\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT stop accepting, let calls in flight finish within\n"
+	    "MCP_AUTH_BROKER_SHUTDOWN_GRACE_SECONDS, then exit 0; SIGHUP does not reload\n"
+	    "(restart to apply a new configuration).\n"
+	    "\n"
+	    "Exit status: 0 after end of input or SIGTERM, 64 bad usage, 69 --connect\n"
+	    "found no server, 70 a child died, 78 bad configuration or unusable socket.\n");
+}
+
+struct args {
+	const char *listen;  /* --listen PATH */
+	const char *connect; /* --connect PATH */
+};
+
+static void __attribute__((noreturn))
+usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "brokerd: %s%s%s%s\n", msg, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	usage(stderr);
+	exit(EX_USAGE_STATUS);
+}
+
+static void
+parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	while ((ch = getopt_long(argc, argv, "l:c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			a->listen = optarg;
+			break;
+		case 'c':
+			a->connect = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("brokerd (%s) %s\nchildren in: %s\nseccomp: %s\n", PACKAGE_NAME,
+			    PACKAGE_VERSION, LIBEXECDIR,
+			    sandbox_available() ? "yes" : "NO (built with --disable-seccomp)");
+			exit(0);
+		default:
+			usage(stderr);
+			exit(EX_USAGE_STATUS);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument", argv[optind]);
+	if (a->listen != NULL && a->connect != NULL)
+		usage_error("--listen and --connect exclude each other", NULL);
+}
+
+/* SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive through a signalfd, in the loop. */
+static int
+signals_setup(void)
+{
+	sigset_t mask;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		fatal("signalfd");
+	return fd;
+}
+
+/* A child died: answer what is in flight, stop the other child, exit
+ * non-zero so the service manager restarts the whole unit.  brokerd never
+ * restarts a child: a new secretd channel is what an impostor would want. */
+static void __attribute__((noreturn))
+broker_child_died(struct broker *b, struct child *c)
+{
+	bool secret = (c == &b->secretd);
+
+	log_error("%s died: failing %s calls in flight and shutting down", c->name,
+	    secret ? "secret.unavailable" : "provider.unavailable");
+	tools_fail_all(b, secret ? ERR_SECRET_UNAVAILABLE : ERR_PROVIDER_UNAVAILABLE,
+	    secret ? "secretd is unavailable" : "tokend is unavailable");
+	children_stop(b);
+	for (struct session *s = b->sessions; s != NULL; s = s->next) {
+		int64_t deadline = mono_ms() + 2000;
+		while (session_flush(s) == 1 && mono_ms() < deadline) {
+			struct pollfd p = { s->out_fd, POLLOUT, 0 };
+			poll(&p, 1, 100);
+		}
+	}
+	exit(EXIT_CHILD_DIED);
+}
+
+/* SIGTERM: stop accepting and reading; calls in flight have the grace
+ * period to finish, then are cancelled (broker_stop_step). */
+static void
+broker_begin_stop(struct broker *b, unsigned signo)
+{
+	if (b->stopping)
+		return;
+	log_info("signal %u: no new sessions or calls; %ld s for the calls in flight", signo,
+	    b->cfg.shutdown_grace_s);
+	b->stopping = true;
+	b->stop_deadline_ms = mono_ms() + b->cfg.shutdown_grace_s * 1000;
+	listener_close(b);
+	for (struct session *s = b->sessions; s != NULL; s = s->next)
+		s->in_eof = true;
+}
+
+static void
+broker_signal(struct broker *b)
+{
+	struct signalfd_siginfo si;
+	struct child *dead;
+
+	while (read(b->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			broker_begin_stop(b, si.ssi_signo);
+		else if (si.ssi_signo == SIGHUP)
+			log_warnx("SIGHUP: configuration is read only at start; restart brokerd to "
+				  "apply a new one");
+	}
+	if ((dead = children_reap(b)) != NULL)
+		broker_child_died(b, dead);
+}
+
+static void
+broker_service_child(struct broker *b, struct child *c)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_read(&c->chan);
+	int st;
+
+	if (n == -1 && errno != ECONNRESET)
+		fatal("read from %s", c->name);
+	if (n == -1)
+		c->chan.eof = 1;
+	while ((st = ipc_next(&c->chan, &m)) == IPC_OK) {
+		if (c == &b->tokend)
+			tools_answer(b, &m);
+		else
+			secrets_dispatch(b, &m);
+		ipc_done(&c->chan, &m);
+	}
+	/* A child that dies mid-message is a dead child, not a liar. */
+	if (st < 0 && st != IPC_TRUNCATED)
+		fatalx("malformed message from %s (%s)", c->name, ipc_status_str(st));
+	if (c->chan.eof)
+		broker_child_died(b, c);
+}
+
+static void
+broker_flush(struct broker *b)
+{
+	if (ipc_flush(&b->secretd.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
+		fatal("write to secretd");
+	if (ipc_flush(&b->tokend.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
+		fatal("write to tokend");
+	for (struct session *s = b->sessions; s != NULL; s = s->next)
+		session_flush(s);
+}
+
+/* ---- the loop: the children, the listener, every session --------------- */
+
+enum { PFD_SIG, PFD_SECRETD, PFD_TOKEND, PFD_LISTENER, PFD_FIXED };
+_Static_assert(PFD_FIXED == BROKER_POLL_FIXED, "listener.c sizes sessions by BROKER_POLL_FIXED");
+
+struct pollset {
+	struct pollfd *pfd;
+	size_t cap;
+	size_t n;
+};
+
+static bool
+broker_accepting(const struct broker *b)
+{
+	return b->listener >= 0 && listener_has_room(b) &&
+	    mono_ms() >= b->accept_resume_ms;
+}
+
+/* Two slots per session, in list order: input, then output.  A socket peer
+ * is always watched, so a hang-up is seen even while it is not being read. */
+static void
+poll_session(const struct broker *b, const struct session *s, struct pollfd *p)
+{
+	bool in = session_wants_input(b, s);
+
+	if (s->transport == SESSION_UNIX)
+		p[0] = (struct pollfd){ s->peer_gone ? -1 : s->in_fd, in ? POLLIN : 0, 0 };
+	else
+		p[0] = (struct pollfd){ in ? s->in_fd : -1, POLLIN, 0 };
+	p[1] = (struct pollfd){ buf_avail(&s->out) && !s->out_broken ? s->out_fd : -1, POLLOUT,
+		0 };
+}
+
+static void
+broker_poll_setup(struct broker *b, struct pollset *ps)
+{
+	size_t need = PFD_FIXED + 2 * b->n_sessions, i = PFD_FIXED;
+	struct pollfd *p = ps->pfd;
+
+	if (need > ps->cap) {
+		if ((p = reallocarray(ps->pfd, need, sizeof(*p))) == NULL)
+			fatalx("out of memory");
+		ps->pfd = p;
+		ps->cap = need;
+	}
+	ps->n = need;
+	p[PFD_SIG] = (struct pollfd){ b->sigfd, POLLIN, 0 };
+	p[PFD_SECRETD] = (struct pollfd){ b->secretd.chan.fd,
+		POLLIN | (ipc_pending_out(&b->secretd.chan) ? POLLOUT : 0), 0 };
+	p[PFD_TOKEND] = (struct pollfd){ b->tokend.chan.fd,
+		POLLIN | (ipc_pending_out(&b->tokend.chan) ? POLLOUT : 0), 0 };
+	p[PFD_LISTENER] = (struct pollfd){ broker_accepting(b) ? b->listener : -1, POLLIN, 0 };
+	for (struct session *s = b->sessions; s != NULL; s = s->next, i += 2)
+		poll_session(b, s, &p[i]);
+}
+
+/* The earliest moment the loop must wake without any descriptor ready. */
+static int64_t
+broker_next_deadline(const struct broker *b)
+{
+	int64_t next = tools_next_deadline(b);
+
+	if (b->listener >= 0 && b->accept_resume_ms > mono_ms() &&
+	    (next < 0 || b->accept_resume_ms < next))
+		next = b->accept_resume_ms;
+	if (b->stopping) {
+		int64_t t = b->calls ? b->stop_deadline_ms : b->stop_deadline_ms + SHUTDOWN_FLUSH_MS;
+		if (next < 0 || t < next)
+			next = t;
+	}
+	return next;
+}
+
+static void
+broker_session_io(struct broker *b, struct pollset *ps)
+{
+	const short ready = POLLIN | POLLHUP | POLLERR;
+	size_t i = PFD_FIXED;
+
+	for (struct session *s = b->sessions; s != NULL && i < ps->n; s = s->next, i += 2) {
+		short rev = ps->pfd[i].revents;
+		/* A socket peer that closed both directions is gone; one that
+		 * only closed its writing side still gets its answers. */
+		if (s->transport == SESSION_UNIX && (rev & (POLLHUP | POLLERR)))
+			s->peer_gone = true;
+		else if ((rev & ready) && session_wants_input(b, s))
+			session_read(b, s);
+	}
+}
+
+/* Closes sessions that are done; after SIGTERM's grace period and the time
+ * to drain answers, every one left. */
+static void
+broker_reap_sessions(struct broker *b)
+{
+	bool force = b->stopping && mono_ms() >= b->stop_deadline_ms + SHUTDOWN_FLUSH_MS;
+	struct session *s, *next;
+
+	for (s = b->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (force || session_done(s))
+			session_close(b, s);
+	}
+}
+
+static void
+broker_stop_step(struct broker *b)
+{
+	if (b->stopping && b->calls != NULL && mono_ms() >= b->stop_deadline_ms) {
+		log_warnx("shutdown grace period over: cancelling the calls still in flight");
+		tools_shutdown(b);
+	}
+}
+
+/* Until the stdio session has ended, or, serving a socket, until SIGTERM has
+ * closed the listener and every session has ended. */
+static void
+broker_loop(struct broker *b)
+{
+	struct pollset ps = { NULL, 0, 0 };
+	const short ready = POLLIN | POLLHUP | POLLERR;
+
+	while (b->sessions != NULL || b->listener >= 0) {
+		broker_poll_setup(b, &ps);
+		if (poll(ps.pfd, ps.n, poll_timeout_ms(broker_next_deadline(b))) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (ps.pfd[PFD_SIG].revents & POLLIN)
+			broker_signal(b);
+		if (ps.pfd[PFD_SECRETD].revents & ready)
+			broker_service_child(b, &b->secretd);
+		if (ps.pfd[PFD_TOKEND].revents & ready)
+			broker_service_child(b, &b->tokend);
+		broker_session_io(b, &ps);
+		if (ps.pfd[PFD_LISTENER].revents & ready)
+			listener_accept(b);
+		tools_expire(b);
+		broker_stop_step(b);
+		for (struct session *s = b->sessions; s != NULL; s = s->next)
+			session_process(b, s);
+		broker_flush(b);
+		broker_reap_sessions(b);
+	}
+	free(ps.pfd);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct broker b;
+	struct args a;
+	pid_t spawner = getppid();
+
+	log_init("brokerd", LOG_LEVEL_INFO);
+	parse_args(argc, argv, &a);
+	if (a.connect != NULL) {
+		/* The bridge needs no credential: one handed to it anyway goes. */
+		secretenv_take(OP_TOKEN_VAR, NULL);
+		bridge_main(a.connect); /* reads no configuration, holds no secret */
+	}
+	proc_harden("brokerd");
+	if (sodium_init() < 0)
+		fatalx("sodium_init failed");
+	memset(&b, 0, sizeof(b));
+	b.listener = -1;
+	config_load_or_exit(&b.cfg);
+	secretenv_check_or_exit(&b.cfg);
+	log_set_level(b.cfg.log_level);
+	secrets_take(&b);
+	if (b.cfg.env == BROKER_ENV_SMOKE)
+		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
+	audit_open(&b.cfg);
+	/* Made (or taken from systemd) before the sandbox, which allows no bind;
+	 * a socket that cannot be made stops us before anything is started. */
+	listener_open(&b, a.listen);
+	b.sigfd = signals_setup();
+	/* The children, and the channel between them, exist before the first
+	 * client byte is read. */
+	children_start(&b);
+	secrets_hand_over(&b);
+	/* brokerd parses untrusted input: from here on it cannot reach the
+	 * network, start a program or open a file for writing. */
+	sandbox_enter(SANDBOX_BROKERD);
+	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */
+		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
+	log_info("serving MCP on %s (tenant %s, policy %s)", b.listener < 0 ? "stdio" : "a unix socket",
+	    b.cfg.tenant_id, b.cfg.policy_version);
+	broker_loop(&b);
+	children_stop(&b);
+	listener_close(&b);
+	log_info("%s: exiting", b.stopping ? "stopped" : "end of input");
+	free(b.listen_path);
+	config_free(&b.cfg);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* Policy (DESIGN.md section 4): deterministic, default deny, decided in
+ * brokerd before anything reaches tokend. */
+#ifndef BROKERD_POLICY_H
+#define BROKERD_POLICY_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "errors.h"
+#include "request.h"
+
+/* Headers forwarded to Graph when present and valid; anything else is
+ * stripped (authorization and cookie among them, always). */
+#define POLICY_FORWARDED_HEADERS "accept", "content-type", "if-match", "prefer", "consistency-level"
+
+struct policy_decision {
+	bool allow;
+	enum err_code code;    /* ERR_NONE when allowed */
+	char reason[96];       /* policy.rule.allow.<rule> | policy.rule.deny.<why> */
+	char rule[256];	       /* the rule that matched, for audit */
+	char message[256];     /* for the client: why, without echoing secrets */
+	bool forward[REQ_MAX_HEADERS]; /* per request header: forwarded or stripped */
+	size_t n_stripped;
+};
+
+void policy_decide(const struct config *cfg, const struct graph_request *req,
+    struct policy_decision *d);
+/* The resource in the form config.c keeps resources in (lower case, no
+ * trailing slash), which is also tokend's cache key; false if it does not
+ * fit in out. */
+bool policy_resource_key(const char *resource, char *out, size_t outsz);
+/* The path check alone (also used on the describe tool's inputs). */
+bool policy_path_safe(const char *path, const char *query, const char **why);
+
+#endif

@@ -1,0 +1,194 @@
+/* An MCP session: newline-delimited JSON-RPC on a pair of descriptors (stdio,
+ * or one unix-socket peer).  Input is split into lines with a size limit;
+ * output is buffered and written as the peer takes it.  The same limits hold
+ * for every session: a line over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES is refused
+ * and skipped, at most MCP_AUTH_BROKER_MAX_INFLIGHT calls are in flight, and a
+ * peer that does not read its answers stops being read. */
+#include "buildconf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "brokerd.h"
+#include "jsonx.h"
+#include "log.h"
+#include "proc.h"
+
+struct session *
+session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		fatalx("out of memory");
+	s->id = ++b->next_session_id;
+	s->transport = t;
+	s->in_fd = in_fd;
+	s->out_fd = out_fd;
+	s->peer_uid = getuid(); /* the caller sets a socket peer's */
+	buf_init(&s->in);
+	buf_init(&s->out);
+	if (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1)
+		fatal("fcntl(O_NONBLOCK) on the client's descriptors");
+	s->next = b->sessions;
+	b->sessions = s;
+	b->n_sessions++;
+	return s;
+}
+
+void
+session_close(struct broker *b, struct session *s)
+{
+	tools_drop_session(b, s);
+	for (struct session **pp = &b->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			b->n_sessions--;
+			break;
+		}
+	}
+	if (s->transport == SESSION_UNIX)
+		close(s->in_fd);
+	log_info("session %u closed%s", s->id,
+	    s->peer_gone || s->out_broken ? " (the peer went away)" : "");
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s);
+}
+
+void
+session_send(struct session *s, struct json_object *o)
+{
+	size_t len;
+	const char *text;
+
+	if (s->out_broken)
+		return;
+	/* Plain output never contains a raw newline, so one message is one line. */
+	/* jx_text: json-c's own text could come out empty or cut short under
+	 * memory pressure (tests/integration/test_faults.py). */
+	text = jx_text(o, &len);
+	if (buf_append(&s->out, text, len) == -1 || buf_append(&s->out, "\n", 1) == -1)
+		fatalx("out of memory");
+}
+
+int
+session_flush(struct session *s)
+{
+	while (buf_avail(&s->out) > 0 && !s->out_broken) {
+		ssize_t n = write(s->out_fd, buf_head(&s->out), buf_avail(&s->out));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 1;
+		if (n == -1) {
+			log_warn("session %u: client output closed", s->id);
+			s->out_broken = true;
+			return -1;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	return 0;
+}
+
+bool
+session_wants_input(const struct broker *b, const struct session *s)
+{
+	return !s->in_eof && !s->peer_gone && !s->out_broken && !b->stopping &&
+	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && s->inflight < (size_t)b->cfg.max_inflight;
+}
+
+/* Done when the client has said all it will and everything it asked for is
+ * answered and written, or at once when nobody is left to read the answers. */
+bool
+session_done(const struct session *s)
+{
+	if (s->peer_gone || s->out_broken)
+		return true;
+	return s->in_eof && s->inflight == 0 && buf_avail(&s->in) == 0 && buf_avail(&s->out) == 0;
+}
+
+/* Whether another buffered line may be handled now: not past the cap on
+ * calls in flight, and not while answers pile up unread (a line such as
+ * tools/list turns a few bytes of input into kilobytes of output). */
+static bool
+session_may_handle(const struct broker *b, const struct session *s)
+{
+	return s->inflight < (size_t)b->cfg.max_inflight &&
+	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && !s->peer_gone && !s->out_broken;
+}
+
+static void
+session_line(struct broker *b, struct session *s, const unsigned char *p, size_t len)
+{
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return;
+	mcp_handle_line(b, s, (const char *)p, len);
+}
+
+/* Hands every complete line to mcp; a line over the limit is answered once
+ * and the rest of it skipped up to its newline.  Stops while the session has
+ * its maximum of calls in flight: the rest waits in the buffer. */
+void
+session_process(struct broker *b, struct session *s)
+{
+	size_t max = (size_t)b->cfg.max_message_bytes;
+
+	if (b->stopping) { /* shutting down: what was not handled yet never will be */
+		buf_consume(&s->in, buf_avail(&s->in));
+		return;
+	}
+	while (buf_avail(&s->in) > 0 && session_may_handle(b, s)) {
+		const unsigned char *head = buf_head(&s->in);
+		size_t avail = buf_avail(&s->in);
+		const unsigned char *nl = memchr(head, '\n', avail);
+		size_t len = nl ? (size_t)(nl - head) : avail;
+
+		if (s->discarding || len > max) {
+			if (!s->discarding)
+				mcp_send_error(s, NULL, -32600, "Invalid Request",
+				    "message longer than MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
+			s->discarding = (nl == NULL);
+			buf_consume(&s->in, nl ? len + 1 : len);
+			continue;
+		}
+		if (nl == NULL) {
+			if (s->in_eof) /* a last line without its newline still counts */
+				session_line(b, s, head, len);
+			if (s->in_eof)
+				buf_consume(&s->in, len);
+			return;
+		}
+		session_line(b, s, head, len);
+		buf_consume(&s->in, len + 1);
+	}
+}
+
+int
+session_read(struct broker *b, struct session *s)
+{
+	ssize_t n;
+
+	if (buf_reserve(&s->in, 65536) == -1)
+		fatalx("out of memory");
+	do
+		n = read(s->in_fd, s->in.data + s->in.len, s->in.cap - s->in.len);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 1;
+	if (n == -1 && errno == ECONNRESET && s->transport == SESSION_UNIX)
+		s->peer_gone = true;
+	if (n <= 0) {
+		if (n == -1 && !s->peer_gone)
+			log_warn("session %u: read from client", s->id);
+		s->in_eof = true;
+	} else {
+		s->in.len += (size_t)n;
+	}
+	session_process(b, s);
+	return !s->in_eof;
+}

@@ -1,0 +1,833 @@
+#include "buildconf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "log.h"
+
+#define PREFIX "MCP_AUTH_BROKER_"
+
+extern char **environ;
+
+/* Smoke mode runs with no Azure and no 1Password: these stand-ins fill every
+ * identity the operator did not set, so the whole flow runs on defaults. */
+#define SMOKE_TENANT "11111111-1111-1111-1111-111111111111"
+#define SMOKE_CLIENT "22222222-2222-2222-2222-222222222222"
+#define SMOKE_RESOURCES "https://graph.microsoft.com"
+#define SMOKE_SCOPES "User.Read.All"
+
+struct cfg_ctx {
+	struct config *cfg;
+	struct config_errors *errs;
+	const char *name; /* variable being parsed */
+};
+
+static void cfg_error(struct cfg_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void config_verror(struct config_errors *errs, const char *name, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void
+config_verror(struct config_errors *errs, const char *name, const char *fmt, va_list ap)
+{
+	char msg[512], *line;
+	char **v;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (asprintf(&line, "%s: %s", name, msg) == -1)
+		fatalx("out of memory");
+	if ((v = realloc(errs->v, (errs->n + 1) * sizeof(*v))) == NULL)
+		fatalx("out of memory");
+	v[errs->n++] = line;
+	errs->v = v;
+}
+
+void
+config_error_add(struct config_errors *errs, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_verror(errs, name, fmt, ap);
+	va_end(ap);
+}
+
+static void
+cfg_error(struct cfg_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_verror(x->errs, x->name, fmt, ap);
+	va_end(ap);
+}
+
+/* Splits a list on commas and white space, dropping empty items. */
+static void
+split_list(const char *s, struct strlist *out)
+{
+	char *copy = xstrdup(s), *save = NULL;
+
+	for (char *t = strtok_r(copy, ", \t\n", &save); t; t = strtok_r(NULL, ", \t\n", &save))
+		strlist_add(out, t);
+	free(copy);
+}
+
+static int
+has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+parse_long(struct cfg_ctx *x, const char *v, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno == ERANGE || !isdigit((unsigned char)v[0])) {
+		cfg_error(x, "'%s' is not a whole number", v);
+		return -1;
+	}
+	if (n < min || n > max) {
+		cfg_error(x, "%ld is out of range (%ld to %ld)", n, min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+parse_bool(struct cfg_ctx *x, const char *v, bool *out)
+{
+	static const char *yes[] = { "1", "true", "yes", "on" };
+	static const char *no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	cfg_error(x, "'%s' is not a boolean (use true or false)", v);
+	return -1;
+}
+
+static int
+is_guid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return 0;
+	for (size_t i = 0; shape[i]; i++) {
+		if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- one parser per variable ------------------------------------------- */
+
+static void
+set_env(struct cfg_ctx *x, const char *v)
+{
+	static const struct {
+		const char *name;
+		enum broker_env env;
+	} envs[] = {
+		{ "smoke", BROKER_ENV_SMOKE },
+		{ "dev", BROKER_ENV_DEV },
+		{ "staging", BROKER_ENV_STAGING },
+		{ "prod", BROKER_ENV_PROD },
+	};
+	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		if (strcmp(v, envs[i].name) == 0) {
+			x->cfg->env = envs[i].env;
+			return;
+		}
+	}
+	cfg_error(x, "'%s' is not one of smoke, dev, staging, prod", v);
+}
+
+static void
+set_tenant(struct cfg_ctx *x, const char *v)
+{
+	size_t len = strlen(v);
+
+	if (strcasecmp(v, "common") == 0 || strcasecmp(v, "organizations") == 0 ||
+	    strcasecmp(v, "consumers") == 0) {
+		cfg_error(x, "'%s' is not a tenant: client credentials need one tenant id or domain", v);
+		return;
+	}
+	if (len == 0 || len > 253 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+					     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != len) {
+		cfg_error(x, "'%s' is not a tenant id (a GUID) or a domain name", v);
+		return;
+	}
+	x->cfg->tenant_id = xstrdup(v);
+}
+
+static void
+set_client_id(struct cfg_ctx *x, const char *v)
+{
+	if (!is_guid(v)) {
+		cfg_error(x, "'%s' is not an application (client) id: expected a GUID", v);
+		return;
+	}
+	x->cfg->client_id = xstrdup(v);
+}
+
+/* An origin: https://host[:port] with nothing after it but an optional slash.
+ * Returns the normalised (lower-case, slash-less) form or NULL. */
+static char *
+parse_origin(const char *v, const char **why)
+{
+	const char *host = v + strlen("https://");
+	size_t len;
+	char *out;
+
+	if (strncasecmp(v, "https://", 8) != 0) {
+		*why = "must start with https://";
+		return NULL;
+	}
+	len = strcspn(host, "/?#@");
+	if (len == 0 || (host[len] != '\0' && !(host[len] == '/' && host[len + 1] == '\0'))) {
+		*why = "must be https://host[:port] with no path, query or user";
+		return NULL;
+	}
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") < len) {
+		*why = "host contains characters not allowed in a host name";
+		return NULL;
+	}
+	if ((out = strndup(v, 8 + len)) == NULL)
+		fatalx("out of memory");
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return out;
+}
+
+static void
+set_resources(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { 0 };
+
+	split_list(v, &items);
+	if (items.n == 0)
+		cfg_error(x, "empty: name at least one resource, e.g. https://graph.microsoft.com");
+	for (size_t i = 0; i < items.n; i++) {
+		const char *why = NULL;
+		char *origin = parse_origin(items.v[i], &why);
+		if (origin == NULL) {
+			cfg_error(x, "'%s' %s", items.v[i], why);
+			continue;
+		}
+		strlist_add(&x->cfg->resources, origin);
+		free(origin);
+	}
+	strlist_free(&items);
+}
+
+static void
+set_scopes(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { 0 };
+
+	split_list(v, &items);
+	if (items.n == 0)
+		cfg_error(x, "empty: name at least one scope, e.g. User.Read.All");
+	for (size_t i = 0; i < items.n; i++) {
+		if (strlen(items.v[i]) > 256 || has_ctl(items.v[i]))
+			cfg_error(x, "'%s' is not a scope name", items.v[i]);
+		else
+			strlist_add(&x->cfg->scopes, items.v[i]);
+	}
+	strlist_free(&items);
+}
+
+static void
+set_mutations(struct cfg_ctx *x, const char *v)
+{
+	parse_bool(x, v, &x->cfg->enable_mutations);
+}
+
+static int
+method_known(const char *m)
+{
+	static const char *methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+
+	for (size_t i = 0; i < 5; i++)
+		if (strcmp(m, methods[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+add_path_rule(struct cfg_ctx *x, const char *item)
+{
+	const char *colon = strchr(item, ':'), *pattern = item;
+	struct path_rule *rules, r = { NULL, NULL };
+
+	if (colon != NULL && colon[1] == '/') {
+		r.method = strndup(item, (size_t)(colon - item));
+		if (r.method == NULL)
+			fatalx("out of memory");
+		pattern = colon + 1;
+		if (!method_known(r.method)) {
+			cfg_error(x, "'%s': method must be GET, POST, PUT, PATCH or DELETE", item);
+			free(r.method);
+			return;
+		}
+	}
+	if (strncmp(pattern, "/v1.0/", 6) != 0 && strncmp(pattern, "/beta/", 6) != 0) {
+		cfg_error(x, "'%s': pattern must start with /v1.0/ or /beta/", item);
+		free(r.method);
+		return;
+	}
+	r.pattern = xstrdup(pattern);
+	rules = realloc(x->cfg->paths, (x->cfg->n_paths + 1) * sizeof(*rules));
+	if (rules == NULL)
+		fatalx("out of memory");
+	rules[x->cfg->n_paths++] = r;
+	x->cfg->paths = rules;
+}
+
+static void
+set_paths(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { 0 };
+
+	split_list(v, &items);
+	for (size_t i = 0; i < items.n; i++)
+		add_path_rule(x, items.v[i]);
+	strlist_free(&items);
+}
+
+static void
+set_provider(struct cfg_ctx *x, const char *v)
+{
+	static const struct {
+		const char *name;
+		enum secret_provider p;
+	} names[] = {
+		{ "none", SECRET_PROVIDER_NONE },
+		{ "1password", SECRET_PROVIDER_1PASSWORD },
+		{ "file", SECRET_PROVIDER_FILE },
+		{ "command", SECRET_PROVIDER_COMMAND },
+		{ "env", SECRET_PROVIDER_ENV },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(v, names[i].name) == 0) {
+			x->cfg->secret_provider = names[i].p;
+			return;
+		}
+	}
+	cfg_error(x, "'%s' is not one of none, 1password, file, command, env", v);
+}
+
+static void
+set_secret_ref(struct cfg_ctx *x, const char *v)
+{
+	if (*v == '\0' || strlen(v) > 1024 || has_ctl(v)) {
+		cfg_error(x, "not a usable secret reference");
+		return;
+	}
+	x->cfg->secret_ref = xstrdup(v);
+}
+
+static void
+set_authority(struct cfg_ctx *x, const char *v)
+{
+	const char *why = NULL;
+	char *origin = parse_origin(v, &why);
+
+	if (origin == NULL) {
+		cfg_error(x, "'%s' %s", v, why);
+		return;
+	}
+	free(x->cfg->authority);
+	x->cfg->authority = origin;
+}
+
+static void
+set_abs_path(struct cfg_ctx *x, const char *v, char **out)
+{
+	if (v[0] != '/' || has_ctl(v)) {
+		cfg_error(x, "'%s' is not an absolute path", v);
+		return;
+	}
+	free(*out);
+	*out = xstrdup(v);
+}
+
+static void
+set_ca_file(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->ca_file);
+}
+
+static void
+set_audit_file(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->audit_file);
+}
+
+static void
+set_libexecdir(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->libexecdir);
+}
+
+static void
+set_op_path(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->op_path);
+}
+
+static void
+set_secret_helper(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->secret_helper);
+}
+
+/* A list of numeric ids (comma or space separated).  Names are not looked
+ * up: every process parses this, and only numbers mean the same thing
+ * inside and outside a container. */
+_Static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
+    "uid_t and gid_t are unsigned int");
+
+static void
+set_id_list(struct cfg_ctx *x, const char *v, unsigned **out, size_t *n)
+{
+	struct strlist items = { 0 };
+	unsigned *ids;
+	long id;
+
+	split_list(v, &items);
+	if (items.n == 0)
+		cfg_error(x, "empty: name at least one numeric id");
+	if ((ids = calloc(items.n + 1, sizeof(*ids))) == NULL)
+		fatalx("out of memory");
+	*n = 0;
+	for (size_t i = 0; i < items.n; i++)
+		if (parse_long(x, items.v[i], 0, 4294967294L, &id) == 0)
+			ids[(*n)++] = (unsigned)id;
+	free(*out);
+	*out = ids;
+	strlist_free(&items);
+}
+
+static void
+set_allowed_uids(struct cfg_ctx *x, const char *v)
+{
+	set_id_list(x, v, &x->cfg->allowed_uids, &x->cfg->n_allowed_uids);
+}
+
+static void
+set_allowed_gids(struct cfg_ctx *x, const char *v)
+{
+	set_id_list(x, v, &x->cfg->allowed_gids, &x->cfg->n_allowed_gids);
+}
+
+/* A group name or number; brokerd looks the name up when it makes the socket. */
+static void
+set_socket_group(struct cfg_ctx *x, const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len == 0 || len > 64 || v[0] == '-' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len) {
+		cfg_error(x, "'%s' is not a group name or number", v);
+		return;
+	}
+	free(x->cfg->socket_group);
+	x->cfg->socket_group = xstrdup(v);
+}
+
+static void
+set_log_level(struct cfg_ctx *x, const char *v)
+{
+	if (log_level_parse(v, &x->cfg->log_level) == -1)
+		cfg_error(x, "'%s' is not one of error, warn, info, debug", v);
+}
+
+#define LONG_SETTER(fn, field, min, max)                                                         \
+	static void fn(struct cfg_ctx *x, const char *v)                                         \
+	{                                                                                        \
+		parse_long(x, v, min, max, &x->cfg->field);                                      \
+	}
+
+LONG_SETTER(set_skew, token_cache_skew_s, 0, 3600)
+LONG_SETTER(set_max_ttl, token_max_ttl_s, 60, 86400)
+LONG_SETTER(set_provider_timeout, token_provider_timeout_s, 1, 120)
+/* 4 KiB is below any useful request; 16 MiB bounds what one line may cost. */
+LONG_SETTER(set_max_message, max_message_bytes, 4096, 16L * 1024 * 1024)
+/* The IPC payload cap (16 MiB) must hold the body plus its envelope. */
+LONG_SETTER(set_max_response, max_response_bytes, 1024, 12L * 1024 * 1024)
+LONG_SETTER(set_max_inflight, max_inflight, 1, 4096)
+/* Past five minutes a service manager has long since given up waiting. */
+LONG_SETTER(set_shutdown_grace, shutdown_grace_s, 0, 300)
+/* secretd waits for a helper synchronously: two minutes is already long. */
+LONG_SETTER(set_secret_timeout, secret_timeout_s, 1, 120)
+LONG_SETTER(set_secret_cache, secret_cache_s, 0, 86400)
+
+static const struct cfg_var {
+	const char *name;
+	void (*set)(struct cfg_ctx *, const char *);
+} cfg_vars[] = {
+	{ PREFIX "ENV", set_env },
+	{ PREFIX "TENANT_ID", set_tenant },
+	{ PREFIX "GRAPH_CLIENT_ID", set_client_id },
+	{ PREFIX "ALLOWED_GRAPH_RESOURCES", set_resources },
+	{ PREFIX "ALLOWED_SCOPES", set_scopes },
+	{ PREFIX "ENABLE_MUTATIONS", set_mutations },
+	{ PREFIX "ALLOWED_PATHS", set_paths },
+	{ PREFIX "SECRET_PROVIDER", set_provider },
+	{ PREFIX "GRAPH_SECRET_REF", set_secret_ref },
+	{ PREFIX "AUTHORITY", set_authority },
+	{ PREFIX "CA_FILE", set_ca_file },
+	{ PREFIX "AUDIT_FILE", set_audit_file },
+	{ PREFIX "LOG_LEVEL", set_log_level },
+	{ PREFIX "TOKEN_CACHE_SKEW_SECONDS", set_skew },
+	{ PREFIX "TOKEN_MAX_TTL_SECONDS", set_max_ttl },
+	{ PREFIX "TOKEN_PROVIDER_TIMEOUT_SECONDS", set_provider_timeout },
+	{ PREFIX "MAX_MESSAGE_BYTES", set_max_message },
+	{ PREFIX "MAX_RESPONSE_BYTES", set_max_response },
+	{ PREFIX "MAX_INFLIGHT", set_max_inflight },
+	{ PREFIX "LIBEXECDIR", set_libexecdir },
+	{ PREFIX "ALLOWED_UIDS", set_allowed_uids },
+	{ PREFIX "ALLOWED_GIDS", set_allowed_gids },
+	{ PREFIX "SOCKET_GROUP", set_socket_group },
+	{ PREFIX "SHUTDOWN_GRACE_SECONDS", set_shutdown_grace },
+	{ PREFIX "SECRET_TIMEOUT_SECONDS", set_secret_timeout },
+	{ PREFIX "SECRET_CACHE_SECONDS", set_secret_cache },
+	{ PREFIX "OP_PATH", set_op_path },
+	{ PREFIX "SECRET_HELPER", set_secret_helper },
+};
+
+static const struct cfg_var *
+cfg_var_find(const char *entry, size_t namelen)
+{
+	for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++)
+		if (strlen(cfg_vars[i].name) == namelen && strncmp(cfg_vars[i].name, entry, namelen) == 0)
+			return &cfg_vars[i];
+	return NULL;
+}
+
+bool
+config_is_broker_var(const char *entry)
+{
+	return strncmp(entry, PREFIX, strlen(PREFIX)) == 0;
+}
+
+static void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->env = BROKER_ENV_SMOKE;
+	cfg->secret_provider = SECRET_PROVIDER_NONE;
+	cfg->authority = xstrdup("https://login.microsoftonline.com");
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->token_cache_skew_s = 60;
+	cfg->token_max_ttl_s = 3000;
+	cfg->token_provider_timeout_s = 4;
+	cfg->max_message_bytes = 1024L * 1024;
+	cfg->max_response_bytes = 4L * 1024 * 1024;
+	cfg->max_inflight = 64;
+	cfg->shutdown_grace_s = 10;
+	cfg->secret_timeout_s = 5;
+	cfg->secret_cache_s = 300;
+}
+
+/* Unknown MCP_AUTH_BROKER_* names are errors: a misspelt ALLOWED_PATHS would
+ * otherwise silently widen the policy. */
+static void
+config_read_env(struct cfg_ctx *x, char *const *envp)
+{
+	for (size_t i = 0; envp[i] != NULL; i++) {
+		const char *eq = strchr(envp[i], '=');
+		const struct cfg_var *var;
+		char name[128];
+
+		if (eq == NULL || !config_is_broker_var(envp[i]))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - envp[i]), envp[i]);
+		x->name = name;
+		if ((var = cfg_var_find(envp[i], (size_t)(eq - envp[i]))) == NULL) {
+			cfg_error(x, "unknown variable (misspelt?)");
+			continue;
+		}
+		var->set(x, eq + 1);
+	}
+}
+
+static void
+config_smoke_fill(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	cfg->secret_provider = SECRET_PROVIDER_SMOKE;
+	if (cfg->tenant_id == NULL)
+		cfg->tenant_id = xstrdup(SMOKE_TENANT);
+	if (cfg->client_id == NULL)
+		cfg->client_id = xstrdup(SMOKE_CLIENT);
+	if (cfg->resources.n == 0)
+		split_list(SMOKE_RESOURCES, &cfg->resources);
+	if (cfg->scopes.n == 0)
+		split_list(SMOKE_SCOPES, &cfg->scopes);
+}
+
+static void
+config_require(struct cfg_ctx *x, const char *name, int missing, const char *why)
+{
+	if (missing) {
+		x->name = name;
+		cfg_error(x, "required %s", why);
+	}
+}
+
+bool
+config_op_ref_valid(const char *ref)
+{
+	const char *p = ref + strlen("op://");
+	int parts = 0;
+
+	if (strncmp(ref, "op://", 5) != 0)
+		return false;
+	/* op://vault/item/field or op://vault/item/section/field; a query such
+	 * as ?attribute=otp may follow the last part. */
+	for (;;) {
+		size_t n = strcspn(p, "/?");
+		if (n == 0)
+			return false;
+		parts++;
+		p += n;
+		if (*p != '/')
+			break;
+		p++;
+	}
+	return parts == 3 || parts == 4;
+}
+
+bool
+config_env_ref_valid(const char *ref)
+{
+	size_t len = strlen(ref);
+
+	if (len == 0 || len > 128 || isdigit((unsigned char)ref[0]))
+		return false;
+	if (strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != len)
+		return false;
+	/* Our own variables reach tokend too: the secret must not be one. */
+	return strncmp(ref, PREFIX, strlen(PREFIX)) != 0;
+}
+
+/* Each provider's reference has a shape; a wrong one is an operator's
+ * mistake best reported before anything starts. */
+static void
+config_check_secret_ref(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+	const char *ref = cfg->secret_ref;
+
+	x->name = PREFIX "GRAPH_SECRET_REF";
+	if (ref == NULL)
+		return;
+	switch (cfg->secret_provider) {
+	case SECRET_PROVIDER_1PASSWORD:
+		if (!config_op_ref_valid(ref))
+			cfg_error(x, "'%s' is not a 1Password secret reference "
+				     "(op://vault/item/field)", ref);
+		break;
+	case SECRET_PROVIDER_FILE:
+		if (ref[0] != '/' && (strchr(ref, '/') != NULL || strcmp(ref, ".") == 0 ||
+					 strcmp(ref, "..") == 0))
+			cfg_error(x, "'%s' is neither an absolute path nor a credential name "
+				     "(a name without '/', looked up in $CREDENTIALS_DIRECTORY)", ref);
+		break;
+	case SECRET_PROVIDER_ENV:
+		if (!config_env_ref_valid(ref))
+			cfg_error(x, "'%s' is not an environment variable name secretd may keep "
+				     "(letters, digits, '_'; not an MCP_AUTH_BROKER_* one, which tokend "
+				     "also receives)", ref);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+config_check_real(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	config_require(x, PREFIX "TENANT_ID", cfg->tenant_id == NULL, "outside smoke mode");
+	config_require(x, PREFIX "GRAPH_CLIENT_ID", cfg->client_id == NULL, "outside smoke mode");
+	config_require(x, PREFIX "ALLOWED_GRAPH_RESOURCES", cfg->resources.n == 0,
+	    "outside smoke mode");
+	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
+	config_require(x, PREFIX "GRAPH_SECRET_REF",
+	    cfg->secret_provider != SECRET_PROVIDER_NONE && cfg->secret_ref == NULL,
+	    "when MCP_AUTH_BROKER_SECRET_PROVIDER is not none");
+	config_require(x, PREFIX "SECRET_HELPER",
+	    cfg->secret_provider == SECRET_PROVIDER_COMMAND && cfg->secret_helper == NULL,
+	    "when MCP_AUTH_BROKER_SECRET_PROVIDER is command: the absolute path of the program "
+	    "that prints the secret");
+	config_check_secret_ref(x);
+}
+
+static void
+config_check_relations(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	if (cfg->token_cache_skew_s >= cfg->token_max_ttl_s) {
+		x->name = PREFIX "TOKEN_CACHE_SKEW_SECONDS";
+		cfg_error(x, "%ld must be less than MCP_AUTH_BROKER_TOKEN_MAX_TTL_SECONDS (%ld)",
+		    cfg->token_cache_skew_s, cfg->token_max_ttl_s);
+	}
+}
+
+/* A digest of every setting policy_decide reads: audit records carry it so an
+ * operator can tell which policy decided a call. */
+static void
+config_policy_version(struct config *cfg)
+{
+	crypto_generichash_state st;
+	unsigned char h[8];
+
+#define HASH_STR(s) crypto_generichash_update(&st, (const unsigned char *)(s), strlen(s) + 1)
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	HASH_STR(cfg->tenant_id);
+	for (size_t i = 0; i < cfg->resources.n; i++)
+		HASH_STR(cfg->resources.v[i]);
+	HASH_STR("|");
+	for (size_t i = 0; i < cfg->scopes.n; i++)
+		HASH_STR(cfg->scopes.v[i]);
+	HASH_STR(cfg->enable_mutations ? "mut" : "ro");
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		HASH_STR(cfg->paths[i].method ? cfg->paths[i].method : "*");
+		HASH_STR(cfg->paths[i].pattern);
+	}
+#undef HASH_STR
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(cfg->policy_version, sizeof(cfg->policy_version), h, sizeof(h));
+}
+
+int
+config_load(struct config *cfg, char *const *envp, struct config_errors *errs)
+{
+	struct cfg_ctx x = { cfg, errs, NULL };
+
+	memset(errs, 0, sizeof(*errs));
+	config_defaults(cfg);
+	config_read_env(&x, envp);
+	if (cfg->env == BROKER_ENV_SMOKE)
+		config_smoke_fill(&x);
+	else
+		config_check_real(&x);
+	config_check_relations(&x);
+	if (errs->n > 0)
+		return -1;
+	config_policy_version(cfg);
+	return 0;
+}
+
+void
+config_load_or_exit(struct config *cfg)
+{
+	struct config_errors errs;
+
+	if (config_load(cfg, environ, &errs) == 0)
+		return;
+	for (size_t i = 0; i < errs.n; i++)
+		log_error("configuration: %s", errs.v[i]);
+	log_error("configuration: %zu problem%s, not starting", errs.n, errs.n == 1 ? "" : "s");
+	exit(EX_CONFIG_STATUS);
+}
+
+void
+config_free(struct config *cfg)
+{
+	free(cfg->tenant_id);
+	free(cfg->client_id);
+	strlist_free(&cfg->resources);
+	strlist_free(&cfg->scopes);
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		free(cfg->paths[i].method);
+		free(cfg->paths[i].pattern);
+	}
+	free(cfg->paths);
+	free(cfg->secret_ref);
+	free(cfg->authority);
+	free(cfg->ca_file);
+	free(cfg->audit_file);
+	free(cfg->libexecdir);
+	free(cfg->allowed_uids);
+	free(cfg->allowed_gids);
+	free(cfg->socket_group);
+	free(cfg->op_path);
+	free(cfg->secret_helper);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->v[i]);
+	free(errs->v);
+	memset(errs, 0, sizeof(*errs));
+}
+
+const char *
+config_env_name(enum broker_env env)
+{
+	static const char *names[] = { "smoke", "dev", "staging", "prod" };
+
+	return names[env];
+}
+
+const char *
+config_provider_name(enum secret_provider p)
+{
+	static const char *names[] = { "none", "1password", "file", "command", "env", "smoke" };
+
+	return names[p];
+}
+
+bool
+config_resource_allowed(const struct config *cfg, const char *resource)
+{
+	for (size_t i = 0; i < cfg->resources.n; i++)
+		if (strcmp(cfg->resources.v[i], resource) == 0)
+			return true;
+	return false;
+}
+
+bool
+config_scope_allowed(const struct config *cfg, const char *scope)
+{
+	for (size_t i = 0; i < cfg->scopes.n; i++)
+		if (strcasecmp(cfg->scopes.v[i], scope) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,100 @@
+/* Configuration from the environment (DESIGN.md section 7, reference 001).
+ * Every process parses the same MCP_AUTH_BROKER_* variables with this code;
+ * each bad value is reported with the variable's name and the reason, and the
+ * program exits with EX_CONFIG (78). */
+#ifndef MAB_CONFIG_H
+#define MAB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "strutil.h"
+
+#define EX_CONFIG_STATUS 78
+
+enum broker_env { BROKER_ENV_SMOKE, BROKER_ENV_DEV, BROKER_ENV_STAGING, BROKER_ENV_PROD };
+
+enum secret_provider {
+	SECRET_PROVIDER_NONE,
+	SECRET_PROVIDER_1PASSWORD,
+	SECRET_PROVIDER_FILE,
+	SECRET_PROVIDER_COMMAND,
+	SECRET_PROVIDER_ENV,
+	SECRET_PROVIDER_SMOKE, /* chosen by MCP_AUTH_BROKER_ENV=smoke, not by name */
+};
+
+/* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
+struct path_rule {
+	char *method; /* NULL: any method */
+	char *pattern;
+};
+
+struct config {
+	enum broker_env env;
+	char *tenant_id;
+	char *client_id;
+	struct strlist resources; /* "https://host[:port]", lower case, no slash */
+	struct strlist scopes;
+	bool enable_mutations;
+	struct path_rule *paths;
+	size_t n_paths; /* 0: no path allowlist */
+	enum secret_provider secret_provider;
+	char *secret_ref;
+	long secret_timeout_s; /* a helper (op, command) is killed after this */
+	long secret_cache_s;   /* how long secretd keeps a resolved secret */
+	char *op_path;	       /* 1password: op, when not found on PATH */
+	char *secret_helper;   /* command: the helper printing the secret */
+	char *authority;
+	char *ca_file;
+	char *audit_file;
+	enum log_level log_level;
+	long token_cache_skew_s;
+	long token_max_ttl_s;
+	long token_provider_timeout_s;
+	long max_message_bytes;
+	long max_response_bytes;
+	long max_inflight;
+	/* Unix-socket peers (SO_PEERCRED): allowed when the uid is listed, or the
+	 * primary or a supplementary gid is.  No uid listed: brokerd's own. */
+	uid_t *allowed_uids;
+	size_t n_allowed_uids;
+	gid_t *allowed_gids;
+	size_t n_allowed_gids;
+	char *socket_group; /* group (name or number) of a socket brokerd creates */
+	long shutdown_grace_s; /* SIGTERM: how long calls in flight may finish */
+	char *libexecdir; /* override of the compiled-in LIBEXECDIR */
+	char policy_version[17]; /* hex digest of everything policy depends on */
+};
+
+/* The problems config_load found, one line each ("NAME: why"). */
+struct config_errors {
+	char **v;
+	size_t n;
+};
+
+/* Loads from envp (a NULL-terminated "NAME=value" array, as environ).  Returns
+ * 0, or -1 with every problem in errs; cfg is usable only on 0. */
+int config_load(struct config *cfg, char *const *envp, struct config_errors *errs);
+void config_free(struct config *cfg);
+void config_errors_free(struct config_errors *errs);
+/* Loads from environ; on error prints each problem and exits 78. */
+void config_load_or_exit(struct config *cfg);
+
+const char *config_env_name(enum broker_env env);
+const char *config_provider_name(enum secret_provider p);
+bool config_resource_allowed(const struct config *cfg, const char *resource);
+bool config_scope_allowed(const struct config *cfg, const char *scope);
+
+/* Whether NAME is one of ours: the variables brokerd passes to its children. */
+bool config_is_broker_var(const char *name_eq_value);
+
+/* Appends "name: why" to errs, for checks made outside config_load. */
+void config_error_add(struct config_errors *errs, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The reference shapes each provider accepts (config_load checks them). */
+bool config_op_ref_valid(const char *ref);
+bool config_env_ref_valid(const char *ref);
+
+#endif

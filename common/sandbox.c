@@ -1,0 +1,184 @@
+#include "buildconf.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+/* One allowed syscall, optionally only with some argument values. */
+struct sc_rule {
+	const char *name;
+	unsigned argc;
+	struct scmp_arg_cmp arg[2];
+};
+
+#define ALLOW(n) { #n, 0, { { 0 } } }
+#define ALLOW_IF(n, cmp) { #n, 1, { cmp } }
+#define RDONLY_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
+/* SCMP_CMP_EQ ignores datum_b; it is spelled out (0) because clang's
+ * -Wmissing-field-initializers wants every field of the compound literal. */
+
+/* ---- shared by both profiles ------------------------------------------- */
+static const struct sc_rule rules_common[] = {
+	/* The event loop: the channels, the client, poll. */
+	ALLOW(read), ALLOW(readv), ALLOW(write), ALLOW(writev), ALLOW(close), ALLOW(poll),
+	ALLOW(ppoll), ALLOW(fcntl), ALLOW(lseek), ALLOW(fstat), ALLOW(newfstatat),
+	ALLOW(recvfrom), ALLOW(recvmsg), ALLOW(sendto), ALLOW(sendmsg), ALLOW(shutdown),
+	/* Memory: malloc, json-c, libsodium's guarded pages (mprotect, mlock). */
+	ALLOW(brk), ALLOW(mmap), ALLOW(munmap), ALLOW(mremap), ALLOW(madvise), ALLOW(mprotect),
+	ALLOW(mlock), ALLOW(munlock),
+	/* Time, randomness, identity: timers, TLS and libsodium need them. */
+	ALLOW(clock_gettime), ALLOW(clock_nanosleep), ALLOW(nanosleep), ALLOW(gettimeofday),
+	ALLOW(getrandom), ALLOW(getpid), ALLOW(gettid), ALLOW(getuid), ALLOW(geteuid),
+	ALLOW(getgid), ALLOW(getegid),
+	/* Signals and exit (signalfd reads are plain reads). */
+	ALLOW(rt_sigreturn), ALLOW(rt_sigprocmask), ALLOW(rt_sigaction), ALLOW(sigaltstack),
+	ALLOW(restart_syscall), ALLOW(exit), ALLOW(exit_group), ALLOW(futex), ALLOW(sched_yield),
+	/* abort() on a broken invariant signals itself. */
+	ALLOW(tgkill),
+};
+
+/* ---- brokerd: after its children are started ---------------------------- */
+static const struct sc_rule rules_brokerd[] = {
+	/* Stopping and reaping the children. */
+	ALLOW(wait4), ALLOW(waitid), ALLOW(kill),
+	/* Unix sockets only: no network.  The listener is bound before the
+	 * filter is loaded; afterwards sessions are accepted (accept4) and each
+	 * peer is judged by SO_PEERCRED and SO_PEERGROUPS (getsockopt). */
+	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)), ALLOW(accept4), ALLOW(getsockopt),
+	ALLOW(setsockopt), ALLOW(getsockname),
+	/* Nothing is opened for writing after start-up (the audit file is
+	 * already open). */
+	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
+	/* SIGTERM removes the socket file brokerd made (--listen). */
+	ALLOW(unlink),
+};
+
+/* ---- tokend: after its CAs are loaded ----------------------------------- */
+static const struct sc_rule rules_tokend[] = {
+	/* HTTPS to the login endpoint and Graph; DNS over UDP/TCP; netlink for
+	 * getaddrinfo's address-family checks; the curl multi wakeup pair. */
+	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0)),
+	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0)),
+	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)),
+	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK, 0)),
+	ALLOW(socketpair), ALLOW(connect), ALLOW(bind), ALLOW(getsockopt), ALLOW(setsockopt),
+	ALLOW(getsockname), ALLOW(getpeername), ALLOW(sendmmsg), ALLOW(recvmmsg), ALLOW(pipe2),
+	ALLOW(eventfd2), ALLOW(ioctl), ALLOW(uname),
+	/* The resolver reads /etc/hosts, resolv.conf, nsswitch: read-only opens
+	 * only, nothing created, truncated or appended to. */
+	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
+	ALLOW(stat), ALLOW(access), ALLOW(faccessat), ALLOW(readlink),
+	/* curl's threaded resolver: threads, never processes (clone only with
+	 * CLONE_THREAD; clone3 is answered ENOSYS below so glibc uses clone). */
+	ALLOW_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
+	ALLOW(set_robust_list), ALLOW(rseq), ALLOW(sched_getaffinity), ALLOW(prctl),
+	ALLOW(membarrier),
+};
+
+static int
+sandbox_add(scmp_filter_ctx ctx, const struct sc_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(rules[i].name);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not a syscall on this architecture */
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, rules[i].argc, rules[i].arg) < 0) {
+			log_warnx("seccomp rule for %s", rules[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#ifdef SECCOMP_DEBUG
+/* Debug builds trap instead of killing, and say which call it was. */
+static void
+sandbox_report(int sig, siginfo_t *si, void *ctx)
+{
+	char msg[128];
+	int n;
+
+	(void)sig;
+	(void)ctx;
+	n = snprintf(msg, sizeof(msg), "%s[%ld]: seccomp: forbidden syscall %d\n", log_procname(),
+	    (long)getpid(), si->si_syscall);
+	(void)!write(STDERR_FILENO, msg, (size_t)n);
+	_exit(159);
+}
+
+static uint32_t
+sandbox_default_action(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sandbox_report;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSYS, &sa, NULL);
+	return SCMP_ACT_TRAP;
+}
+#else
+static uint32_t
+sandbox_default_action(void)
+{
+	return SCMP_ACT_KILL_PROCESS;
+}
+#endif
+
+bool
+sandbox_available(void)
+{
+#ifdef NO_SECCOMP
+	return false;
+#else
+	return true;
+#endif
+}
+
+const char *
+sandbox_profile_name(enum sandbox_profile profile)
+{
+	return profile == SANDBOX_BROKERD ? "brokerd" : "tokend";
+}
+
+void
+sandbox_enter(enum sandbox_profile profile)
+{
+	scmp_filter_ctx ctx;
+	int rc = -1;
+
+#ifdef NO_SECCOMP
+	log_warnx("built with --disable-seccomp: no %s filter loaded (valgrind test build)",
+	    sandbox_profile_name(profile));
+	return;
+#endif
+	ctx = seccomp_init(sandbox_default_action());
+	if (ctx == NULL)
+		fatalx("seccomp_init failed");
+	if (sandbox_add(ctx, rules_common, sizeof(rules_common) / sizeof(rules_common[0])) == 0) {
+		if (profile == SANDBOX_BROKERD)
+			rc = sandbox_add(ctx, rules_brokerd, sizeof(rules_brokerd) / sizeof(rules_brokerd[0]));
+		else
+			rc = sandbox_add(ctx, rules_tokend, sizeof(rules_tokend) / sizeof(rules_tokend[0]));
+	}
+	/* glibc falls back to clone(2), whose flags the filter can inspect. */
+	if (rc == 0 && profile == SANDBOX_TOKEND)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (rc != 0 || (rc = seccomp_load(ctx)) != 0)
+		fatalx("cannot load the %s seccomp filter: %s", sandbox_profile_name(profile),
+		    strerror(rc < 0 ? -rc : EINVAL));
+	seccomp_release(ctx);
+	log_debug("seccomp filter loaded (%s)", sandbox_profile_name(profile));
+}

@@ -1,0 +1,24 @@
+/* Small string helpers every process uses.  Allocation failure is fatal:
+ * none of these processes can do anything useful without memory. */
+#ifndef MAB_STRUTIL_H
+#define MAB_STRUTIL_H
+
+#include <stddef.h>
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+char *xstrdup(const char *s);
+void strlist_add(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+/* How much of a client-chosen name a message quotes. */
+#define QUOTE_LEN 48
+/* Client-chosen names go into messages that are logged and audited: at most
+ * QUOTE_LEN characters, anything but visible ASCII replaced by '?'.  out
+ * must hold QUOTE_LEN + 1 bytes or outsz says less. */
+const char *text_quote(const char *s, char *out, size_t outsz);
+
+#endif

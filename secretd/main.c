@@ -1,0 +1,305 @@
+/* secretd: resolves the configured Graph client secret and serves it to
+ * tokend alone.  brokerd may ask for status, never for a secret.
+ *
+ * Channels: brokerd on descriptor 3 (STATUS_REQ; OP_TOKEN once, first;
+ * SECRET_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
+ * SECRET_ERR out).  A request for a secret from brokerd, or for anything
+ * but the configured reference from tokend, is refused and logged: either
+ * means that process is no longer what it should be. */
+#include "buildconf.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "guard.h"
+#include "ipc.h"
+#include "jsonx.h"
+#include "log.h"
+#include "proc.h"
+#include "secretd.h"
+#include "timeutil.h"
+
+/* brokerd sends the 1Password token right after it starts us; waiting longer
+ * than this means it is not going to. */
+#define OP_TOKEN_WAIT_MS 10000
+
+struct secretd {
+	struct config cfg;
+	struct ipc_chan broker; /* fd 3 */
+	struct ipc_chan tokend; /* fd 4 */
+	struct provider provider;
+	struct secret_cache cache;
+};
+
+/* SECRET_REQ and a late OP_TOKEN are accepted from brokerd only so that they
+ * can be refused and logged: a compromised brokerd asking for the secret, or
+ * trying to swap the 1Password account, is worth an alarm. */
+static const uint32_t from_broker[] = { MSG_STATUS_REQ, MSG_SECRET_REQ, MSG_OP_TOKEN };
+static const uint32_t from_tokend[] = { MSG_SECRET_REQ };
+
+static void
+secretd_send_error(struct ipc_chan *c, uint64_t id, enum err_code code, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "code", err_name(code));
+	jx_add_str(o, "message", msg);
+	if (ipc_send_json(c, MSG_SECRET_ERR, id, o) == -1)
+		fatalx("cannot queue answer to %s", c->peer);
+	json_object_put(o);
+}
+
+/* brokerd learns which secret is current, never the secret. */
+static void
+secretd_send_info(struct secretd *sd)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "fingerprint", sd->cache.fingerprint);
+	jx_add_str(o, "provider", config_provider_name(sd->cfg.secret_provider));
+	if (ipc_send_json(&sd->broker, MSG_SECRET_INFO, 0, o) == -1)
+		fatalx("cannot queue SECRET_INFO to brokerd");
+	json_object_put(o);
+}
+
+static int
+secretd_resolve(struct secretd *sd, uint64_t id)
+{
+	struct guarded g = { NULL, 0 };
+	struct secret_error err = { ERR_NONE, "" };
+
+	if (provider_resolve(&sd->provider, &sd->cache.secret, &g, &err) == -1) {
+		log_warnx("secret request %llu: %s: %s", (unsigned long long)id, err_name(err.code),
+		    err.message);
+		secretd_send_error(&sd->tokend, id, err.code, err.message);
+		return -1;
+	}
+	secret_cache_store(&sd->cache, &g);
+	log_debug("secret resolved (fingerprint %s)", sd->cache.fingerprint);
+	/* Queued before the answer to tokend, and brokerd's channel is flushed
+	 * first: brokerd knows the fingerprint before the call it serves ends. */
+	if (secret_cache_take_news(&sd->cache))
+		secretd_send_info(sd);
+	return 0;
+}
+
+static void
+secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
+{
+	bool stale = secret_cache_needs_resolve(&sd->cache, false);
+	bool early = !stale && refresh && secret_cache_needs_resolve(&sd->cache, true);
+	const unsigned char *p;
+
+	/* Only a refresh that is the reason to resolve counts against its
+	 * 30 s floor; a failed attempt counts too. */
+	if (early)
+		secret_cache_note_refresh(&sd->cache);
+	if ((stale || early) && secretd_resolve(sd, id) == -1)
+		return;
+	p = guard_open(&sd->cache.secret);
+	if (ipc_send(&sd->tokend, MSG_SECRET_ANS, id, p, sd->cache.secret.len) == -1)
+		fatalx("cannot queue answer to tokend");
+	guard_close(&sd->cache.secret);
+	log_debug("secret request %llu answered%s", (unsigned long long)id,
+	    refresh ? " (refresh asked)" : "");
+}
+
+/* An empty payload asks for the current secret; {"refresh":true} says the
+ * login endpoint rejected it.  Anything else would name something other
+ * than the configured reference: refused.  Returns -1 when refused. */
+static int
+secretd_parse_request(const struct ipc_msg *m, bool *refresh)
+{
+	struct json_object *o;
+	int rc = 0;
+
+	*refresh = false;
+	if (m->hdr.len == 0)
+		return 0;
+	if ((o = ipc_msg_json(m)) == NULL)
+		fatalx("SECRET_REQ %llu from tokend is not a JSON object",
+		    (unsigned long long)m->hdr.id);
+	json_object_object_foreach(o, key, v) {
+		if (strcmp(key, "refresh") == 0 && json_object_is_type(v, json_type_boolean)) {
+			*refresh = json_object_get_boolean(v);
+			continue;
+		}
+		log_warnx("refused secret request %llu from tokend: it names \"%.64s\"; only the "
+			  "configured reference is ever resolved",
+		    (unsigned long long)m->hdr.id, key);
+		rc = -1;
+		break;
+	}
+	json_object_put(o);
+	return rc;
+}
+
+static void
+secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
+{
+	bool refresh;
+
+	if (secretd_parse_request(m, &refresh) == -1) {
+		secretd_send_error(&sd->tokend, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
+		    "only the configured secret reference is served");
+		return;
+	}
+	secretd_answer_secret(sd, m->hdr.id, refresh);
+}
+
+static void
+secretd_status(struct secretd *sd, uint64_t id)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "provider", config_provider_name(sd->cfg.secret_provider));
+	jx_add_bool(o, "reference_configured", sd->cfg.secret_ref != NULL);
+	jx_add_str(o, "fingerprint", sd->cache.valid ? sd->cache.fingerprint : NULL);
+	if (ipc_send_json(&sd->broker, MSG_STATUS_ANS, id, o) == -1)
+		fatalx("cannot queue answer to brokerd");
+	json_object_put(o);
+}
+
+static void
+secretd_dispatch_broker(struct secretd *sd, const struct ipc_msg *m)
+{
+	switch (m->hdr.type) {
+	case MSG_SECRET_REQ:
+		log_warnx("refused a secret request from brokerd: secrets go to tokend only");
+		secretd_send_error(&sd->broker, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
+		    "secrets are served to tokend only");
+		break;
+	case MSG_OP_TOKEN:
+		/* The payload is wiped with the channel buffer by ipc_done. */
+		log_warnx("refused a 1Password token from brokerd: it is accepted once, as the "
+			  "first message");
+		break;
+	default:
+		secretd_status(sd, m->hdr.id);
+		break;
+	}
+}
+
+/* Reads and dispatches everything available on one channel; returns 0 at
+ * end of file. */
+static int
+secretd_service(struct secretd *sd, struct ipc_chan *c,
+    void (*dispatch)(struct secretd *, const struct ipc_msg *))
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_read(c);
+
+	if (n == -1)
+		fatal("read from %s", c->peer);
+	while (ipc_next_checked(c, &m) == IPC_OK) {
+		dispatch(sd, &m);
+		ipc_done(c, &m);
+	}
+	return !c->eof;
+}
+
+static void
+secretd_loop(struct secretd *sd)
+{
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ sd->broker.fd, POLLIN | (ipc_pending_out(&sd->broker) ? POLLOUT : 0), 0 },
+			{ sd->tokend.fd, POLLIN | (ipc_pending_out(&sd->tokend) ? POLLOUT : 0), 0 },
+		};
+		if (sd->tokend.eof)
+			pfd[1].fd = -1;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !secretd_service(sd, &sd->broker, secretd_dispatch_broker))
+			return; /* brokerd closed its end: orderly shutdown */
+		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !secretd_service(sd, &sd->tokend, secretd_dispatch_tokend))
+			log_warnx("tokend closed its channel");
+		if (ipc_flush(&sd->broker) == -1)
+			fatal("write to brokerd");
+		if (!sd->tokend.eof && ipc_flush(&sd->tokend) == -1)
+			log_warn("write to tokend");
+	}
+}
+
+/* The 1Password token is brokerd's first message, before tokend can ask for
+ * anything; secretd serves no one until it has it. */
+static void
+secretd_await_op_token(struct secretd *sd)
+{
+	int64_t deadline = mono_ms() + OP_TOKEN_WAIT_MS;
+	struct ipc_msg m;
+
+	while (ipc_next_checked(&sd->broker, &m) != IPC_OK) {
+		struct pollfd pfd = { sd->broker.fd, POLLIN, 0 };
+		if (sd->broker.eof)
+			fatalx("brokerd closed the channel before sending the 1Password token");
+		if (poll(&pfd, 1, poll_timeout_ms(deadline)) == 0)
+			fatalx("no 1Password token from brokerd within %d s", OP_TOKEN_WAIT_MS / 1000);
+		if (ipc_read(&sd->broker) == -1)
+			fatal("read from brokerd");
+	}
+	if (m.hdr.type != MSG_OP_TOKEN)
+		fatalx("brokerd's first message is %s, not OP_TOKEN", ipc_type_name(m.hdr.type));
+	provider_set_op_token(&sd->provider, m.data, m.hdr.len);
+	ipc_done(&sd->broker, &m); /* wipes the token from the channel buffer */
+	/* Whatever came with it would otherwise wait for brokerd's next write. */
+	while (ipc_next_checked(&sd->broker, &m) == IPC_OK) {
+		secretd_dispatch_broker(sd, &m);
+		ipc_done(&sd->broker, &m);
+	}
+}
+
+static void
+secretd_start(struct secretd *sd)
+{
+	struct secret_error err = { ERR_NONE, "" };
+
+	memset(sd, 0, sizeof(*sd));
+	config_load_or_exit(&sd->cfg);
+	log_set_level(sd->cfg.log_level);
+	if (provider_init(&sd->provider, &sd->cfg, &err) == -1) {
+		log_error("%s: %s", config_provider_name(sd->cfg.secret_provider), err.message);
+		exit(EX_CONFIG_STATUS);
+	}
+	secret_cache_init(&sd->cache, sd->cfg.secret_cache_s, mono_ms);
+	ipc_chan_init(&sd->broker, IPC_FD_PARENT, "brokerd", from_broker,
+	    sizeof(from_broker) / sizeof(from_broker[0]));
+	ipc_chan_init(&sd->tokend, IPC_FD_PEER, "tokend", from_tokend,
+	    sizeof(from_tokend) / sizeof(from_tokend[0]));
+	if (proc_set_nonblock(IPC_FD_PARENT) == -1 || proc_set_nonblock(IPC_FD_PEER) == -1)
+		fatal("fcntl(O_NONBLOCK)");
+	if (sd->cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)
+		secretd_await_op_token(sd);
+}
+
+int
+main(void)
+{
+	struct secretd sd;
+
+	log_init("secretd", LOG_LEVEL_INFO);
+	proc_child_init("secretd");
+	if (sodium_init() < 0)
+		fatalx("sodium_init failed");
+	secretd_start(&sd);
+	log_debug("ready: provider %s", config_provider_name(sd.cfg.secret_provider));
+	secretd_loop(&sd);
+	secret_cache_free(&sd.cache);
+	provider_free(&sd.provider);
+	ipc_chan_free(&sd.broker);
+	ipc_chan_free(&sd.tokend);
+	config_free(&sd.cfg);
+	return 0;
+}

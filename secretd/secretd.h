@@ -1,0 +1,158 @@
+/* secretd: the only process that holds a long-lived credential.  It resolves
+ * the one secret reference fixed in its configuration and hands the result
+ * only to tokend, over the channel brokerd cannot reach. */
+#ifndef SECRETD_H
+#define SECRETD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "errors.h"
+#include "guard.h"
+
+struct secret_error {
+	enum err_code code;
+	/* Goes to tokend and on to the MCP client: no path, no stderr, no
+	 * secret.  Details for the operator go to secretd's log instead. */
+	char message[256];
+};
+
+/* ---- provider.c: the configured provider ------------------------------- */
+
+struct provider {
+	enum secret_provider kind;
+	const char *ref;	  /* the one reference, from the configuration */
+	long timeout_s;		  /* for op and the command helper */
+	char helper[4096];	  /* op or the command helper, absolute */
+	char **helper_env;	  /* "NAME=value" passed through to the helper */
+	size_t n_helper_env;
+	struct guarded op_token;  /* 1password: no-access between uses */
+	bool have_op_token;
+	struct guarded env_secret; /* env: taken out of our environment at start */
+	bool have_env_secret;
+	char *cred_dir;		  /* $CREDENTIALS_DIRECTORY, when set */
+};
+
+/* Sets the provider up from the configuration and our environment (taking
+ * the env provider's variable out of it); -1 with err if it cannot work. */
+int provider_init(struct provider *p, const struct config *cfg, struct secret_error *err);
+/* 1password: the token brokerd sent (n may be 0).  The systemd credential
+ * op-service-account-token, when it exists, takes precedence. */
+void provider_set_op_token(struct provider *p, const unsigned char *token, size_t n);
+/* Resolves the configured reference into out (guarded, no-access).  known
+ * is the secret resolved before, if any: it is redacted from what a helper
+ * prints on stderr, like the new one. */
+int provider_resolve(struct provider *p, const struct guarded *known, struct guarded *out,
+    struct secret_error *err);
+void provider_free(struct provider *p);
+
+/* ---- file.c: secret files --------------------------------------------- */
+
+/* Reads a secret file: ref absolute, or a credential name under cred_dir.
+ * Refuses, as ssh refuses a private key, a file that others can read or
+ * that belongs to another user (file_refusal).  One trailing newline is
+ * dropped.  Details are logged; err is for the client. */
+int file_read_secret(const char *ref, const char *cred_dir, struct guarded *out,
+    struct secret_error *err);
+/* Why a file with this status (and POSIX ACL, acl_len 0 when it has none)
+ * may not hold a secret for uid, or NULL when it may.  A credential is a
+ * file in $CREDENTIALS_DIRECTORY: there root may own it (systemd does). */
+const char *file_refusal(const struct stat *st, const void *acl, size_t acl_len, uid_t uid,
+    bool credential, char *why, size_t len);
+
+/* ---- helper.c: running op or a command helper ------------------------- */
+
+/* 64 KiB is far beyond any client secret and bounds what a runaway helper
+ * can make us hold in locked memory. */
+#define HELPER_OUT_MAX (64u * 1024u)
+/* Enough for any error op prints; more is drained and dropped. */
+#define HELPER_ERR_MAX 4096u
+
+enum helper_status {
+	HELPER_EXITED,	    /* ran to completion: see wstatus */
+	HELPER_TIMEOUT,	    /* killed, with its process group, at the deadline */
+	HELPER_TOO_MUCH,    /* printed more than HELPER_OUT_MAX: killed */
+	HELPER_NOT_STARTED, /* fork or pipe failed */
+};
+
+struct helper_result {
+	enum helper_status status;
+	int wstatus;
+	struct guarded out;		/* stdout: never logged */
+	char err[HELPER_ERR_MAX + 1];	/* stderr, NUL-terminated: redact before logging */
+	size_t err_len;
+};
+
+/* Runs path with argv and exactly envp: stdin /dev/null, stdout and stderr
+ * captured, in its own process group, killed with that whole group after
+ * timeout_s seconds.  Clear r with helper_result_clear. */
+void helper_run(const char *path, char *const argv[], char *const envp[], long timeout_s,
+    struct helper_result *r);
+void helper_result_clear(struct helper_result *r);
+
+/* ---- opmap.c: what op's stderr means --------------------------------- */
+
+/* The error code for a failed op (or helper) from what it printed on
+ * stderr, and a message for the client. */
+enum err_code opmap_classify(const char *text, size_t len, const char **message);
+
+struct redact_secret {
+	const unsigned char *p;
+	size_t len;
+};
+/* Copies in into out (NUL-terminated, at most outlen - 1 bytes) with every
+ * occurrence of each known secret, and every run that looks like a token or
+ * a key, replaced by "[REDACTED]"; line breaks become spaces. */
+void opmap_redact(const char *in, size_t len, const struct redact_secret *known, size_t n_known,
+    char *out, size_t outlen);
+
+/* ---- cache.c: the resolved secret ------------------------------------- */
+
+/* tokend says the login endpoint rejected the secret: secretd resolves it
+ * again at once (the secret may just have been rotated), but not more often
+ * than this for such reports.  A secret that stays rejected must not turn
+ * every login attempt into a 1Password request: service accounts are
+ * rate-limited per hour. */
+#define SECRET_REFRESH_MIN_MS 30000
+
+struct secret_cache {
+	struct guarded secret; /* no-access between uses */
+	bool valid;
+	int64_t resolved_ms;
+	bool refreshed;		/* resolved at tokend's report at least once */
+	int64_t refreshed_ms;	/* when that last happened */
+	long ttl_s;		/* 0: resolve on every request */
+	char fingerprint[17];	/* of the cached secret */
+	char reported[17];	/* the last one told to brokerd */
+	int64_t (*now_ms)(void); /* a monotonic clock; injectable for tests */
+};
+
+void secret_cache_init(struct secret_cache *c, long ttl_s, int64_t (*now_ms)(void));
+/* Whether a request must resolve the secret anew; refresh: tokend reports
+ * that the login endpoint rejected the secret it was given.  A refresh is
+ * honoured unless one was within SECRET_REFRESH_MIN_MS. */
+bool secret_cache_needs_resolve(const struct secret_cache *c, bool refresh);
+/* Records that a refresh is being honoured (whether or not it succeeds). */
+void secret_cache_note_refresh(struct secret_cache *c);
+/* Takes ownership of g (guarded) as the current secret. */
+void secret_cache_store(struct secret_cache *c, struct guarded *g);
+/* True, once, when the cached secret's fingerprint differs from the last one
+ * reported (or none was): brokerd should be told. */
+bool secret_cache_take_news(struct secret_cache *c);
+void secret_cache_free(struct secret_cache *c);
+
+/* The fingerprint key: the 30 bytes "mcp-auth-broker fingerprint v1"
+ * followed by two zero bytes (crypto_generichash_KEYBYTES, 32). */
+#define FINGERPRINT_KEY_TEXT "mcp-auth-broker fingerprint v1"
+/* Keyed BLAKE2b-256 of the secret, first 8 bytes as 16 lower-case hex
+ * digits.  The key is fixed and published so that the same secret gives the
+ * same fingerprint on every host and across restarts; it separates this use
+ * from any other hash of the secret.  64 bits of a hash reveal nothing
+ * useful about a random client secret, which is what Entra ID issues. */
+void secret_fingerprint(const unsigned char *p, size_t n, char out[17]);
+
+#endif

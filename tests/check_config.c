@@ -1,0 +1,403 @@
+/* Configuration parsing: defaults, every validation message names its
+ * variable, and unknown variables are refused. */
+#include "buildconf.h"
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "config.h"
+
+#define P "MCP_AUTH_BROKER_"
+
+/* Loads env; returns the number of problems (0 on success). */
+static size_t
+load(struct config *cfg, char *const *env, struct config_errors *errs)
+{
+	int rc = config_load(cfg, env, errs);
+
+	ck_assert_int_eq(rc == 0, errs->n == 0);
+	return errs->n;
+}
+
+/* Asserts that exactly one problem was reported, naming var and containing why. */
+static void
+assert_one_error(char *const *env, const char *var, const char *why)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 1);
+	ck_assert_msg(strncmp(errs.v[0], var, strlen(var)) == 0, "'%s' does not name %s", errs.v[0],
+	    var);
+	ck_assert_msg(strstr(errs.v[0], why) != NULL, "'%s' does not say '%s'", errs.v[0], why);
+	config_errors_free(&errs);
+}
+
+START_TEST(smoke_defaults)
+{
+	char *env[] = { "PATH=/bin", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	ck_assert_int_eq(cfg.env, BROKER_ENV_SMOKE);
+	ck_assert_int_eq(cfg.secret_provider, SECRET_PROVIDER_SMOKE);
+	ck_assert_str_eq(cfg.tenant_id, "11111111-1111-1111-1111-111111111111");
+	ck_assert_str_eq(cfg.authority, "https://login.microsoftonline.com");
+	ck_assert_uint_eq(cfg.resources.n, 1);
+	ck_assert_str_eq(cfg.resources.v[0], "https://graph.microsoft.com");
+	ck_assert(!cfg.enable_mutations);
+	ck_assert_int_eq(cfg.token_cache_skew_s, 60);
+	ck_assert_int_eq(cfg.token_max_ttl_s, 3000);
+	ck_assert_int_eq(cfg.token_provider_timeout_s, 4);
+	ck_assert_int_eq(cfg.max_message_bytes, 1024 * 1024);
+	ck_assert_int_eq(cfg.max_response_bytes, 4 * 1024 * 1024);
+	ck_assert_uint_eq(cfg.n_paths, 0);
+	ck_assert_uint_eq(strlen(cfg.policy_version), 16);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(real_mode_values)
+{
+	char *env[] = { P "ENV=prod", P "TENANT_ID=contoso.onmicrosoft.com",
+		P "GRAPH_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+		P "ALLOWED_GRAPH_RESOURCES=HTTPS://Graph.Microsoft.com/, https://127.0.0.1:8443",
+		P "ALLOWED_SCOPES=User.Read.All Mail.Read", P "SECRET_PROVIDER=none",
+		P "ENABLE_MUTATIONS=yes", P "ALLOWED_PATHS=GET:/v1.0/users/*,/beta/me",
+		P "LOG_LEVEL=debug", P "TOKEN_MAX_TTL_SECONDS=600", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	ck_assert_int_eq(cfg.env, BROKER_ENV_PROD);
+	ck_assert_str_eq(cfg.resources.v[0], "https://graph.microsoft.com");
+	ck_assert_str_eq(cfg.resources.v[1], "https://127.0.0.1:8443");
+	ck_assert_uint_eq(cfg.scopes.n, 2);
+	ck_assert(config_scope_allowed(&cfg, "user.read.all"));
+	ck_assert(!config_scope_allowed(&cfg, "Mail.ReadWrite"));
+	ck_assert(cfg.enable_mutations);
+	ck_assert_uint_eq(cfg.n_paths, 2);
+	ck_assert_str_eq(cfg.paths[0].method, "GET");
+	ck_assert_str_eq(cfg.paths[0].pattern, "/v1.0/users/*");
+	ck_assert_ptr_null(cfg.paths[1].method);
+	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(cfg.token_max_ttl_s, 600);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(real_mode_requires_identity)
+{
+	char *env[] = { P "ENV=prod", NULL };
+	struct config cfg;
+	struct config_errors errs;
+	static const char *required[] = { P "TENANT_ID", P "GRAPH_CLIENT_ID",
+		P "ALLOWED_GRAPH_RESOURCES", P "ALLOWED_SCOPES" };
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 4);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_msg(strncmp(errs.v[i], required[i], strlen(required[i])) == 0, "%s",
+		    errs.v[i]);
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(secret_ref_required_with_provider)
+{
+	char *env[] = { P "ENV=dev", P "TENANT_ID=contoso.example",
+		P "GRAPH_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+		P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com", P "ALLOWED_SCOPES=x",
+		P "SECRET_PROVIDER=1password", NULL };
+
+	assert_one_error(env, P "GRAPH_SECRET_REF", "required");
+}
+END_TEST
+
+START_TEST(bad_values_named)
+{
+	static const struct {
+		const char *entry, *var, *why;
+	} cases[] = {
+		{ P "ENV=bogus", P "ENV", "not one of" },
+		{ P "TOKEN_MAX_TTL_SECONDS=abc", P "TOKEN_MAX_TTL_SECONDS", "not a whole number" },
+		{ P "TOKEN_MAX_TTL_SECONDS=-5", P "TOKEN_MAX_TTL_SECONDS", "not a whole number" },
+		{ P "TOKEN_MAX_TTL_SECONDS=10", P "TOKEN_MAX_TTL_SECONDS", "out of range" },
+		{ P "TOKEN_MAX_TTL_SECONDS=99999999999999999999", P "TOKEN_MAX_TTL_SECONDS",
+		    "not a whole number" },
+		{ P "TOKEN_CACHE_SKEW_SECONDS=1 0", P "TOKEN_CACHE_SKEW_SECONDS", "whole number" },
+		{ P "TOKEN_PROVIDER_TIMEOUT_SECONDS=0", P "TOKEN_PROVIDER_TIMEOUT_SECONDS",
+		    "out of range" },
+		{ P "ENABLE_MUTATIONS=maybe", P "ENABLE_MUTATIONS", "not a boolean" },
+		{ P "ALLOWED_GRAPH_RESOURCES=http://graph.microsoft.com", P "ALLOWED_GRAPH_RESOURCES",
+		    "https://" },
+		{ P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com/v1.0",
+		    P "ALLOWED_GRAPH_RESOURCES", "no path" },
+		{ P "ALLOWED_GRAPH_RESOURCES=https://user@graph.microsoft.com",
+		    P "ALLOWED_GRAPH_RESOURCES", "no path, query or user" },
+		{ P "ALLOWED_GRAPH_RESOURCES= , ", P "ALLOWED_GRAPH_RESOURCES", "empty" },
+		{ P "ALLOWED_SCOPES=", P "ALLOWED_SCOPES", "empty" },
+		{ P "ALLOWED_PATHS=/users/*", P "ALLOWED_PATHS", "/v1.0/ or /beta/" },
+		{ P "ALLOWED_PATHS=FETCH:/v1.0/users", P "ALLOWED_PATHS", "method must be" },
+		{ P "TENANT_ID=common", P "TENANT_ID", "one tenant" },
+		{ P "TENANT_ID=contoso/evil", P "TENANT_ID", "not a tenant id" },
+		{ P "GRAPH_CLIENT_ID=not-a-guid", P "GRAPH_CLIENT_ID", "GUID" },
+		{ P "SECRET_PROVIDER=vault", P "SECRET_PROVIDER", "not one of" },
+		{ P "AUTHORITY=http://login.example", P "AUTHORITY", "https://" },
+		{ P "CA_FILE=relative.pem", P "CA_FILE", "absolute path" },
+		{ P "AUDIT_FILE=audit.log", P "AUDIT_FILE", "absolute path" },
+		{ P "LOG_LEVEL=loud", P "LOG_LEVEL", "not one of" },
+		{ P "MAX_MESSAGE_BYTES=100", P "MAX_MESSAGE_BYTES", "out of range" },
+		{ P "MAX_RESPONSE_BYTES=999999999", P "MAX_RESPONSE_BYTES", "out of range" },
+		{ P "ALLOWED_PATH=/v1.0/x", P "ALLOWED_PATH", "unknown variable" },
+		{ P "GRAPH_SECRET_REF=", P "GRAPH_SECRET_REF", "not a usable" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *env[] = { (char *)cases[i].entry, NULL };
+		assert_one_error(env, cases[i].var, cases[i].why);
+	}
+}
+END_TEST
+
+/* The unix-socket transport's settings (brokerd --listen). */
+START_TEST(transport_values)
+{
+	char *defaults[] = { "PATH=/bin", NULL };
+	char *env[] = { P "ALLOWED_UIDS=1000, 0 4294967294", P "ALLOWED_GIDS=100",
+		P "SOCKET_GROUP=mcp-clients", P "SHUTDOWN_GRACE_SECONDS=0", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, defaults, &errs), 0);
+	ck_assert_uint_eq(cfg.n_allowed_uids, 0); /* brokerd allows its own uid */
+	ck_assert_uint_eq(cfg.n_allowed_gids, 0);
+	ck_assert_ptr_null(cfg.socket_group);
+	ck_assert_int_eq(cfg.shutdown_grace_s, 10);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	ck_assert_uint_eq(cfg.n_allowed_uids, 3);
+	ck_assert_uint_eq(cfg.allowed_uids[0], 1000);
+	ck_assert_uint_eq(cfg.allowed_uids[1], 0);
+	ck_assert_uint_eq(cfg.allowed_uids[2], 4294967294u);
+	ck_assert_uint_eq(cfg.n_allowed_gids, 1);
+	ck_assert_uint_eq(cfg.allowed_gids[0], 100);
+	ck_assert_str_eq(cfg.socket_group, "mcp-clients");
+	ck_assert_int_eq(cfg.shutdown_grace_s, 0);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(transport_bad_values_named)
+{
+	static const struct {
+		const char *entry, *var, *why;
+	} cases[] = {
+		{ P "ALLOWED_UIDS=alice", P "ALLOWED_UIDS", "not a whole number" },
+		{ P "ALLOWED_UIDS=-1", P "ALLOWED_UIDS", "not a whole number" },
+		{ P "ALLOWED_UIDS=4294967295", P "ALLOWED_UIDS", "out of range" },
+		{ P "ALLOWED_UIDS= ,", P "ALLOWED_UIDS", "empty" },
+		{ P "ALLOWED_GIDS=12x", P "ALLOWED_GIDS", "not a whole number" },
+		{ P "SOCKET_GROUP=", P "SOCKET_GROUP", "not a group" },
+		{ P "SOCKET_GROUP=-oops", P "SOCKET_GROUP", "not a group" },
+		{ P "SOCKET_GROUP=a b", P "SOCKET_GROUP", "not a group" },
+		{ P "SHUTDOWN_GRACE_SECONDS=301", P "SHUTDOWN_GRACE_SECONDS", "out of range" },
+		{ P "SHUTDOWN_GRACE_SECONDS=soon", P "SHUTDOWN_GRACE_SECONDS", "not a whole number" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *env[] = { (char *)cases[i].entry, NULL };
+		assert_one_error(env, cases[i].var, cases[i].why);
+	}
+}
+END_TEST
+
+START_TEST(skew_below_ttl)
+{
+	char *env[] = { P "TOKEN_CACHE_SKEW_SECONDS=600", P "TOKEN_MAX_TTL_SECONDS=600", NULL };
+
+	assert_one_error(env, P "TOKEN_CACHE_SKEW_SECONDS", "less than");
+}
+END_TEST
+
+START_TEST(all_problems_reported)
+{
+	char *env[] = { P "ENV=bogus", P "ENABLE_MUTATIONS=maybe", P "LOG_LEVEL=loud",
+		P "NOT_A_THING=1", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 4);
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(other_variables_ignored)
+{
+	char *env[] = { "HOME=/root", "OP_SERVICE_ACCOUNT_TOKEN=ops_x", "MCP_AUTH_BROKERX=1", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(policy_version_tracks_policy)
+{
+	char *a[] = { P "ALLOWED_SCOPES=User.Read.All", NULL };
+	char *b[] = { P "ALLOWED_SCOPES=User.Read.All,Mail.Read", NULL };
+	char *c[] = { P "ALLOWED_SCOPES=User.Read.All", P "LOG_LEVEL=debug", NULL };
+	struct config ca, cb, cc;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&ca, a, &errs), 0);
+	ck_assert_uint_eq(load(&cb, b, &errs), 0);
+	ck_assert_uint_eq(load(&cc, c, &errs), 0);
+	ck_assert_str_ne(ca.policy_version, cb.policy_version);
+	/* The log level is not policy. */
+	ck_assert_str_eq(ca.policy_version, cc.policy_version);
+	config_free(&ca);
+	config_free(&cb);
+	config_free(&cc);
+}
+END_TEST
+
+/* A dev configuration with this provider and reference (and one more entry). */
+#define DEV_ENV(provider, ref, extra)                                                            \
+	{ P "ENV=dev", P "TENANT_ID=contoso.example",                                            \
+		P "GRAPH_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",                        \
+		P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com", P "ALLOWED_SCOPES=x",  \
+		P "SECRET_PROVIDER=" provider, P "GRAPH_SECRET_REF=" ref, extra, NULL }
+
+START_TEST(secret_settings)
+{
+	char *env[] = DEV_ENV("command", "graph", P "SECRET_HELPER=/usr/local/bin/get-secret");
+	char *env2[] = { P "SECRET_TIMEOUT_SECONDS=120", P "SECRET_CACHE_SECONDS=0",
+		P "OP_PATH=/opt/op/op", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	ck_assert_int_eq(cfg.secret_provider, SECRET_PROVIDER_COMMAND);
+	ck_assert_int_eq(cfg.secret_timeout_s, 5);
+	ck_assert_int_eq(cfg.secret_cache_s, 300);
+	ck_assert_ptr_null(cfg.op_path);
+	ck_assert_str_eq(cfg.secret_helper, "/usr/local/bin/get-secret");
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, env2, &errs), 0);
+	ck_assert_int_eq(cfg.secret_timeout_s, 120);
+	ck_assert_int_eq(cfg.secret_cache_s, 0);
+	ck_assert_str_eq(cfg.op_path, "/opt/op/op");
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(secret_settings_bad_values)
+{
+	static const struct {
+		const char *entry, *var, *why;
+	} cases[] = {
+		{ P "SECRET_TIMEOUT_SECONDS=0", P "SECRET_TIMEOUT_SECONDS", "out of range" },
+		{ P "SECRET_TIMEOUT_SECONDS=121", P "SECRET_TIMEOUT_SECONDS", "out of range" },
+		{ P "SECRET_TIMEOUT_SECONDS=5s", P "SECRET_TIMEOUT_SECONDS", "whole number" },
+		{ P "SECRET_CACHE_SECONDS=-1", P "SECRET_CACHE_SECONDS", "whole number" },
+		{ P "SECRET_CACHE_SECONDS=86401", P "SECRET_CACHE_SECONDS", "out of range" },
+		{ P "OP_PATH=op", P "OP_PATH", "absolute path" },
+		{ P "SECRET_HELPER=bin/get-secret", P "SECRET_HELPER", "absolute path" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *env[] = { (char *)cases[i].entry, NULL };
+		assert_one_error(env, cases[i].var, cases[i].why);
+	}
+}
+END_TEST
+
+/* Each provider's reference is checked for its shape at start. */
+START_TEST(secret_ref_shapes)
+{
+	static const struct {
+		const char *provider, *ref;
+		bool ok;
+	} cases[] = {
+		{ "1password", "op://Private/graph/secret", true },
+		{ "1password", "op://Private/graph/section/secret", true },
+		{ "1password", "op://Private Vault/app reg/client secret?attribute=password", true },
+		{ "1password", "op://Private/graph", false },
+		{ "1password", "op://Private//secret", false },
+		{ "1password", "op://a/b/c/d/e", false },
+		{ "1password", "Private/graph/secret", false },
+		{ "1password", "https://Private/graph/secret", false },
+		{ "file", "/etc/mcp-auth-broker/graph-secret", true },
+		{ "file", "graph-client-secret", true },
+		{ "file", "secrets/graph", false },
+		{ "file", "..", false },
+		{ "env", "GRAPH_CLIENT_SECRET", true },
+		{ "env", "_x1", true },
+		{ "env", "1GRAPH", false },
+		{ "env", "GRAPH-SECRET", false },
+		{ "env", "MCP_AUTH_BROKER_GRAPH_SECRET", false },
+		{ "command", "anything at all: the helper decides", true },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char provider[64], ref[128];
+		char *env[] = DEV_ENV("", "", P "SECRET_HELPER=/bin/true");
+		struct config cfg;
+		struct config_errors errs;
+		snprintf(provider, sizeof(provider), P "SECRET_PROVIDER=%s", cases[i].provider);
+		snprintf(ref, sizeof(ref), P "GRAPH_SECRET_REF=%s", cases[i].ref);
+		env[5] = provider;
+		env[6] = ref;
+		if (cases[i].ok) {
+			ck_assert_msg(load(&cfg, env, &errs) == 0, "%s %s: %s", cases[i].provider,
+			    cases[i].ref, errs.n ? errs.v[0] : "");
+			config_free(&cfg);
+		} else {
+			assert_one_error(env, P "GRAPH_SECRET_REF", cases[i].ref);
+		}
+	}
+}
+END_TEST
+
+START_TEST(command_needs_helper)
+{
+	char *env[] = DEV_ENV("command", "graph", P "LOG_LEVEL=info");
+
+	assert_one_error(env, P "SECRET_HELPER", "required");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	if (sodium_init() < 0)
+		return 1;
+	tcase_add_test(tc, smoke_defaults);
+	tcase_add_test(tc, real_mode_values);
+	tcase_add_test(tc, real_mode_requires_identity);
+	tcase_add_test(tc, secret_ref_required_with_provider);
+	tcase_add_test(tc, bad_values_named);
+	tcase_add_test(tc, transport_values);
+	tcase_add_test(tc, transport_bad_values_named);
+	tcase_add_test(tc, skew_below_ttl);
+	tcase_add_test(tc, all_problems_reported);
+	tcase_add_test(tc, other_variables_ignored);
+	tcase_add_test(tc, policy_version_tracks_policy);
+	tcase_add_test(tc, secret_settings);
+	tcase_add_test(tc, secret_settings_bad_values);
+	tcase_add_test(tc, secret_ref_shapes);
+	tcase_add_test(tc, command_needs_helper);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,154 @@
+/* libFuzzer harness: Graph's answer in tokend (tokend/graph.c, http.c).
+ *
+ * The input is an HTTP answer as curl hands it over: two bytes of status
+ * (0..999), then header lines, each ending in "\n", up to an empty line,
+ * then the body.  Each header line goes through curl's header callback
+ * (xfer_on_header), Retry-After through retry_after_seconds, and status,
+ * kept headers and body through graph_parse_answer, as graph_done does.
+ *
+ * Beyond "no crash, no leak, no UB": the headers kept are short printable
+ * ASCII; a body is refused only as provider.bad_response; and an accepted
+ * answer, wrapped into the EXEC_ANS that graph_answer sends, is one that
+ * brokerd accepts (ipc_msg_json, then what execute_done requires): brokerd
+ * treats a malformed EXEC_ANS as fatal, so anything Graph can answer that
+ * brokerd cannot read back would take the broker down. */
+#include "buildconf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipc.h"
+#include "jsonx.h"
+#include "log.h"
+#include "tokend.h"
+
+/* Bound on what the envelope and kept headers add to a body's length. */
+#define ENVELOPE_MAX 1024
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	log_init("fuzz_graph", LOG_LEVEL_ERROR);
+	return 0;
+}
+
+static void
+check_kept(const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n == cap)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			abort();
+}
+
+/* Header lines up to the empty one; returns where the body starts. */
+static size_t
+feed_headers(struct xfer *xf, const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		const uint8_t *nl = memchr(p + off, '\n', n - off);
+		size_t len = nl ? (size_t)(nl - (p + off)) + 1 : n - off;
+		char *line;
+
+		if (len == 1 || (len == 2 && p[off] == '\r'))
+			return off + len;
+		/* An exact-size copy, so ASan sees a read past the line. */
+		if ((line = malloc(len)) == NULL)
+			abort();
+		memcpy(line, p + off, len);
+		if (xfer_on_header(line, 1, len, xf) != len)
+			abort();
+		free(line);
+		off += len;
+	}
+	return off;
+}
+
+/* graph_answer's envelope, as brokerd's tools_answer reads it back. */
+static void
+check_exec_ans(long status, struct json_object *ex, size_t body_len)
+{
+	struct json_object *o = json_object_new_object(), *tok = json_object_new_object();
+	struct json_object *back, *bex, *btok;
+	struct ipc_msg m;
+	int64_t st = -1;
+	size_t n;
+
+	jx_add_str(tok, "source", "minted");
+	jx_add_str(tok, "token_type", "Bearer");
+	jx_add_str(tok, "expires_at", "2026-01-01T00:00:00Z");
+	jx_add_bool(o, "ok", true);
+	jx_add(o, "token", tok);
+	jx_add(o, "execution", json_object_get(ex));
+	/* As ipc_send_json serialises it. */
+	memset(&m, 0, sizeof(m));
+	m.data = (const unsigned char *)json_object_to_json_string_length(o, JX_PLAIN, &n);
+	m.hdr.type = MSG_EXEC_ANS;
+	m.hdr.len = (uint32_t)n;
+	/* Re-serialising must not grow a body: IPC_MAX_PAYLOAD is sized on
+	 * MCP_AUTH_BROKER_MAX_RESPONSE_BYTES plus the envelope. */
+	if (n > body_len + ENVELOPE_MAX)
+		abort();
+	if ((back = ipc_msg_json(&m)) == NULL)
+		abort();
+	btok = jx_get_obj(back, "token");
+	bex = jx_get_obj(back, "execution");
+	if (btok == NULL || bex == NULL || !jx_get_int64(bex, "http_status", &st) || st != status)
+		abort();
+	if (!json_object_equal(jx_get(bex, "body"), jx_get(ex, "body")))
+		abort();
+	json_object_put(back);
+	json_object_put(o);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct xfer xf;
+	struct json_object *ex = (struct json_object *)&xf; /* must be overwritten */
+	const char *why = NULL;
+	enum err_code code;
+	size_t body_off, len;
+	long status, ra;
+	char *body;
+
+	if (size < 2)
+		return 0;
+	status = (long)(((unsigned)data[0] << 8 | data[1]) % 1000);
+	memset(&xf, 0, sizeof(xf));
+	body_off = 2 + feed_headers(&xf, data + 2, size - 2);
+	check_kept(xf.request_id, sizeof(xf.request_id));
+	check_kept(xf.client_request_id, sizeof(xf.client_request_id));
+	check_kept(xf.retry_after, sizeof(xf.retry_after));
+	ra = retry_after_seconds(xf.retry_after);
+	if (ra < -1 || ra > 3600)
+		abort();
+	len = size - body_off;
+	if ((body = malloc(len ? len : 1)) == NULL)
+		abort();
+	memcpy(body, data + body_off, len);
+	code = graph_parse_answer(status, xf.request_id, xf.client_request_id, xf.retry_after,
+	    body, len, &ex, &why);
+	if (code == ERR_NONE) {
+		if (ex == NULL)
+			abort();
+		check_exec_ans(status, ex, len);
+		json_object_put(ex);
+	} else if (code != ERR_PROVIDER_BAD_RESPONSE || ex != NULL || why == NULL || len == 0) {
+		abort();
+	}
+	free(body);
+	return 0;
+}

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/NAME/).
+
+The seeds are committed; this script is how they were made and how to make
+them again after a message or a contract changes.  Each seed is one
+meaningful case: a valid message of every kind, and each way of being wrong.
+Run from anywhere: python3 tests/fuzz/gen-corpus.py
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+# common/ipc.h
+EXEC_REQ, EXEC_ANS, DESCRIBE_REQ, DESCRIBE_ANS, CANCEL_REQ, PROGRESS = 1, 2, 3, 4, 5, 6
+SECRET_REQ, SECRET_ANS, SECRET_ERR = 16, 17, 18
+STATUS_REQ, STATUS_ANS, OP_TOKEN, SECRET_INFO = 32, 33, 34, 35
+# fuzz_ipc.c's receivers, by index
+B_FROM_S, B_FROM_T, S_FROM_B, S_FROM_T, T_FROM_B, T_FROM_S = range(6)
+
+TENANT = "11111111-1111-1111-1111-111111111111"
+CLIENT = "22222222-2222-2222-2222-222222222222"
+GRAPH = "https://graph.microsoft.com"
+
+
+def js(o):
+    return json.dumps(o, separators=(",", ":")).encode()
+
+
+def msg(mtype, mid, payload=b"", flags=0, reserved=0, length=None):
+    n = len(payload) if length is None else length
+    return struct.pack("=IIQII", mtype, flags, mid, n, reserved) + payload
+
+
+def write(name, files):
+    d = os.path.join(CORPUS, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for fname, data in files.items():
+        with open(os.path.join(d, fname), "wb") as f:
+            f.write(data)
+
+
+# ---- fuzz_ipc: receiver byte, chunk byte, stream -------------------------
+
+def ipc(receiver, chunk, *msgs):
+    return bytes([receiver, chunk]) + b"".join(msgs)
+
+
+EXEC_OK = {"ok": True,
+           "token": {"source": "minted", "token_type": "Bearer",
+                     "expires_at": "2026-11-23T11:00:00Z"},
+           "execution": {"http_status": 200,
+                         "provider_request_id": "00000000-0000-4000-8000-000000000001",
+                         "headers": {"request-id": "00000000-0000-4000-8000-000000000001"},
+                         "body": {"value": [{"id": "1", "displayName": "Adele Vance"}]}}}
+EXEC_ERR = {"error": {"code": "provider.timeout", "message": "Graph: Timeout was reached"}}
+DESCRIBE = {"cache": {"state": "valid", "token_type": "Bearer",
+                      "expires_at": "2026-11-23T11:00:00Z", "expires_in_s": 2940,
+                      "refreshing": False, "throttled": False}}
+EXEC_REQ_P = {"resource": GRAPH, "method": "GET", "path": "/v1.0/users", "query": "$top=5",
+              "headers": {"consistency-level": "eventual"}, "body": None, "timeout_ms": 5000}
+IPC = {
+    "brokerd-status-ans": ipc(B_FROM_S, 0, msg(STATUS_ANS, 1, js(
+        {"provider": "smoke", "reference_configured": False, "fingerprint": None}))),
+    "brokerd-secret-info": ipc(B_FROM_S, 0, msg(SECRET_INFO, 0, js(
+        {"fingerprint": "0123456789abcdef", "provider": "1password"}))),
+    "brokerd-secret-err": ipc(B_FROM_S, 5, msg(SECRET_ERR, 7, js(
+        {"code": "secret.access_denied", "message": "only the configured secret reference is served"}))),
+    "brokerd-exec-ans-stream": ipc(B_FROM_T, 7, msg(EXEC_ANS, 1, js(EXEC_OK)),
+                                   msg(PROGRESS, 2, js({"message": "Graph answered 429; retrying in 1 s (attempt 2 of 5)",
+                                                        "retry_in_ms": 1000})),
+                                   msg(EXEC_ANS, 2, js(EXEC_ERR)),
+                                   msg(DESCRIBE_ANS, 3, js(DESCRIBE))),
+    "brokerd-exec-ans-truncated": ipc(B_FROM_T, 0, msg(EXEC_ANS, 4, js(EXEC_OK))[:-9]),
+    "brokerd-bad-type": ipc(B_FROM_T, 0, msg(EXEC_ANS, 1, js(EXEC_ERR)), msg(SECRET_ANS, 2, b"s3cr3t")),
+    "secretd-op-token": ipc(S_FROM_B, 1, msg(OP_TOKEN, 0, b"ops_eyJzaWduSW5BZGRyZXNzIjoi"),
+                            msg(STATUS_REQ, 1, b"")),
+    "secretd-secret-req": ipc(S_FROM_T, 3, msg(SECRET_REQ, 1, b""),
+                              msg(SECRET_REQ, 2, b'{"refresh":true}')),
+    "tokend-requests": ipc(T_FROM_B, 11, msg(EXEC_REQ, 1, js(EXEC_REQ_P)),
+                           msg(DESCRIBE_REQ, 2, js({"resource": GRAPH})),
+                           msg(CANCEL_REQ, 1, b"")),
+    "tokend-secret-ans": ipc(T_FROM_S, 0, msg(SECRET_ANS, 1, b"Qx8~smoke-secret-value"),
+                             msg(SECRET_ERR, 2, js({"code": "secret.timeout",
+                                                    "message": "op did not answer in time"}))),
+    "bad-header-flags": ipc(T_FROM_B, 0, msg(CANCEL_REQ, 1, b"", flags=1)),
+    "bad-header-reserved": ipc(B_FROM_S, 0, msg(STATUS_ANS, 1, b"{}", reserved=0x80000000)),
+    "bad-length": ipc(S_FROM_T, 0, msg(SECRET_REQ, 1, b"", length=16 * 1024 * 1024 + 1)),
+    "not-json-payload": ipc(B_FROM_T, 2, msg(EXEC_ANS, 9, b'{"ok":tru'),
+                            msg(DESCRIBE_ANS, 10, b'["not","an","object"]')),
+}
+
+# ---- fuzz_oauth: 2 bytes of status, body ----------------------------------
+
+def oauth(status, body):
+    if not isinstance(body, bytes):
+        body = js(body)
+    return struct.pack(">H", status) + body
+
+
+def aad_error(error, code, desc):
+    return {"error": error,
+            "error_description": f"AADSTS{code}: {desc}\r\nTrace ID: 7e1c1f6e-6f0a-4d1a-9a5e-3b8f0c2d0100\r\n"
+                                 "Correlation ID: 5d0c4b7a-1b2c-4d3e-8f90-a1b2c3d4e5f6\r\nTimestamp: 2026-11-23 10:00:00Z",
+            "error_codes": [code], "timestamp": "2026-11-23 10:00:00Z",
+            "trace_id": "7e1c1f6e-6f0a-4d1a-9a5e-3b8f0c2d0100",
+            "correlation_id": "5d0c4b7a-1b2c-4d3e-8f90-a1b2c3d4e5f6",
+            "error_uri": "https://login.microsoftonline.com/error?code=%d" % code}
+
+
+OAUTH = {
+    "token-v2": oauth(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                            "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2ln"}),
+    "token-v1-string-expiry": oauth(200, {"token_type": "Bearer", "expires_in": "3599",
+                                          "ext_expires_in": "3599", "expires_on": "1795430400",
+                                          "resource": GRAPH, "access_token": "eyJ0eXAi.e30.c2ln"}),
+    "token-no-type": oauth(200, {"expires_in": 60, "access_token": "a"}),
+    "token-missing-access-token": oauth(200, {"token_type": "Bearer", "expires_in": 3599}),
+    "token-zero-expiry": oauth(200, {"token_type": "Bearer", "expires_in": 0, "access_token": "x"}),
+    "token-not-json": oauth(200, b"<html><body>Service Unavailable</body></html>"),
+    "invalid-client-bad-secret": oauth(401, aad_error("invalid_client", 7000215,
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")),
+    "invalid-client-expired": oauth(401, aad_error("invalid_client", 7000222,
+        "The provided client secret keys for app '22222222-2222-2222-2222-222222222222' are expired.")),
+    "unauthorized-client-unknown-app": oauth(400, aad_error("unauthorized_client", 700016,
+        "Application with identifier '22222222-2222-2222-2222-222222222222' was not found in the directory.")),
+    "invalid-scope": oauth(400, aad_error("invalid_scope", 1002012,
+        "The provided value for scope https://graph.microsoft.com/User.Read.All is not valid.")),
+    "throttled": oauth(429, {"error": "temporarily_unavailable", "error_codes": [50196]}),
+    "throttled-empty": oauth(429, b""),
+    "server-error": oauth(503, aad_error("temporarily_unavailable", 90033,
+        "A transient error has occurred. Please try again.")),
+    "bad-request-html": oauth(400, b"<!DOCTYPE html><html>Bad Request</html>"),
+    "redirect": oauth(302, b""),
+    # Regressions: an empty token_type was kept (Authorization: " <token>"),
+    # and a token or type with CR LF went into the Graph request's headers.
+    "regress-empty-token-type": oauth(200, b'{"token_type":"","expires_in":"30","access_token":"\x05"}'),
+    "regress-token-crlf": oauth(200, {"token_type": "Bearer", "expires_in": 3599,
+                                      "access_token": "eyJ0eXAi\r\nX-Injected: 1"}),
+    "regress-type-crlf": oauth(200, {"token_type": "Bearer\r\nX-Injected: 1", "expires_in": 3599,
+                                     "access_token": "eyJ0eXAi.e30.c2ln"}),
+}
+
+# ---- fuzz_graph: 2 bytes of status, header lines, empty line, body --------
+
+def graph(status, headers, body):
+    if not isinstance(body, bytes):
+        body = js(body)
+    head = "".join(f"{h}\r\n" for h in headers).encode()
+    return struct.pack(">H", status) + head + b"\r\n" + body
+
+
+RID = "request-id: 8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11"
+CRID = "client-request-id: 8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11"
+STD = ["HTTP/1.1 200 OK", "Content-Type: application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+       RID, CRID, 'x-ms-ags-diagnostic: {"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5","ScaleUnit":"003","RoleInstance":"AM2PEPF0001A1B2"}}',
+       "Strict-Transport-Security: max-age=31536000", "Date: Mon, 23 Nov 2026 10:00:00 GMT"]
+USERS = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+         "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$top=2&$skiptoken=RFNwdAIAAQAAAB8",
+         "value": [{"businessPhones": ["+1 425 555 0109"], "displayName": "Adele Vance",
+                    "givenName": "Adele", "jobTitle": "Retail Manager",
+                    "mail": "AdeleV@contoso.com", "mobilePhone": None, "officeLocation": "18/2111",
+                    "preferredLanguage": "en-US", "surname": "Vance",
+                    "userPrincipalName": "AdeleV@contoso.com",
+                    "id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd"},
+                   {"businessPhones": [], "displayName": "Alex Wilber \u00e9\u4e2d",
+                    "id": "6e7b768e-07e2-4810-8459-485f84f8f204"}]}
+GERR = lambda code, m: {"error": {"code": code, "message": m,
+                                  "innerError": {"date": "2026-11-23T10:00:00",
+                                                 "request-id": "8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11",
+                                                 "client-request-id": "8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11"}}}
+GRAPH_SEEDS = {
+    "users-200": graph(200, STD, USERS),
+    "organization-200": graph(200, STD, {"value": [{"id": TENANT, "displayName": "Contoso",
+                                                    "verifiedDomains": [{"name": "contoso.com", "isDefault": True}],
+                                                    "createdDateTime": "2016-06-21T19:10:43Z"}]}),
+    "created-201": graph(201, STD + ["Location: https://graph.microsoft.com/v2/users/1"],
+                         {"id": "1", "displayName": "New User", "accountEnabled": True}),
+    "no-content-204": graph(204, ["HTTP/1.1 204 No Content", RID], b""),
+    "not-found-404": graph(404, STD, GERR("Request_ResourceNotFound",
+                                          "Resource 'nobody' does not exist or one of its queried reference-property objects are not present.")),
+    "unauthorized-401": graph(401, STD + ['WWW-Authenticate: Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'],
+                              GERR("InvalidAuthenticationToken", "Access token has expired or is not yet valid.")),
+    "forbidden-403": graph(403, STD, GERR("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")),
+    "throttled-429": graph(429, STD + ["Retry-After: 7"], GERR("TooManyRequests", "Too many requests")),
+    "unavailable-503-http-date": graph(503, STD + ["Retry-After: Mon, 23 Nov 2026 10:01:00 GMT"], b""),
+    "not-json-502": graph(502, ["HTTP/1.1 502 Bad Gateway", "Content-Type: text/html"],
+                          b"<html><head><title>502 Bad Gateway</title></head></html>"),
+    "scalar-body": graph(200, [RID, "retry-after:   12  "], b"  12.5e3\n"),
+    "odd-headers": graph(200, ["request-id:", "REQUEST-ID: \x01\x7f\xc3\xa9 tab\tend", "client-request-id " + "x" * 200,
+                               "retry-after: 99999999999999999999", "retry-after: -1"], b"[]"),
+    "deep-body": graph(200, [RID], b"[" * 20 + b"{}" + b"]" * 20),
+    "count-text": graph(200, STD + ["Content-Type: text/plain"], b"42"),
+    # Regressions: bodies nested 31 and 32 deep were accepted by tokend and
+    # made an EXEC_ANS brokerd could not parse (fatal for brokerd).
+    "regress-body-depth-31": graph(200, [RID], b"[" * 31 + b"]" * 31),
+    "regress-body-depth-32": graph(200, [RID], b'{"a":' * 31 + b"{}" + b"}" * 31),
+    # Regression: json-c reads NaN and Infinity and writes them back out, so
+    # they reached the client's stdout, which is then not JSON.  The first is
+    # the input fuzz_graph found.
+    "regress-nan-found": b"~\r\n\rNaN\n",
+    "regress-nonfinite-body": graph(200, [RID], b'{"value":[NaN,Infinity,-Infinity],"s":"NaN"}'),
+}
+
+# ---- fuzz_mcp: lines; a first line "#mutations" selects the wider policy --
+
+def line(o):
+    return js(o) + b"\n"
+
+
+def rpc(mid, method, params=None):
+    o = {"jsonrpc": "2.0", "id": mid, "method": method}
+    if params is not None:
+        o["params"] = params
+    return line(o)
+
+
+INIT = rpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "fuzz", "version": "1"}})
+INITIALIZED = line({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
+def contract(**over):
+    c = {"contract_version": "v1", "request_id": "req-1",
+         "requester": {"requester_id": "agent-7", "identity_assurance": "high"},
+         "graph": {"tenant_id": TENANT, "resource": GRAPH, "scopes": ["User.Read.All"]},
+         "operation": {"action": "downstream_call", "method": "GET", "path": "/v1.0/users",
+                       "headers": {"consistency-level": "eventual"}},
+         "timeout_ms": 5000}
+    for k, v in over.items():
+        path = k.split("__")
+        o = c
+        for p in path[:-1]:
+            o = o[p]
+        if v is DEL:
+            del o[path[-1]]
+        else:
+            o[path[-1]] = v
+    return c
+
+
+DEL = object()
+
+
+def call(mid, args, name="auth.graph.operation.execute.v1"):
+    return rpc(mid, "tools/call", {"name": name, "arguments": args})
+
+
+MUT = b"#mutations\n"
+MODERN = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+          "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "1"}}
+MCP = {
+    "session-legacy": INIT + INITIALIZED + rpc(2, "tools/list") + rpc("p", "ping") +
+    call(3, contract()) + call(4, {"resource": GRAPH}, "auth.graph.token.describe.v1"),
+    "session-2024-11-05": rpc(1, "initialize", {"protocolVersion": "2024-11-05"}) + rpc(2, "tools/list") +
+    call("a", contract(request_id="req-a")),
+    "session-unknown-version": rpc(1, "initialize", {"protocolVersion": "1999-01-01"}) + rpc(2, "tools/list"),
+    "modern-discover": rpc(1, "server/discover", {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}) +
+    rpc(2, "tools/list", {"_meta": MODERN}) +
+    rpc(3, "tools/call", {"name": "auth.graph.operation.execute.v1", "arguments": contract(),
+                          "_meta": dict(MODERN, progressToken="tok-1")}) +
+    rpc(4, "tools/call", {"name": "auth.graph.token.describe.v1", "arguments": {},
+                          "_meta": dict(MODERN, progressToken=9)}) +
+    rpc(5, "ping", {"_meta": MODERN}),
+    "modern-meta-errors": rpc(1, "tools/list", {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+        "io.modelcontextprotocol/clientCapabilities": {}}}) +
+    rpc(2, "tools/list", {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}) +
+    rpc(3, "tools/list", {"_meta": dict(MODERN, **{"io.modelcontextprotocol/clientInfo": 1})}) +
+    rpc(4, "tools/list", {"_meta": []}) + rpc(5, "tools/list", {"_meta": {"progressToken": 1.5}}) +
+    rpc(6, "tools/list", {"_meta": {"io.modelcontextprotocol/protocolVersion": "2025-03-26",
+                                    "io.modelcontextprotocol/clientCapabilities": {}}}),
+    "calls-before-initialize": call(1, contract()) + rpc(2, "tools/list"),
+    "jsonrpc-errors": b'{"jsonrpc":"2.0","id":1,"method":"ping"\n' + b"[]\n" + b"42\n" +
+    line({"jsonrpc": "2.0", "id": None, "method": "ping"}) + line({"jsonrpc": "2.0", "id": 1.5, "method": "ping"}) +
+    line({"jsonrpc": "2.0", "id": [1], "method": "ping"}) + line({"jsonrpc": "1.0", "id": 1, "method": "ping"}) +
+    line({"jsonrpc": "2.0", "id": 1, "method": 7}) + rpc(2, "no/such/method") +
+    line({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": [1]}) +
+    line({"jsonrpc": "2.0", "id": 4, "result": {}}) + line({"jsonrpc": "2.0", "method": "notifications/x"}) +
+    b'{"jsonrpc":"2.0","id":5,"method":"ping"} trailing\n' + b'{"a":"\xff"}\n' + b"\r\n\n" +
+    b'{"jsonrpc":"2.0","id":6,"method":"ping"}',
+    "reused-id-and-cancel": INIT + call(7, contract()) + call(7, contract(request_id="req-2")) +
+    line({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}}),
+    "contract-field-errors": INIT + call(1, contract(extra=1)) + call(2, contract(request_id="")) +
+    call(3, contract(contract_version="v2")) + call(4, contract(requester__requester_id=DEL)) +
+    call(5, contract(graph__scopes=[])) + call(6, contract(operation__method="TRACE")) +
+    call(7, contract(operation__headers={"a": 1})) + call(8, contract(operation__body={"x": 1})) +
+    call(9, contract(operation__action="token_exchange")) + call(10, contract(timeout_ms=99)) +
+    call(11, contract(timeout_ms=1.5)) + call(12, contract(graph__tenant_id="t\u0000x")) +
+    call(13, "not an object") + rpc(14, "tools/call", {"name": 5}) + call(15, {}, "no.such.tool"),
+    "policy-denials": INIT + call(1, contract(graph__tenant_id="common")) +
+    call(2, contract(graph__resource="https://evil.example")) +
+    call(3, contract(graph__scopes=["Mail.ReadWrite"])) +
+    call(4, contract(operation__path="/v1.0/users/../me")) +
+    call(5, contract(operation__path="/v1.0/https://evil.example/x")) +
+    call(6, contract(operation__path="/v1.0/users/%2e%2e/x?$filter=a%20eq%201")) +
+    call(7, contract(operation__method="DELETE", operation__path="/v1.0/users/1")) +
+    call(8, contract(operation__headers={"authorization": "Bearer x", "x-bad": "a\r\nb"})) +
+    call(9, contract(requester__requester_id="")),
+    "describe-tool": INIT + call(1, {}, "auth.graph.token.describe.v1") +
+    call(2, {"resource": "https://Graph.Microsoft.com/"}, "auth.graph.token.describe.v1") +
+    call(3, {"resource": "https://other.example"}, "auth.graph.token.describe.v1") +
+    call(4, {"resource": 1, "x": 2}, "auth.graph.token.describe.v1"),
+    "mutations-allowlist": MUT + INIT +
+    call(1, contract(operation__method="POST", operation__path="/v1.0/users",
+                     operation__body={"accountEnabled": True, "displayName": "N",
+                                      "passwordProfile": {"password": "x"}},
+                     operation__headers={"content-type": "application/json", "prefer": "return=minimal"})) +
+    call(2, contract(operation__method="PATCH", operation__path="/v1.0/users/1",
+                     operation__headers={"if-match": "*"}, operation__body={"jobTitle": "x"})) +
+    call(3, contract(operation__path="/v1.0/groups")) +
+    call(4, contract(operation__path="/beta/users/1/drive/root:/a/b:", graph__scopes=["user.read.all", "Group.Read.All"])),
+    "nonfinite-numbers": MUT + INIT +
+    call(1, contract(operation__method="POST", operation__path="/v1.0/users")).replace(
+        b'"timeout_ms":5000', b'"timeout_ms":5000,"x":NaN') +
+    b'{"jsonrpc":"2.0","id":Infinity,"method":"ping"}\n' +
+    call(2, contract(timeout_ms=1e400)),
+    "oversized-line": INIT + b'{"jsonrpc":"2.0","id":2,"method":"ping","pad":"' + b"x" * 5000 + b'"}\n' + rpc(3, "ping"),
+}
+
+
+def main():
+    write("fuzz_ipc", IPC)
+    write("fuzz_oauth", OAUTH)
+    write("fuzz_graph", GRAPH_SEEDS)
+    write("fuzz_mcp", MCP)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

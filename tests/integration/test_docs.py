@@ -1,0 +1,46 @@
+"""Documentation moves with the behaviour: every configuration variable the
+code accepts is documented in the README and in mcp-auth-broker.conf(5), and
+nothing is documented that the code does not accept."""
+import os
+import re
+import sys
+import unittest
+
+SRC = os.environ.get("MAB_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def read(path):
+    with open(os.path.join(SRC, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def code_variables():
+    text = read("common/config.c")
+    table = text[text.index("cfg_vars[] = {"):]
+    table = table[: table.index("};")]
+    names = set("MCP_AUTH_BROKER_" + n for n in re.findall(r'PREFIX "([A-Z_]+)"', table))
+    return names
+
+
+class DocsMatchCode(unittest.TestCase):
+    def test_readme_table_matches_config(self):
+        readme = read("README.md")
+        documented = set(re.findall(r"^\| `(MCP_AUTH_BROKER_[A-Z_]+)`", readme, re.M))
+        self.assertEqual(documented, code_variables())
+
+    def test_man_page_matches_config(self):
+        man = read("man/mcp-auth-broker.conf.5")
+        documented = set(re.findall(r"^\\fB(MCP_AUTH_BROKER_[A-Z_]+)\\fR$", man, re.M))
+        self.assertEqual(documented, code_variables())
+
+    def test_readme_commands_present(self):
+        readme = read("README.md")
+        for marker in ("<!-- main-command -->", "<!-- test-command -->"):
+            self.assertIn(marker, readme)
+        self.assertIn("tests/run-suite.sh", readme)
+        self.assertIn("contrib/demo.sh", readme)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() else 1)

@@ -1,0 +1,139 @@
+/* tokend: the only networked process.  It owns the token cache, obtains
+ * tokens with the client secret it asks secretd for, and performs the Graph
+ * call itself, so access tokens never leave it. */
+#ifndef TOKEND_H
+#define TOKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "config.h"
+#include "errors.h"
+#include "ipc.h"
+
+enum exec_state {
+	EXEC_WAIT_TOKEN, /* waiting for a login (possibly shared) */
+	EXEC_WAIT_GRAPH, /* a Graph transfer is running, or a smoke answer is due */
+	EXEC_WAIT_RETRY, /* Graph answered 429/503/504; retrying at due_ms */
+};
+
+/* One call from brokerd, from arrival until its single answer. */
+struct exec {
+	uint64_t id;
+	struct json_object *req;
+	struct token_entry *entry;
+	enum exec_state state;
+	const char *source; /* minted | cache | cache_fallback */
+	int64_t deadline_ms;
+	int64_t due_ms;		    /* smoke answer or retry time */
+	struct json_object *answer; /* smoke: the answer to send at due_ms */
+	struct xfer *xfer;	    /* the running Graph transfer */
+	int attempts;
+	struct exec *next;
+};
+
+struct tokend {
+	struct config cfg;
+	struct ipc_chan broker;	 /* fd 3 */
+	struct ipc_chan secretd; /* fd 4 */
+	struct token_cache cache;
+	struct exec *calls;
+	uint64_t next_mint_id;
+	uint64_t graph_seq;
+	CURLM *multi;
+	struct buf ca_bundle; /* system CAs plus MCP_AUTH_BROKER_CA_FILE, read before the sandbox */
+};
+
+/* main.c: answers and resumption */
+void exec_answer(struct tokend *td, struct exec *x, struct json_object *ans);
+void exec_fail(struct tokend *td, struct exec *x, enum err_code code, const char *msg);
+struct json_object *token_meta(const struct token_entry *e, const char *source);
+/* Tells brokerd the call waits on a retry (MSG_PROGRESS); no answer yet. */
+void exec_progress(struct tokend *td, struct exec *x, const char *message, int64_t retry_in_ms);
+/* The login for e finished: code ERR_NONE and the token stored, or a failure. */
+void mint_done(struct tokend *td, struct token_entry *e, enum err_code code, const char *msg,
+    long retry_after_s, const char *failure_sig);
+/* The login endpoint refused the secret: ask secretd for a fresh one, once. */
+bool mint_retry_with_fresh_secret(struct tokend *td, struct token_entry *e);
+
+/* http.c: transfers on the curl multi handle */
+struct xfer {
+	CURL *easy;
+	void (*done)(struct tokend *td, struct xfer *x, CURLcode rc);
+	void *owner;
+	struct curl_slist *headers; /* wiped before release: one holds the token */
+	char *post;		    /* wiped before release: may hold the secret */
+	size_t post_len;
+	struct buf body;
+	size_t max_body;
+	bool too_big;
+	long status;
+	char request_id[128];
+	char client_request_id[128];
+	char retry_after[32];
+};
+
+void http_init(struct tokend *td);
+void http_cleanup(struct tokend *td);
+struct xfer *xfer_new(struct tokend *td, const char *url, long timeout_ms, size_t max_body,
+    void (*done)(struct tokend *, struct xfer *, CURLcode), void *owner);
+/* Adds a request header; the string is wiped when the transfer is freed. */
+void xfer_header(struct xfer *x, const char *line);
+/* Takes ownership of body (malloc'd), which is wiped when the transfer is freed. */
+void xfer_post(struct xfer *x, const char *method, char *body, size_t len);
+void xfer_start(struct tokend *td, struct xfer *x);
+void xfer_abort(struct tokend *td, struct xfer *x);
+/* Runs curl and calls the done callback of each finished transfer. */
+void http_run(struct tokend *td);
+/* Seconds from a Retry-After value (delta-seconds only); -1 if absent or bad. */
+long retry_after_seconds(const char *value);
+/* curl's header callback (arg: the struct xfer): keeps the response headers
+ * brokerd may see.  Exposed for the fuzzer, which feeds it Graph's lines. */
+size_t xfer_on_header(char *p, size_t size, size_t n, void *arg);
+
+/* oauth.c: client credentials against the login endpoint */
+void oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *secret, size_t len);
+/* Exposed for tests and the fuzzer: classify a login endpoint answer. */
+enum err_code oauth_parse(long status, const char *body, size_t len, char **token, long *expires_in,
+    char *token_type, size_t type_len, char *msg, size_t msg_len, char *sig, size_t sig_len);
+
+/* graph.c: the Graph call */
+void graph_start(struct tokend *td, struct exec *x);
+/* Exposed for the fuzzer: a finished Graph answer (status, the response
+ * headers kept, the body) as the execution object brokerd gets, or
+ * ERR_PROVIDER_BAD_RESPONSE with *why.  Retries are decided before. */
+enum err_code graph_parse_answer(long status, const char *request_id,
+    const char *client_request_id, const char *retry_after, const char *body, size_t len,
+    struct json_object **execution, const char **why);
+
+/* smoke.c: MCP_AUTH_BROKER_ENV=smoke stand-ins for the login endpoint and
+ * Graph.  Every call still crosses the real IPC. */
+#define SMOKE_EXPIRES_IN 3599 /* what Entra ID answers for app tokens */
+#define SMOKE_SLOW_PATH "/beta/smoke/slow"
+#define SMOKE_SLOW_MS 1500
+/* Answers 429 with Retry-After: 1 to the first attempt, 200 to the next:
+ * shows retries and progress notifications. */
+#define SMOKE_THROTTLED_PATH "/beta/smoke/throttled"
+
+/* A token derived from the secret and the key, starting "smoke-at-". */
+void smoke_mint(const unsigned char *secret, size_t len, const char *tenant, const char *resource,
+    char *out, size_t outlen);
+
+struct graph_answer {
+	int status;
+	struct json_object *body; /* owned */
+	long delay_ms;		  /* answer only after this long */
+	const char *retry_after;  /* Retry-After header, or NULL */
+};
+
+/* attempt counts from 1. */
+void smoke_graph(const char *method, const char *path, struct json_object *body, int attempt,
+    struct graph_answer *ans);
+
+#endif
