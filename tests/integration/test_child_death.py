@@ -19,9 +19,11 @@ import harness  # noqa: E402
 from harness import EXECUTE_TOOL, SLOW_PATH, BrokerTestCase, execute_args, tool_result  # noqa: E402
 
 EX_SOFTWARE = 70
-# The slow smoke call takes about 1.5 s; killing well inside that window makes
-# sure the call is still in flight, wherever it is, when the child dies.
-KILL_DELAY = 0.4
+# The slow smoke call takes about 1.5 s.  A ping answered after the call was
+# sent proves brokerd has dispatched it (it handles a session's lines in
+# order); killing a moment later, well inside that window, makes sure the
+# call is still in flight, wherever it is, when the child dies.
+KILL_DELAY = 0.2
 
 
 class ChildDeathTests(BrokerTestCase):
@@ -30,6 +32,7 @@ class ChildDeathTests(BrokerTestCase):
         kids = broker.wait_children()
         slow = execute_args({"operation.path": SLOW_PATH, "request_id": "req-slow"})
         call_id = broker.send_request("tools/call", {"name": EXECUTE_TOOL, "arguments": slow})
+        broker.request("ping")
         time.sleep(KILL_DELAY)
         os.kill(kids[victim], signal.SIGKILL)
 

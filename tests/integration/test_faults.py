@@ -55,9 +55,10 @@ TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
 CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 RETRYABLE = ("provider.rate_limited", "provider.timeout", "provider.unavailable",
              "secret.timeout", "secret.unavailable")
-# The slow smoke call answers after about 1.5 s: a child killed 0.4 s after
-# the calls were sent dies with all of them in flight.
-KILL_DELAY = 0.4
+# The slow smoke call answers after about 1.5 s: a child killed 0.2 s after
+# every session answered a ping sent behind its call (so brokerd has
+# dispatched them all) dies with all of them in flight.
+KILL_DELAY = 0.2
 
 PKI = None
 _PKI_ROOT = None
@@ -231,6 +232,8 @@ class ChildDeathOnSocketTests(FaultCase):
             calls.append((conn, conn.send_request("tools/call", {"name": EXECUTE_TOOL, "arguments": args}),
                           "req-slow-%d" % n))
         harness.initialize(idle)
+        for conn, _, _ in calls:
+            conn.request("ping")  # brokerd has dispatched the call before it
         time.sleep(KILL_DELAY)
         os.kill(kids[victim], signal.SIGKILL)
 
