@@ -117,6 +117,10 @@ void children_start(struct broker *b);
 void children_stop(struct broker *b);
 /* Reaps exited children; returns the one that died first, or NULL. */
 struct child *children_reap(struct broker *b);
+/* Reads from c: tokend's messages go to on_tokend(ctx, m), secretd's to
+ * secrets_dispatch.  True once c's channel has ended. */
+bool children_read(struct broker *b, struct child *c,
+    void (*on_tokend)(void *ctx, const struct ipc_msg *m), void *ctx);
 
 /* secrets.c */
 /* Before the children start: takes OP_SERVICE_ACCOUNT_TOKEN out of the
@@ -158,6 +162,8 @@ void listener_close(struct broker *b);
 int bridge_main(const char *path) __attribute__((noreturn));
 
 /* mcp.c */
+/* The newest version initialize negotiates (what --tools and the self-checks use). */
+const char *mcp_latest_version(void);
 void mcp_handle_line(struct broker *b, struct session *s, const char *line, size_t len);
 void mcp_send_error(struct session *s, struct json_object *id, int code, const char *msg,
     const char *detail);
@@ -184,5 +190,14 @@ void tools_shutdown(struct broker *b);
 void tools_expire(struct broker *b);
 int64_t tools_next_deadline(const struct broker *b);
 bool tools_id_in_flight(const struct broker *b, const struct session *s, struct json_object *id);
+
+/* selfcheck.c: --health and --smoke-e2e.  Forks: the child returns and
+ * serves MCP on stdio, which is now a socketpair; the parent drives it as a
+ * client, prints one line per step, and exits 0 (all passed) or 1. */
+enum selfcheck_mode { SELFCHECK_HEALTH, SELFCHECK_SMOKE_E2E };
+void selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg);
+/* --ready, once the children run: a token for each allowed resource (no
+ * Graph call), one line each, then the children are stopped; exits 0 or 1. */
+void selfcheck_ready(struct broker *b) __attribute__((noreturn));
 
 #endif

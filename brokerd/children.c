@@ -198,3 +198,31 @@ children_stop(struct broker *b)
 		}
 	}
 }
+
+/* Reads what a child sent and passes each message on: tokend's to
+ * on_tokend, secretd's to secrets_dispatch.  A malformed message is
+ * fatal; a child that dies mid-message is a dead child, not a liar.
+ * Returns true once the channel has ended (the child is gone). */
+bool
+children_read(struct broker *b, struct child *c,
+    void (*on_tokend)(void *ctx, const struct ipc_msg *m), void *ctx)
+{
+	struct ipc_msg m;
+	ssize_t n = ipc_read(&c->chan);
+	int st;
+
+	if (n == -1 && errno != ECONNRESET)
+		fatal("read from %s", c->name);
+	if (n == -1)
+		c->chan.eof = 1;
+	while ((st = ipc_next(&c->chan, &m)) == IPC_OK) {
+		if (c == &b->tokend)
+			on_tokend(ctx, &m);
+		else
+			secrets_dispatch(b, &m);
+		ipc_done(&c->chan, &m);
+	}
+	if (st < 0 && st != IPC_TRUNCATED)
+		fatalx("malformed message from %s (%s)", c->name, ipc_status_str(st));
+	return c->chan.eof;
+}

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "brokerd.h"
+#include "jsonx.h"
 #include "log.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -29,6 +30,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH]\n"
 	    "       brokerd --connect PATH\n"
+	    "       brokerd --health | --ready | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
 	    "Serves MCP (newline-delimited JSON-RPC 2.0) and brokers Microsoft Graph\n"
@@ -44,6 +46,17 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
+	    "      --health        start the broker with this configuration, check it as\n"
+	    "                      an MCP client (initialize, ping, tools/list, the\n"
+	    "                      token state from tokend), print one line per check\n"
+	    "      --ready         start secretd and tokend with this configuration and\n"
+	    "                      have tokend obtain a token for each allowed resource\n"
+	    "                      (secret resolved, login endpoint asked; no Graph\n"
+	    "                      call), print one line per resource\n"
+	    "      --smoke-e2e     the same in smoke mode (MCP_AUTH_BROKER_ENV=smoke,\n"
+	    "                      the rest of the configuration as set), plus Graph\n"
+	    "                      calls: minted token, cached token, a policy denial\n"
+	    "      --tools         print the MCP tool definitions (tools/list) as JSON\n"
 	    "  -h, --help          show this help\n"
 	    "  -V, --version       show the version and where the children are looked for\n"
 	    "\n"
@@ -51,13 +64,29 @@ usage(FILE *f)
 	    "MCP_AUTH_BROKER_SHUTDOWN_GRACE_SECONDS, then exit 0; SIGHUP does not reload\n"
 	    "(restart to apply a new configuration).\n"
 	    "\n"
-	    "Exit status: 0 after end of input or SIGTERM, 64 bad usage, 69 --connect\n"
-	    "found no server, 70 a child died, 78 bad configuration or unusable socket.\n");
+	    "Exit status: 0 after end of input or SIGTERM, 1 a --health, --ready or\n"
+	    "--smoke-e2e check failed, 64 bad usage, 69 --connect found no server,\n"
+	    "70 a child died, 78 bad configuration or unusable socket.\n");
+}
+
+enum { OPT_HEALTH = 256, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
+
+/* --tools: what tools/list answers, readable, for operators and for MCP
+ * client configuration; needs no configuration and starts nothing. */
+static void
+print_tools(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add(o, "tools", tools_list(mcp_latest_version()));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
+	int check;	     /* OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, or 0 */
 };
 
 static void __attribute__((noreturn))
@@ -76,6 +105,10 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "connect", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "health", no_argument, NULL, OPT_HEALTH },
+		{ "ready", no_argument, NULL, OPT_READY },
+		{ "smoke-e2e", no_argument, NULL, OPT_SMOKE_E2E },
+		{ "tools", no_argument, NULL, OPT_TOOLS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -92,6 +125,16 @@ parse_args(int argc, char **argv, struct args *a)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case OPT_HEALTH:
+		case OPT_READY:
+		case OPT_SMOKE_E2E:
+			if (a->check != 0 && a->check != ch)
+				usage_error("--health, --ready and --smoke-e2e exclude each other", NULL);
+			a->check = ch;
+			break;
+		case OPT_TOOLS:
+			print_tools();
+			exit(0);
 		case 'V':
 			printf("brokerd (%s) %s\nchildren in: %s\nseccomp: %s\n", PACKAGE_NAME,
 			    PACKAGE_VERSION, LIBEXECDIR,
@@ -106,6 +149,8 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("unexpected argument", argv[optind]);
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
+	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
+		usage_error("a check runs on its own: no --listen or --connect", NULL);
 }
 
 /* SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive through a signalfd, in the loop. */
@@ -185,27 +230,15 @@ broker_signal(struct broker *b)
 }
 
 static void
+broker_tools_answer(void *b, const struct ipc_msg *m)
+{
+	tools_answer(b, m);
+}
+
+static void
 broker_service_child(struct broker *b, struct child *c)
 {
-	struct ipc_msg m;
-	ssize_t n = ipc_read(&c->chan);
-	int st;
-
-	if (n == -1 && errno != ECONNRESET)
-		fatal("read from %s", c->name);
-	if (n == -1)
-		c->chan.eof = 1;
-	while ((st = ipc_next(&c->chan, &m)) == IPC_OK) {
-		if (c == &b->tokend)
-			tools_answer(b, &m);
-		else
-			secrets_dispatch(b, &m);
-		ipc_done(&c->chan, &m);
-	}
-	/* A child that dies mid-message is a dead child, not a liar. */
-	if (st < 0 && st != IPC_TRUNCATED)
-		fatalx("malformed message from %s (%s)", c->name, ipc_status_str(st));
-	if (c->chan.eof)
+	if (children_read(b, c, broker_tools_answer, b))
 		broker_child_died(b, c);
 }
 
@@ -387,8 +420,12 @@ main(int argc, char **argv)
 		fatalx("sodium_init failed");
 	memset(&b, 0, sizeof(b));
 	b.listener = -1;
+	if (a.check == OPT_SMOKE_E2E && setenv("MCP_AUTH_BROKER_ENV", "smoke", 1) == -1)
+		fatal("setenv");
 	config_load_or_exit(&b.cfg);
 	secretenv_check_or_exit(&b.cfg);
+	if (a.check == OPT_HEALTH || a.check == OPT_SMOKE_E2E) /* returns in the broker */
+		selfcheck_fork(a.check == OPT_HEALTH ? SELFCHECK_HEALTH : SELFCHECK_SMOKE_E2E, &b.cfg);
 	log_set_level(b.cfg.log_level);
 	secrets_take(&b);
 	if (b.cfg.env == BROKER_ENV_SMOKE)
@@ -405,6 +442,8 @@ main(int argc, char **argv)
 	/* brokerd parses untrusted input: from here on it cannot reach the
 	 * network, start a program or open a file for writing. */
 	sandbox_enter(SANDBOX_BROKERD);
+	if (a.check == OPT_READY)
+		selfcheck_ready(&b);
 	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)", b.listener < 0 ? "stdio" : "a unix socket",

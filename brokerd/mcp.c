@@ -38,6 +38,12 @@
 static const char *const legacy_versions[] = { "2024-11-05", "2025-03-26", "2025-06-18",
 	"2025-11-25" };
 #define N_LEGACY (sizeof(legacy_versions) / sizeof(legacy_versions[0]))
+
+const char *
+mcp_latest_version(void)
+{
+	return legacy_versions[N_LEGACY - 1];
+}
 /* Carried per request in _meta. */
 static const char *const modern_versions[] = { "2026-07-28" };
 #define N_MODERN (sizeof(modern_versions) / sizeof(modern_versions[0]))

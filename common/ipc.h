@@ -27,7 +27,9 @@
 #define IPC_MAX_PAYLOAD (16u * 1024u * 1024u)
 
 enum ipc_type {
-	/* brokerd -> tokend, and answers */
+	/* brokerd -> tokend, and answers.  An EXEC_REQ with "token_only":true
+	 * (brokerd --ready) needs no method or path: tokend obtains the token
+	 * and answers {"ok":true,"token":{metadata}} without calling Graph. */
 	MSG_EXEC_REQ = 1,
 	MSG_EXEC_ANS,
 	MSG_DESCRIBE_REQ,

@@ -36,7 +36,7 @@ status=0
 for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests ExecuteTests DescribeTests ConcurrencyTests OutputHygieneTests ShutdownTests" \
 	"test_child_death.py" "test_config_exit.py" \
 	"test_transport.py SocketTests BridgeTests CancellationTests ShutdownTests" \
-	"test_era_2026.py" \
+	"test_era_2026.py" "test_operator.py" \
 	"test_secretd_providers.py" \
 	"test_tokend_http.py WireTests AuthFailureTests"; do
 	set -- $t

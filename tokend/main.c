@@ -92,6 +92,23 @@ token_meta(const struct token_entry *e, const char *source)
 	return t;
 }
 
+/* The token is usable: make the Graph call.  brokerd --ready wants only to
+ * know a token can be had, and gets its metadata (never the token). */
+static void
+exec_proceed(struct tokend *td, struct exec *x)
+{
+	struct json_object *o;
+
+	if (!x->token_only) {
+		graph_start(td, x);
+		return;
+	}
+	o = json_object_new_object();
+	jx_add_bool(o, "ok", true);
+	jx_add(o, "token", token_meta(x->entry, x->source));
+	exec_answer(td, x, o);
+}
+
 /* ---- logins (single flight per cache key) ------------------------------ */
 
 static void
@@ -148,7 +165,7 @@ mint_done(struct tokend *td, struct token_entry *e, enum err_code code, const ch
 			continue;
 		if (code == ERR_NONE || cache_usable(&td->cache, e)) {
 			x->source = code == ERR_NONE ? "minted" : "cache_fallback";
-			graph_start(td, x);
+			exec_proceed(td, x);
 		} else {
 			exec_fail(td, x, code, msg);
 		}
@@ -183,7 +200,7 @@ exec_serve(struct tokend *td, struct exec *x)
 		x->source = e->refresh_failed ? "cache_fallback" : "cache";
 		if (cache_wants_refresh(&td->cache, e))
 			mint_begin(td, e); /* in the background: this call does not wait */
-		graph_start(td, x);
+		exec_proceed(td, x);
 	} else if (cache_throttled(&td->cache, e) && !e->minting) {
 		snprintf(msg, sizeof(msg), "login requests throttled for %lds after: %s",
 		    (long)(e->throttled_until - td->cache.now()), e->throttle_msg);
@@ -199,12 +216,14 @@ static void
 tokend_exec_req(struct tokend *td, uint64_t id, struct json_object *req)
 {
 	struct exec *x = calloc(1, sizeof(*x));
+	struct json_object *token_only = jx_get(req, "token_only");
 	int64_t timeout_ms = 0;
 
 	if (x == NULL)
 		fatalx("out of memory");
-	if (jx_get_str(req, "resource") == NULL || jx_get_str(req, "method") == NULL ||
-	    jx_get_str(req, "path") == NULL || !jx_get_int64(req, "timeout_ms", &timeout_ms))
+	x->token_only = token_only != NULL && json_object_get_boolean(token_only);
+	if (jx_get_str(req, "resource") == NULL || !jx_get_int64(req, "timeout_ms", &timeout_ms) ||
+	    (!x->token_only && (jx_get_str(req, "method") == NULL || jx_get_str(req, "path") == NULL)))
 		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd", id);
 	x->id = id;
 	x->req = req;

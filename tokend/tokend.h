@@ -35,6 +35,7 @@ struct exec {
 	struct json_object *answer; /* smoke: the answer to send at due_ms */
 	struct xfer *xfer;	    /* the running Graph transfer */
 	int attempts;
+	bool token_only; /* brokerd --ready: the token's metadata, no Graph call */
 	struct exec *next;
 };
 

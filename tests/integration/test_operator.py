@@ -1,0 +1,282 @@
+"""The operator commands: brokerd --health, --ready, --smoke-e2e and --tools.
+
+--health and --smoke-e2e start the real broker (children, IPC, sandbox,
+policy, audit) and drive it as an MCP client; --ready has tokend obtain a
+token for each allowed resource, against tests/fixtures/mock_entra.py on
+127.0.0.1 outside smoke mode.  Each prints one line per step and exits 0
+only when every step passed.  The failure cases prove the steps can fail: a
+broker that cannot start, a policy that refuses the calls, a rejected
+secret, a login endpoint nobody serves.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+mock_entra = harness.import_mock_entra()
+
+SRC = os.environ.get("MAB_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+EX_USAGE = 64
+EX_CONFIG = 78
+HEALTH_STEPS = ["initialize", "ping", "tools/list", "describe", "shutdown"]
+SMOKE_STEPS = ["initialize", "ping", "tools/list", "describe (cold)", "execute", "execute (cached)",
+               "policy deny", "describe (warm)", "shutdown"]
+# Two spaces or more separate a step's verdict, name and detail.
+STEP_WIDTH = 18
+TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
+CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+# Random per run, so that a leak check cannot pass by luck.
+SECRET = "mab-operator-secret~" + os.urandom(12).hex()
+
+PKI = None
+_PKI_ROOT = None
+
+
+def setUpModule():
+    global PKI, _PKI_ROOT
+    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-operator-pki-")
+    PKI = mock_entra.make_pki(_PKI_ROOT)
+
+
+def tearDownModule():
+    if _PKI_ROOT is not None:
+        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+
+
+def parse_steps(out):
+    """[(verdict, step, detail)] and the summary line of a check's stdout."""
+    lines = out.rstrip("\n").split("\n")
+    steps = []
+    for line in lines[:-1]:
+        verdict, rest = line[:4].strip(), line[6:]
+        steps.append((verdict, rest[:STEP_WIDTH].strip(), rest[STEP_WIDTH:].strip()))
+    return steps, lines[-1]
+
+
+class socket_on_free_port:
+    """A loopback port bound but never listened on: connections are refused."""
+
+    def __enter__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+class OperatorTests(harness.BrokerTestCase):
+    def setUp(self):
+        self.scratch = tempfile.mkdtemp(prefix="mab-operator-")
+        self.audit = os.path.join(self.scratch, "audit.jsonl")
+
+    def tearDown(self):
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def run_check(self, args, env=None):
+        status, out, err = harness.run_once(self.stage, args, env, timeout=120)
+        self.assert_nothing_left()
+        return status, out, err
+
+    def assert_nothing_left(self):
+        """No process started from this stage survives the check."""
+        left = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if self.stage.root.encode() in cmdline and harness.proc_stat(int(pid)) is not None:
+                left.append((pid, cmdline))
+        self.assertEqual(left, [], "processes left behind")
+
+    def assert_steps(self, out, names, failed=()):
+        steps, summary = parse_steps(out)
+        self.assertEqual([s[1] for s in steps], names, out)
+        for verdict, name, detail in steps:
+            self.assertEqual(verdict, "FAIL" if name in failed else "ok", "%s: %s\n%s" % (name, detail, out))
+        return dict((s[1], s[2]) for s in steps), summary
+
+    # ---- --smoke-e2e ---------------------------------------------------------
+
+    def test_smoke_e2e_runs_every_step_through_the_real_processes(self):
+        status, out, err = self.run_check(["--smoke-e2e"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
+        self.assertEqual(status, 0, out + err)
+        details, summary = self.assert_steps(out, SMOKE_STEPS)
+        self.assertEqual(summary, "smoke-e2e: ok (9 passed, 0 failed)")
+        self.assertIn("token cache empty", details["describe (cold)"])
+        self.assertIn("token source minted", details["execute"])
+        self.assertIn("token source cache", details["execute (cached)"])
+        self.assertIn("token cache valid", details["describe (warm)"])
+        # The calls went through policy and audit like any client's.
+        records = harness.audit_records(self.audit, "tool_call")
+        self.assertEqual([(r["requester_id"], r["outcome"], r.get("token_source")) for r in records],
+                         [("brokerd-selfcheck", "ok", "minted"), ("brokerd-selfcheck", "ok", "cache"),
+                          ("brokerd-selfcheck", "policy.denied", None)], records)
+        self.assertEqual(records[2]["reason"], "policy.rule.deny.path.unsafe")
+        self.assertEqual(harness.find_secrets(out.encode()), [], out)
+        # The README shows this output: it must be what the command prints.
+        with open(os.path.join(SRC, "README.md")) as f:
+            readme = f.read()
+        shown = readme.split("$ brokerd --smoke-e2e 2>/dev/null\n", 1)[1].split("```", 1)[0]
+        self.assertEqual(shown, out, "README.md's --smoke-e2e example differs from the output")
+
+    def test_smoke_e2e_is_smoke_whatever_the_environment_says(self):
+        # prod would need a tenant, a client, resources and scopes: smoke does not.
+        status, out, err = self.run_check(["--smoke-e2e"], {"MCP_AUTH_BROKER_ENV": "prod"})
+        self.assertEqual(status, 0, out + err)
+        self.assert_steps(out, SMOKE_STEPS)
+
+    def test_smoke_e2e_fails_when_policy_refuses_the_calls(self):
+        status, out, err = self.run_check(["--smoke-e2e"], {"MCP_AUTH_BROKER_ALLOWED_PATHS": "/v1.0/users"})
+        self.assertEqual(status, 1, out + err)
+        details, summary = self.assert_steps(out, SMOKE_STEPS,
+                                             failed=("execute", "execute (cached)", "describe (warm)"))
+        self.assertTrue(details["execute"].startswith("policy.denied: "), details["execute"])
+        self.assertIn("expected valid", details["describe (warm)"])
+        self.assertEqual(summary, "smoke-e2e: FAILED (6 passed, 3 failed)")
+
+    # ---- --health ------------------------------------------------------------
+
+    def test_health_checks_the_broker_and_its_children(self):
+        status, out, err = self.run_check(["--health"])
+        self.assertEqual(status, 0, out + err)
+        details, summary = self.assert_steps(out, HEALTH_STEPS)
+        self.assertEqual(summary, "health: ok (5 passed, 0 failed)")
+        self.assertIn("tokend answered", details["describe"])
+        self.assertIn("exited 0", details["shutdown"])
+
+    def test_health_needs_no_network_outside_smoke_mode(self):
+        secret = os.path.join(self.scratch, "client-secret")
+        harness.write_secret_file(secret, "operator-health-secret~" + os.urandom(8).hex())
+        # Nothing listens on port 9: a check that reached out would fail.
+        env = harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"], None, secret,
+                              "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+        env["MCP_AUTH_BROKER_CA_FILE"] = None
+        status, out, err = self.run_check(["--health"], env)
+        self.assertEqual(status, 0, out + err)
+        details, _ = self.assert_steps(out, HEALTH_STEPS)
+        self.assertIn("token cache empty for https://127.0.0.1:9", details["describe"])
+
+    def test_health_fails_when_the_broker_cannot_start(self):
+        empty = os.path.join(self.scratch, "no-children")
+        os.mkdir(empty)
+        status, out, err = self.run_check(["--health"], {"MCP_AUTH_BROKER_LIBEXECDIR": empty})
+        os.rmdir(empty)
+        self.assertEqual(status, 1, out + err)
+        details, summary = self.assert_steps(out, ["initialize", "shutdown"],
+                                             failed=("initialize", "shutdown"))
+        self.assertEqual(details["initialize"], "the broker closed the session")
+        self.assertEqual(details["shutdown"], "brokerd exited 1 (its log is on stderr)")
+        self.assertEqual(summary, "health: FAILED (0 passed, 2 failed)")
+        self.assertIn("cannot run %s/secretd" % empty, err)
+
+    def test_bad_configuration_stops_before_any_check(self):
+        status, out, err = self.run_check(["--health"], {"MCP_AUTH_BROKER_ENV": "prod"})
+        self.assertEqual(status, EX_CONFIG, err)
+        self.assertEqual(out, "")
+        self.assertIn("MCP_AUTH_BROKER_TENANT_ID", err)
+
+    def test_checks_run_on_their_own(self):
+        for args in (["--health", "--listen", "/tmp/x"], ["--smoke-e2e", "--connect", "/tmp/x"],
+                     ["--ready", "--listen", "/tmp/x"]):
+            status, out, err = harness.run_once(self.stage, args)
+            self.assertEqual(status, EX_USAGE, args)
+            self.assertEqual(out, "", args)
+            self.assertIn("a check runs on its own", err, args)
+        for args in (["--health", "--smoke-e2e"], ["--ready", "--health"]):
+            status, out, err = harness.run_once(self.stage, args)
+            self.assertEqual(status, EX_USAGE, args)
+            self.assertIn("exclude each other", err, args)
+
+    # ---- --ready -------------------------------------------------------------
+
+    def test_ready_in_smoke_mode(self):
+        status, out, err = self.run_check(["--ready"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
+        self.assertEqual(status, 0, out + err)
+        details, summary = self.assert_steps(out, ["token", "secret"])
+        self.assertRegex(details["token"], r"^https://graph\.microsoft\.com: minted Bearer token, "
+                                           r"expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertRegex(details["secret"], r"^fingerprint [0-9a-f]{16} \(provider smoke\)$")
+        self.assertEqual(summary, "ready: ok (2 passed, 0 failed)")
+        records = harness.audit_records(self.audit, "ready_check")
+        self.assertEqual([(r["resource"], r["outcome"], r["token_source"]) for r in records],
+                         [("https://graph.microsoft.com", "ok", "minted")])
+        self.assertEqual(harness.audit_records(self.audit, "tool_call"), [])
+
+    def ready_against_mock(self, secret, resources=1, authority=None):
+        """--ready in dev mode against a fresh mock expecting SECRET; the
+        secret file holds secret.  Returns (status, details, summary, mock)."""
+        mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(mock.stop)
+        mock.start()
+        secret_file = os.path.join(self.scratch, "client-secret")
+        harness.write_secret_file(secret_file, secret)
+        urls = [mock.base_url, mock.localhost_url][:resources]
+        # Generous: under valgrind each TLS handshake takes seconds; the
+        # refused connection below fails at once anyway.
+        status, out, err = self.run_check(["--ready"], harness.dev_env(
+            authority or mock.base_url, urls, PKI.ca_file, secret_file, TENANT, CLIENT_ID,
+            {"MCP_AUTH_BROKER_TOKEN_PROVIDER_TIMEOUT_SECONDS": "30"}))
+        needles = [SECRET, secret, mock_entra.TOKEN_PREFIX] + mock.issued_tokens()
+        self.assertEqual(harness.find_needles((out + err).encode(), needles), [], "secret or token in the output")
+        self.assertEqual(mock.graph_requests(), [], "--ready must not call Graph")
+        steps, summary = parse_steps(out)
+        return status, steps, summary, mock
+
+    def test_ready_obtains_a_token_per_resource_and_never_calls_graph(self):
+        status, steps, summary, mock = self.ready_against_mock(SECRET, resources=2)
+        self.assertEqual(status, 0, steps)
+        self.assertEqual([(v, n) for v, n, _ in steps], [("ok", "token"), ("ok", "token"), ("ok", "secret")])
+        self.assertIn("%s: minted Bearer token" % mock.base_url, steps[0][2])
+        self.assertIn("%s: minted Bearer token" % mock.localhost_url, steps[1][2])
+        self.assertRegex(steps[2][2], r"^fingerprint [0-9a-f]{16} \(provider file\)$")
+        self.assertEqual(len(mock.token_requests()), 2)
+        self.assertEqual(summary, "ready: ok (3 passed, 0 failed)")
+
+    def test_ready_fails_on_a_rejected_secret(self):
+        status, steps, summary, mock = self.ready_against_mock("not-the-secret~" + os.urandom(6).hex())
+        self.assertEqual(status, 1, steps)
+        self.assertEqual(steps[0][:2], ("FAIL", "token"))
+        self.assertTrue(steps[0][2].startswith("%s: provider.auth_failed: " % mock.base_url), steps[0][2])
+        # The secret was read (its fingerprint is what an operator compares after a rotation).
+        self.assertEqual(steps[1][:2], ("ok", "secret"))
+        self.assertEqual(summary, "ready: FAILED (1 passed, 1 failed)")
+
+    def test_ready_fails_when_nothing_serves_the_login_endpoint(self):
+        with socket_on_free_port() as port:
+            status, steps, summary, _ = self.ready_against_mock(SECRET, authority="https://127.0.0.1:%d" % port)
+        self.assertEqual(status, 1, steps)
+        self.assertEqual(steps[0][:2], ("FAIL", "token"))
+        self.assertIn(": provider.unavailable: ", steps[0][2])
+        self.assertEqual(summary, "ready: FAILED (1 passed, 1 failed)")
+
+    # ---- --tools ---------------------------------------------------------------
+
+    def test_tools_prints_what_tools_list_answers_without_configuration(self):
+        # Neither a bad configuration nor missing children matter: --tools starts nothing.
+        status, out, err = harness.run_once(self.stage, ["--tools"], {
+            "MCP_AUTH_BROKER_ENV": "nonsense", "MCP_AUTH_BROKER_LIBEXECDIR": "/nonexistent"})
+        self.assertEqual(status, 0, err)
+        printed = json.loads(out)
+        broker = self.started(version="2025-11-25")
+        listed = broker.request("tools/list")["result"]
+        self.assertEqual(printed, {"tools": listed["tools"]})
+        self.assertEqual(sorted(t["name"] for t in printed["tools"]),
+                         [harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL])
+
+
+if __name__ == "__main__":
+    harness.main()
