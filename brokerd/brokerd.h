@@ -196,6 +196,9 @@ bool tools_id_in_flight(const struct broker *b, const struct session *s, struct 
  * client, prints one line per step, and exits 0 (all passed) or 1. */
 enum selfcheck_mode { SELFCHECK_HEALTH, SELFCHECK_SMOKE_E2E };
 void selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg);
+/* --check: what can be checked without starting anything, one line each;
+ * exits 0 when all passed, 1 otherwise. */
+void selfcheck_config(void) __attribute__((noreturn));
 /* --ready, once the children run: a token for each allowed resource (no
  * Graph call), one line each, then the children are stopped; exits 0 or 1. */
 void selfcheck_ready(struct broker *b) __attribute__((noreturn));

@@ -30,7 +30,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH]\n"
 	    "       brokerd --connect PATH\n"
-	    "       brokerd --health | --ready | --smoke-e2e | --tools\n"
+	    "       brokerd --check | --health | --ready | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
 	    "Serves MCP (newline-delimited JSON-RPC 2.0) and brokers Microsoft Graph\n"
@@ -46,6 +46,9 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
+	    "      --check         check what can be checked without starting anything\n"
+	    "                      (configuration, secret provider, the children's\n"
+	    "                      programs, seccomp, CA and audit files), one line each\n"
 	    "      --health        start the broker with this configuration, check it as\n"
 	    "                      an MCP client (initialize, ping, tools/list, the\n"
 	    "                      token state from tokend), print one line per check\n"
@@ -64,12 +67,12 @@ usage(FILE *f)
 	    "MCP_AUTH_BROKER_SHUTDOWN_GRACE_SECONDS, then exit 0; SIGHUP does not reload\n"
 	    "(restart to apply a new configuration).\n"
 	    "\n"
-	    "Exit status: 0 after end of input or SIGTERM, 1 a --health, --ready or\n"
-	    "--smoke-e2e check failed, 64 bad usage, 69 --connect found no server,\n"
-	    "70 a child died, 78 bad configuration or unusable socket.\n");
+	    "Exit status: 0 after end of input or SIGTERM, 1 a --check, --health,\n"
+	    "--ready or --smoke-e2e check failed, 64 bad usage, 69 --connect found no\n"
+	    "server, 70 a child died, 78 bad configuration or unusable socket.\n");
 }
 
-enum { OPT_HEALTH = 256, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
+enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
 
 /* --tools: what tools/list answers, readable, for operators and for MCP
  * client configuration; needs no configuration and starts nothing. */
@@ -86,7 +89,7 @@ print_tools(void)
 struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
-	int check;	     /* OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, or 0 */
+	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, or 0 */
 };
 
 static void __attribute__((noreturn))
@@ -105,6 +108,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "connect", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "health", no_argument, NULL, OPT_HEALTH },
 		{ "ready", no_argument, NULL, OPT_READY },
 		{ "smoke-e2e", no_argument, NULL, OPT_SMOKE_E2E },
@@ -125,11 +129,13 @@ parse_args(int argc, char **argv, struct args *a)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case OPT_CHECK:
 		case OPT_HEALTH:
 		case OPT_READY:
 		case OPT_SMOKE_E2E:
 			if (a->check != 0 && a->check != ch)
-				usage_error("--health, --ready and --smoke-e2e exclude each other", NULL);
+				usage_error("--check, --health, --ready and --smoke-e2e exclude each other",
+				    NULL);
 			a->check = ch;
 			break;
 		case OPT_TOOLS:
@@ -420,6 +426,8 @@ main(int argc, char **argv)
 		fatalx("sodium_init failed");
 	memset(&b, 0, sizeof(b));
 	b.listener = -1;
+	if (a.check == OPT_CHECK)
+		selfcheck_config();
 	if (a.check == OPT_SMOKE_E2E && setenv("MCP_AUTH_BROKER_ENV", "smoke", 1) == -1)
 		fatal("setenv");
 	config_load_or_exit(&b.cfg);

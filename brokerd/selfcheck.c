@@ -1,4 +1,7 @@
-/* brokerd --health, --smoke-e2e and --ready: brokerd checks itself.
+/* brokerd --check, --health, --smoke-e2e and --ready: brokerd checks itself.
+ *
+ * --check starts nothing: the configuration, the secret provider's
+ * prerequisites, the children's programs, seccomp, the CA and audit files.
  *
  * --health and --smoke-e2e check it as an MCP client would see it.
  * The process forks once its configuration has been checked.  The child
@@ -27,6 +30,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "sandbox.h"
 #include "secretenv.h"
 #include "timeutil.h"
 #include "tools.h"
@@ -623,4 +627,124 @@ selfcheck_ready(struct broker *b)
 	free(r.done);
 	children_stop(b);
 	summary(&r.t, "ready");
+}
+
+/* ---- --check: everything that can be checked without starting anything -- */
+
+static void
+check_file(struct tally *t, const char *what, const char *path, int mode, const char *use)
+{
+	if (access(path, mode) == 0)
+		step(t, true, what, "%s %s", path, use);
+	else
+		step(t, false, what, "%s: %s", path, strerror(errno));
+}
+
+/* The audit file is opened for appending at start: it must be writable, or
+ * its directory must be, for brokerd to create it.  Nothing is created here. */
+static void
+check_audit_file(struct tally *t, const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	if (path == NULL) {
+		step(t, true, "audit", "records go to stderr (MCP_AUTH_BROKER_AUDIT_FILE unset)");
+		return;
+	}
+	if (access(path, F_OK) == 0) {
+		check_file(t, "audit", path, W_OK, "exists and is writable");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/'); /* the path is absolute (config.c) */
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	if (access(dir, W_OK | X_OK) == 0)
+		step(t, true, "audit", "%s will be created (0600)", path);
+	else
+		step(t, false, "audit", "%s cannot be created: %s: %s", path, dir, strerror(errno));
+}
+
+static void
+check_provider(struct tally *t, const struct config *cfg)
+{
+	struct config_errors errs;
+	char op[4096];
+
+	if (secretenv_check(cfg, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			step(t, false, "secret provider", "%s", errs.v[i]);
+		config_errors_free(&errs);
+		return;
+	}
+	switch (cfg->env == BROKER_ENV_SMOKE ? SECRET_PROVIDER_SMOKE : cfg->secret_provider) {
+	case SECRET_PROVIDER_SMOKE:
+		step(t, true, "secret provider", "smoke: the built-in fake secret");
+		break;
+	case SECRET_PROVIDER_1PASSWORD:
+		if (secretenv_find_op(cfg, getenv("PATH"), op, sizeof(op)) == -1)
+			snprintf(op, sizeof(op), "op");
+		step(t, true, "secret provider", "1password: %s read %s, service-account token %s", op,
+		    cfg->secret_ref,
+		    secretenv_op_credential_exists() ? "from the systemd credential" : "from the environment");
+		break;
+	case SECRET_PROVIDER_FILE:
+		step(t, true, "secret provider", "file: %s (secretd checks owner and mode when it reads it)",
+		    cfg->secret_ref);
+		break;
+	case SECRET_PROVIDER_COMMAND:
+		step(t, true, "secret provider", "command: %s %s", cfg->secret_helper, cfg->secret_ref);
+		break;
+	case SECRET_PROVIDER_ENV:
+		step(t, true, "secret provider", "env: %s (for development only)", cfg->secret_ref);
+		break;
+	default:
+		step(t, true, "secret provider", "none: every token request fails secret.unavailable");
+		break;
+	}
+}
+
+void
+selfcheck_config(void)
+{
+	struct tally t = { 0, 0 };
+	struct config cfg;
+	struct config_errors errs;
+	const char *dir = NULL;
+	char path[4096];
+	bool loaded = config_load(&cfg, environ, &errs) == 0;
+
+	if (loaded) {
+		step(&t, true, "configuration", "env %s, tenant %s, %zu resource%s, %zu scope%s, policy %s",
+		    config_env_name(cfg.env), cfg.tenant_id, cfg.resources.n,
+		    cfg.resources.n == 1 ? "" : "s", cfg.scopes.n, cfg.scopes.n == 1 ? "" : "s",
+		    cfg.policy_version);
+		check_provider(&t, &cfg);
+		dir = cfg.libexecdir;
+	} else {
+		for (size_t i = 0; i < errs.n; i++)
+			step(&t, false, "configuration", "%s", errs.v[i]);
+		config_errors_free(&errs);
+		/* What follows does not depend on the rest of the configuration. */
+		dir = getenv("MCP_AUTH_BROKER_LIBEXECDIR");
+	}
+	for (size_t i = 0; i < 2; i++) {
+		const char *name = i == 0 ? "secretd" : "tokend";
+		snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] ? dir : LIBEXECDIR, name);
+		check_file(&t, name, path, X_OK, "is executable");
+	}
+	if (sandbox_available())
+		step(&t, true, "seccomp", "brokerd and tokend load their filters");
+	else
+		step(&t, false, "seccomp", "built with --disable-seccomp: no filter is loaded");
+	if (loaded) {
+		if (cfg.env != BROKER_ENV_SMOKE && cfg.ca_file != NULL)
+			check_file(&t, "CA file", cfg.ca_file, R_OK, "is readable");
+		check_audit_file(&t, cfg.audit_file);
+		config_free(&cfg);
+	}
+	summary(&t, "check");
 }

@@ -1,4 +1,4 @@
-"""The operator commands: brokerd --health, --ready, --smoke-e2e and --tools.
+"""The operator commands: brokerd --check, --health, --ready, --smoke-e2e and --tools.
 
 --health and --smoke-e2e start the real broker (children, IPC, sandbox,
 policy, audit) and drive it as an MCP client; --ready has tokend obtain a
@@ -196,10 +196,66 @@ class OperatorTests(harness.BrokerTestCase):
             self.assertEqual(status, EX_USAGE, args)
             self.assertEqual(out, "", args)
             self.assertIn("a check runs on its own", err, args)
-        for args in (["--health", "--smoke-e2e"], ["--ready", "--health"]):
+        for args in (["--health", "--smoke-e2e"], ["--ready", "--health"], ["--check", "--ready"]):
             status, out, err = harness.run_once(self.stage, args)
             self.assertEqual(status, EX_USAGE, args)
             self.assertIn("exclude each other", err, args)
+
+    # ---- --check -------------------------------------------------------------
+
+    def seccomp_built(self):
+        status, out, _ = harness.run_once(self.stage, ["--version"])
+        self.assertEqual(status, 0)
+        return "seccomp: yes" in out
+
+    def test_check_passes_on_a_good_configuration_and_starts_nothing(self):
+        status, out, err = self.run_check(["--check"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
+        seccomp = self.seccomp_built()
+        self.assertEqual(status, 0 if seccomp else 1, out + err)
+        details, summary = self.assert_steps(
+            out, ["configuration", "secret provider", "secretd", "tokend", "seccomp", "audit"],
+            failed=() if seccomp else ("seccomp",))
+        self.assertRegex(details["configuration"], r"^env smoke, tenant [0-9a-f-]{36}, 1 resource, 1 scope, "
+                                                   r"policy [0-9a-f]{16}$")
+        self.assertEqual(details["secretd"], os.path.join(self.stage.libexecdir, "secretd") + " is executable")
+        self.assertEqual(details["audit"], self.audit + " will be created (0600)")
+        self.assertFalse(os.path.exists(self.audit), "--check created the audit file")
+        self.assertEqual(summary, "check: ok (6 passed, 0 failed)" if seccomp
+                         else "check: FAILED (5 passed, 1 failed)")
+        self.assertEqual(err, "", "--check logs nothing: its lines are its report")
+
+    def test_check_reports_every_problem_on_its_own_line(self):
+        empty = os.path.join(self.scratch, "no-children")
+        os.mkdir(empty)
+        status, out, err = self.run_check(["--check"], {"MCP_AUTH_BROKER_ENV": "prod",
+                                                         "MCP_AUTH_BROKER_LIBEXECDIR": empty})
+        self.assertEqual(status, 1, out + err)
+        steps, summary = parse_steps(out)
+        problems = [d for v, n, d in steps if v == "FAIL" and n == "configuration"]
+        self.assertEqual([p.split(":")[0] for p in problems],
+                         ["MCP_AUTH_BROKER_TENANT_ID", "MCP_AUTH_BROKER_GRAPH_CLIENT_ID",
+                          "MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES", "MCP_AUTH_BROKER_ALLOWED_SCOPES"])
+        # The children's programs are checked even so, where the variable says.
+        self.assertIn(("FAIL", "secretd", "%s/secretd: No such file or directory" % empty), steps)
+        self.assertIn(("FAIL", "tokend", "%s/tokend: No such file or directory" % empty), steps)
+        self.assertTrue(summary.startswith("check: FAILED ("), summary)
+
+    def test_check_reports_provider_ca_and_audit_problems(self):
+        env = harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"],
+                              os.path.join(self.scratch, "missing-ca.pem"), "op://Infra/graph/secret",
+                              TENANT, CLIENT_ID, {
+                                  "MCP_AUTH_BROKER_SECRET_PROVIDER": "1password",
+                                  "MCP_AUTH_BROKER_OP_PATH": os.path.join(self.scratch, "no-op"),
+                                  "MCP_AUTH_BROKER_AUDIT_FILE": os.path.join(self.scratch, "gone", "audit.log")})
+        status, out, err = self.run_check(["--check"], env)
+        self.assertEqual(status, 1, out + err)
+        steps, _ = parse_steps(out)
+        failed = dict((n, d) for v, n, d in steps if v == "FAIL" and n != "seccomp")
+        self.assertEqual(sorted(failed), ["CA file", "audit", "secret provider"], out)
+        self.assertIn("MCP_AUTH_BROKER_OP_PATH", out)
+        self.assertIn("OP_SERVICE_ACCOUNT_TOKEN", out)
+        self.assertIn("missing-ca.pem: No such file or directory", failed["CA file"])
+        self.assertIn("cannot be created", failed["audit"])
 
     # ---- --ready -------------------------------------------------------------
 
