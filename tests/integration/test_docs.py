@@ -40,6 +40,25 @@ class DocsMatchCode(unittest.TestCase):
         self.assertIn("tests/run-suite.sh", readme)
         self.assertIn("contrib/demo.sh", readme)
 
+    def test_dockerfile_builds_what_the_readme_builds_and_runs_unprivileged(self):
+        # No Docker daemon or registry here: what can be checked without
+        # building the image is checked.
+        docker = read("Dockerfile")
+        readme = read("README.md")
+        main = readme.split("<!-- main-command -->", 1)[1].split("```")[1]
+        wanted = [w for w in main.split("install", 1)[1].split("&&")[0].split()
+                  if not w.startswith("-") and w != "python3"]
+        build, _, runtime = docker.partition("\nFROM debian:bookworm-slim")
+        self.assertTrue(runtime, "no runtime stage")
+        missing = [p for p in wanted if p not in build.split()]
+        self.assertEqual(missing, [], "the Dockerfile's build stage lacks what the README installs")
+        users = re.findall(r"^USER\s+(\S+)", runtime, re.M)
+        self.assertEqual(len(users), 1, users)
+        self.assertNotIn(users[0].split(":")[0], ("0", "root"))
+        for line in re.findall(r"^(?:ENV|ARG)\s.*$", docker, re.M):
+            self.assertNotRegex(line, r"OP_SERVICE_ACCOUNT_TOKEN|SECRET", "a credential in the image: " + line)
+        self.assertIn('ENTRYPOINT ["/usr/bin/brokerd"]', runtime)
+
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

@@ -1,0 +1,35 @@
+# A minimal non-root image of mcp-auth-broker: brokerd in /usr/bin, secretd
+# and tokend in /usr/libexec, the runtime libraries and CA certificates.
+#
+#   docker build -t mcp-auth-broker:local .
+#   docker run --rm mcp-auth-broker:local --smoke-e2e     # built-in providers
+#   docker run --rm --env-file broker.env mcp-auth-broker:local --check
+#   docker run --rm -i --env-file broker.env mcp-auth-broker:local   # MCP on stdio
+#
+# Configuration is the MCP_AUTH_BROKER_* environment (mcp-auth-broker.conf(5)).
+# Give the client secret or the 1Password service-account token as a mounted
+# file (MCP_AUTH_BROKER_SECRET_PROVIDER=file, or CREDENTIALS_DIRECTORY with
+# op-service-account-token in it), not as an image ENV: whatever an image's
+# ENV holds, `docker inspect` shows.  brokerd loads its own seccomp filters;
+# Docker's default profile allows that.
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \
+      libcurl4-openssl-dev libjson-c-dev libsodium-dev libseccomp-dev check \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN ./autogen.sh \
+ && ./configure --prefix=/usr \
+ && make -j"$(nproc)" \
+ && make install DESTDIR=/out
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libcurl4 libjson-c5 libsodium23 libseccomp2 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin mcpbroker
+COPY --from=build /out/usr/ /usr/
+USER 10001:10001
+ENTRYPOINT ["/usr/bin/brokerd"]
