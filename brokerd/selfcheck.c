@@ -499,11 +499,18 @@ selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg)
 /* One token-only request per allowed resource: secretd resolves the secret,
  * tokend asks the login endpoint; nothing reaches Graph, and brokerd sees
  * the token's metadata, never the token. */
+struct ready_result {
+	bool done, ok;
+	char detail[768];
+};
+
+/* Results are printed in the configured order once all are in, whatever
+ * order the logins finish in. */
 struct ready {
 	struct broker *b;
 	struct tally t;
 	size_t n, answered;
-	bool *done;
+	struct ready_result *res;
 	const char *stopped; /* why the wait ended early, or NULL */
 };
 
@@ -512,12 +519,14 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 {
 	struct json_object *o, *token, *err, *rec;
 	const char *resource, *outcome, *source = NULL;
+	struct ready_result *res;
 
 	if (m->hdr.type != MSG_EXEC_ANS)
 		return; /* progress of a retried login: the answer follows */
-	if (m->hdr.id == 0 || m->hdr.id > r->n || r->done[m->hdr.id - 1])
+	if (m->hdr.id == 0 || m->hdr.id > r->n || r->res[m->hdr.id - 1].done)
 		fatalx("tokend answered an unknown readiness request %llu",
 		    (unsigned long long)m->hdr.id);
+	res = &r->res[m->hdr.id - 1];
 	resource = r->b->cfg.resources.v[m->hdr.id - 1];
 	if ((o = ipc_msg_json(m)) == NULL)
 		fatalx("EXEC_ANS from tokend is not a JSON object");
@@ -525,12 +534,13 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 	err = jx_get_obj(o, "error");
 	if (token != NULL && (source = jx_get_str(token, "source")) != NULL) {
 		outcome = "ok";
-		step(&r->t, true, "token", "%s: %s %s token, expires %s", resource, source,
-		    jx_get_str(token, "token_type") ? jx_get_str(token, "token_type") : "?",
+		res->ok = true;
+		snprintf(res->detail, sizeof(res->detail), "%s: %s %s token, expires %s", resource,
+		    source, jx_get_str(token, "token_type") ? jx_get_str(token, "token_type") : "?",
 		    jx_get_str(token, "expires_at") ? jx_get_str(token, "expires_at") : "?");
 	} else {
 		outcome = err && jx_get_str(err, "code") ? jx_get_str(err, "code") : "provider.bad_response";
-		step(&r->t, false, "token", "%s: %s: %s", resource, outcome,
+		snprintf(res->detail, sizeof(res->detail), "%s: %s: %s", resource, outcome,
 		    err && jx_get_str(err, "message") ? jx_get_str(err, "message") : "");
 	}
 	rec = json_object_new_object();
@@ -543,7 +553,7 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 	audit_write("ready_check", rec);
 	json_object_put(rec);
 	json_object_put(o);
-	r->done[m->hdr.id - 1] = true;
+	res->done = true;
 	r->answered++;
 }
 
@@ -582,7 +592,7 @@ selfcheck_ready(struct broker *b)
 	int64_t deadline = mono_ms() + budget_ms + CALL_BACKSTOP_MS;
 	struct ready r = { b, { 0, 0 }, cfg->resources.n, 0, NULL, NULL };
 
-	if ((r.done = calloc(r.n, sizeof(*r.done))) == NULL)
+	if ((r.res = calloc(r.n, sizeof(*r.res))) == NULL)
 		fatalx("out of memory");
 	for (size_t i = 0; i < r.n; i++) {
 		struct json_object *req = json_object_new_object();
@@ -618,13 +628,16 @@ selfcheck_ready(struct broker *b)
 		if (p[0].revents & POLLIN)
 			ready_signal(&r);
 	}
-	for (size_t i = 0; i < r.n; i++)
-		if (!r.done[i])
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.res[i].done)
+			step(&r.t, r.res[i].ok, "token", "%s", r.res[i].detail);
+		else
 			step(&r.t, false, "token", "%s: %s", cfg->resources.v[i], r.stopped);
+	}
 	if (b->secret_fingerprint[0] != '\0')
 		step(&r.t, true, "secret", "fingerprint %s (provider %s)", b->secret_fingerprint,
 		    b->secret_provider);
-	free(r.done);
+	free(r.res);
 	children_stop(b);
 	summary(&r.t, "ready");
 }
