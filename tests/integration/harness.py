@@ -248,7 +248,55 @@ def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02):
 # ---- one brokerd on pipes ----------------------------------------------
 
 
-class Broker:
+class JsonRpcPeer:
+    """What Broker (stdio) and SocketClient (unix socket) share: JSON-RPC
+    requests and notifications on top of their own send_raw, and waiting on
+    answers on top of their own _read_message and recv_response."""
+
+    def send(self, obj):
+        """Send one JSON-RPC message as one line."""
+        self.send_raw(json.dumps(obj).encode("utf-8") + b"\n")
+
+    def new_id(self):
+        self._next_id += 1
+        return self._next_id
+
+    def send_request(self, method, params=None, req_id=None):
+        """Send a request without waiting; returns the id used."""
+        if req_id is None:
+            req_id = self.new_id()
+        msg = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send(msg)
+        return req_id
+
+    def notify(self, method, params=None):
+        msg = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send(msg)
+
+    def read_to_eof(self, timeout=DEFAULT_TIMEOUT):
+        """All remaining messages up to EOF (each checked like recv())."""
+        deadline = time.monotonic() + timeout
+        msgs, self._inbox = self._inbox, []
+        while True:
+            msg = self._read_message(deadline)
+            if msg is None:
+                return msgs
+            msgs.append(msg)
+
+    def request(self, method, params=None, timeout=DEFAULT_TIMEOUT):
+        """Send a request with a fresh id and return its response message."""
+        return self.recv_response(self.send_request(method, params), timeout)
+
+    def call_tool(self, name, arguments, timeout=DEFAULT_TIMEOUT):
+        """tools/call; returns the whole response message."""
+        return self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
+
+
+class Broker(JsonRpcPeer):
     """brokerd started from a staged layout, spoken to over its stdio.
 
     stdout is read only through recv(), which insists that every line is a
@@ -317,30 +365,6 @@ class Broker:
         except BrokenPipeError:
             raise HarnessError("brokerd closed its stdin\n" + self._context())
 
-    def send(self, obj):
-        """Send one JSON-RPC message as one line."""
-        self.send_raw(json.dumps(obj).encode("utf-8") + b"\n")
-
-    def new_id(self):
-        self._next_id += 1
-        return self._next_id
-
-    def send_request(self, method, params=None, req_id=None):
-        """Send a request without waiting; returns the id used."""
-        if req_id is None:
-            req_id = self.new_id()
-        msg = {"jsonrpc": "2.0", "id": req_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
-        return req_id
-
-    def notify(self, method, params=None):
-        msg = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
-
     def close_stdin(self):
         try:
             self.proc.stdin.close()
@@ -402,24 +426,6 @@ class Broker:
             if "method" not in msg and msg.get("id") == req_id and type(msg.get("id")) is type(req_id):
                 return msg
             self._inbox.append(msg)
-
-    def read_to_eof(self, timeout=DEFAULT_TIMEOUT):
-        """All remaining messages up to stdout EOF (each checked like recv())."""
-        deadline = time.monotonic() + timeout
-        msgs, self._inbox = self._inbox, []
-        while True:
-            msg = self._read_message(deadline)
-            if msg is None:
-                return msgs
-            msgs.append(msg)
-
-    def request(self, method, params=None, timeout=DEFAULT_TIMEOUT):
-        """Send a request with a fresh id and return its response message."""
-        return self.recv_response(self.send_request(method, params), timeout)
-
-    def call_tool(self, name, arguments, timeout=DEFAULT_TIMEOUT):
-        """tools/call; returns the whole response message."""
-        return self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
 
     # -- process -------------------------------------------------------------
 
@@ -755,7 +761,7 @@ def audit_records(path, event=None):
     return [r for r in records if event is None or r.get("event") == event]
 
 
-class SocketClient:
+class SocketClient(JsonRpcPeer):
     """One MCP session straight on brokerd's unix socket (no bridge), with the
     sending and receiving methods of Broker.  Every line received must be a
     JSON-RPC 2.0 object; every read has a deadline."""
@@ -784,28 +790,6 @@ class SocketClient:
 
     def send_raw(self, data):
         self.sock.sendall(data)
-
-    def send(self, obj):
-        self.send_raw(json.dumps(obj).encode("utf-8") + b"\n")
-
-    def new_id(self):
-        self._next_id += 1
-        return self._next_id
-
-    def send_request(self, method, params=None, req_id=None):
-        if req_id is None:
-            req_id = self.new_id()
-        msg = {"jsonrpc": "2.0", "id": req_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
-        return req_id
-
-    def notify(self, method, params=None):
-        msg = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
 
     def _read_message(self, deadline):
         """Next parsed message, or None at EOF."""
@@ -861,21 +845,6 @@ class SocketClient:
             if msg is None:
                 return msgs
             msgs.append(msg)
-
-    def read_to_eof(self, timeout=DEFAULT_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        msgs, self._inbox = self._inbox, []
-        while True:
-            msg = self._read_message(deadline)
-            if msg is None:
-                return msgs
-            msgs.append(msg)
-
-    def request(self, method, params=None, timeout=DEFAULT_TIMEOUT):
-        return self.recv_response(self.send_request(method, params), timeout)
-
-    def call_tool(self, name, arguments, timeout=DEFAULT_TIMEOUT):
-        return self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
 
 
 def messages_within(conn, seconds):
