@@ -12,6 +12,7 @@ secret, a login endpoint nobody serves.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -169,6 +170,43 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertEqual(status, 0, out + err)
         details, _ = self.assert_steps(out, HEALTH_STEPS)
         self.assertIn("token cache empty for https://127.0.0.1:9", details["describe"])
+
+    def test_health_checker_holds_no_credential(self):
+        """The checking half drops OP_SERVICE_ACCOUNT_TOKEN as it forks; the
+        broker half takes it as any brokerd does.  A tokend that starts 3 s
+        late keeps the checker waiting on its describe call meanwhile."""
+        marker = "ops_operator-marker-" + os.urandom(12).hex()
+        late = harness.stage()
+        self.addCleanup(late.remove)
+        real = os.path.join(late.root, "tokend.real")
+        os.rename(os.path.join(late.libexecdir, "tokend"), real)
+        with open(os.path.join(late.libexecdir, "tokend"), "w") as f:
+            f.write("#!/bin/sh\nsleep 3\nexec '%s' \"$@\"\n" % real)
+        os.chmod(os.path.join(late.libexecdir, "tokend"), 0o755)
+        proc = subprocess.Popen([late.brokerd, "--health"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=harness.base_env(late, {"OP_SERVICE_ACCOUNT_TOKEN": marker}))
+        try:
+            checker = proc.pid
+            harness.wait_until(lambda: "brokerd" in harness.children_of(checker), timeout=10)
+            broker = harness.children_of(checker)["brokerd"]
+
+            def environ(pid):
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    return f.read()
+
+            # Both wiped it where it lay, well before tokend answers.
+            self.assertTrue(harness.wait_until(lambda: marker.encode() not in environ(checker), timeout=2),
+                            "OP_SERVICE_ACCOUNT_TOKEN is still in the checker's /proc/PID/environ")
+            self.assertTrue(harness.wait_until(lambda: marker.encode() not in environ(broker), timeout=2),
+                            "OP_SERVICE_ACCOUNT_TOKEN is still in brokerd's /proc/PID/environ")
+            self.assertIsNone(proc.poll(), "the check ended before the credential could be looked for")
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 0, out.decode() + err.decode())
+        self.assertNotIn(marker.encode(), out + err)
 
     def test_health_fails_when_the_broker_cannot_start(self):
         empty = os.path.join(self.scratch, "no-children")
