@@ -372,5 +372,67 @@ class OperatorTests(harness.BrokerTestCase):
                          [harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL])
 
 
+class ClientExampleTests(harness.BrokerTestCase):
+    """contrib/mcp-clients: the launch examples an operator copies into an MCP
+    client's configuration work as written, paths aside."""
+
+    def examples(self):
+        folder = os.path.join(SRC, "contrib", "mcp-clients")
+        found = {}
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name)) as f:
+                doc = json.load(f)
+            servers = doc.get("mcpServers") or doc.get("servers")
+            self.assertTrue(servers, name)
+            for server in servers.values():
+                self.assertEqual(os.path.basename(server["command"]), "brokerd", name)
+                found.setdefault(name, []).append(server)
+        self.assertGreaterEqual(len(found), 3)
+        return found
+
+    def test_connect_examples_reach_a_listening_broker(self):
+        sockdir = harness.socket_dir()
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        path = os.path.join(sockdir, "mcp.sock")
+        daemon = self.start_broker(args=["--listen", path])
+        harness.wait_for_socket(path, daemon)
+        tried = 0
+        for name, servers in self.examples().items():
+            for server in servers:
+                if "args" not in server:
+                    continue
+                self.assertEqual(server["args"][0], "--connect", name)
+                self.assertEqual(len(server["args"]), 2, name)
+                self.assertNotIn("env", server, "%s: the bridge reads no configuration" % name)
+                bridge = self.start_broker(None, ["--connect", path])
+                self.assertEqual(harness.initialize(bridge)["protocolVersion"], "2025-06-18", name)
+                tried += 1
+        self.assertGreaterEqual(tried, 2)
+
+    def test_standalone_examples_pass_check(self):
+        scratch = tempfile.mkdtemp(prefix="mab-examples-")
+        self.addCleanup(shutil.rmtree, scratch, True)
+        tried = 0
+        for name, servers in self.examples().items():
+            for server in servers:
+                env = dict(server.get("env", {}))
+                if not env:
+                    continue
+                for key in env:
+                    # Not OP_SERVICE_ACCOUNT_TOKEN, nor the env provider's secret.
+                    self.assertTrue(key.startswith("MCP_AUTH_BROKER_"), "%s: %s" % (name, key))
+                self.assertNotIn(env.get("MCP_AUTH_BROKER_SECRET_PROVIDER"), ("env",), name)
+                # Site paths made local; everything else as written.
+                env["MCP_AUTH_BROKER_GRAPH_SECRET_REF"] = os.path.join(scratch, "secret")
+                env["MCP_AUTH_BROKER_AUDIT_FILE"] = os.path.join(scratch, "audit.log")
+                status, out, err = harness.run_once(self.stage, ["--check"], env)
+                steps, _ = parse_steps(out)
+                verdicts = dict((n, v) for v, n, _ in steps)
+                self.assertEqual(verdicts.get("configuration"), "ok", out + err)
+                self.assertEqual(verdicts.get("secret provider"), "ok", out + err)
+                tried += 1
+        self.assertGreaterEqual(tried, 1)
+
+
 if __name__ == "__main__":
     harness.main()
