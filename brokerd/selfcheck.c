@@ -750,7 +750,7 @@ selfcheck_config(void)
 		check_file(&t, name, path, X_OK, "is executable");
 	}
 	if (sandbox_available())
-		step(&t, true, "seccomp", "brokerd and tokend load their filters");
+		step(&t, true, "seccomp", "brokerd, secretd and tokend load their filters");
 	else
 		step(&t, false, "seccomp", "built with --disable-seccomp: no filter is loaded");
 	if (loaded) {

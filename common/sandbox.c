@@ -25,11 +25,12 @@ struct sc_rule {
 
 #define ALLOW(n) { #n, 0, { { 0 } } }
 #define ALLOW_IF(n, cmp) { #n, 1, { cmp } }
+#define DENY(n) { #n, 0, { { 0 } } }
 #define RDONLY_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
 /* SCMP_CMP_EQ ignores datum_b; it is spelled out (0) because clang's
  * -Wmissing-field-initializers wants every field of the compound literal. */
 
-/* ---- shared by both profiles ------------------------------------------- */
+/* ---- shared by the allowlists ------------------------------------------ */
 static const struct sc_rule rules_common[] = {
 	/* The event loop: the channels, the client, poll. */
 	ALLOW(read), ALLOW(readv), ALLOW(write), ALLOW(writev), ALLOW(close), ALLOW(poll),
@@ -87,19 +88,57 @@ static const struct sc_rule rules_tokend[] = {
 	ALLOW(membarrier),
 };
 
+/* ---- secretd whose provider runs no program ---------------------------- */
+static const struct sc_rule rules_secretd[] = {
+	/* The file provider: the secret file (or systemd credential) opened
+	 * read-only, its owner, mode and POSIX ACL checked. */
+	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
+	ALLOW(fgetxattr),
+};
+
+/* ---- secretd that runs op or a command helper: a denylist --------------- */
+/* The helper inherits the filter, and op (a Go program reaching 1Password
+ * over HTTPS) needs what it needs; these it never does. */
+static const struct sc_rule deny_secretd_helper[] = {
+	/* Looking into or steering other processes. */
+	DENY(ptrace), DENY(process_vm_readv), DENY(process_vm_writev), DENY(pidfd_getfd),
+	/* Kernel and system state. */
+	DENY(init_module), DENY(finit_module), DENY(delete_module), DENY(kexec_load),
+	DENY(kexec_file_load), DENY(reboot), DENY(swapon), DENY(swapoff), DENY(acct),
+	DENY(settimeofday), DENY(clock_settime), DENY(clock_adjtime), DENY(adjtimex),
+	DENY(sethostname), DENY(setdomainname), DENY(iopl), DENY(ioperm), DENY(syslog),
+	DENY(quotactl), DENY(vhangup),
+	/* Namespaces and mounts. */
+	DENY(mount), DENY(umount2), DENY(pivot_root), DENY(chroot), DENY(setns),
+	DENY(unshare), DENY(open_tree), DENY(move_mount), DENY(fsopen), DENY(fsconfig),
+	DENY(fsmount), DENY(fspick), DENY(mount_setattr),
+	/* Kernel interfaces with a record of privilege escalations. */
+	DENY(bpf), DENY(perf_event_open), DENY(userfaultfd), DENY(keyctl), DENY(add_key),
+	DENY(request_key), DENY(name_to_handle_at), DENY(open_by_handle_at),
+	DENY(io_uring_setup), DENY(io_uring_enter), DENY(io_uring_register),
+};
+
+/* Adds rules with action: SCMP_ACT_ALLOW for an allowlist's ALLOW entries,
+ * the kill (or debug trap) action for the denylist's DENY entries. */
 static int
-sandbox_add(scmp_filter_ctx ctx, const struct sc_rule *rules, size_t n)
+sandbox_add_action(scmp_filter_ctx ctx, uint32_t action, const struct sc_rule *rules, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int nr = seccomp_syscall_resolve_name(rules[i].name);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not a syscall on this architecture */
-		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, rules[i].argc, rules[i].arg) < 0) {
+		if (seccomp_rule_add_array(ctx, action, nr, rules[i].argc, rules[i].arg) < 0) {
 			log_warnx("seccomp rule for %s", rules[i].name);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+static int
+sandbox_add(scmp_filter_ctx ctx, const struct sc_rule *rules, size_t n)
+{
+	return sandbox_add_action(ctx, SCMP_ACT_ALLOW, rules, n);
 }
 
 #ifdef SECCOMP_DEBUG
@@ -150,35 +189,62 @@ sandbox_available(void)
 const char *
 sandbox_profile_name(enum sandbox_profile profile)
 {
-	return profile == SANDBOX_BROKERD ? "brokerd" : "tokend";
+	static const char *const names[] = { "brokerd", "tokend", "secretd", "secretd (helpers)" };
+
+	return names[profile];
+}
+
+#define N(rules) (sizeof(rules) / sizeof(rules[0]))
+
+/* The filter for profile, or NULL. */
+static scmp_filter_ctx
+sandbox_build(enum sandbox_profile profile)
+{
+	uint32_t deny = sandbox_default_action();
+	scmp_filter_ctx ctx;
+	int rc;
+
+	if (profile == SANDBOX_SECRETD_HELPER) {
+		if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+			return NULL;
+		rc = sandbox_add_action(ctx, deny, deny_secretd_helper, N(deny_secretd_helper));
+	} else {
+		if ((ctx = seccomp_init(deny)) == NULL)
+			return NULL;
+		rc = sandbox_add(ctx, rules_common, N(rules_common));
+		if (rc == 0 && profile == SANDBOX_BROKERD)
+			rc = sandbox_add(ctx, rules_brokerd, N(rules_brokerd));
+		if (rc == 0 && profile == SANDBOX_SECRETD)
+			rc = sandbox_add(ctx, rules_secretd, N(rules_secretd));
+		if (rc == 0 && profile == SANDBOX_TOKEND)
+			rc = sandbox_add(ctx, rules_tokend, N(rules_tokend));
+		/* glibc falls back to clone(2), whose flags the filter can inspect. */
+		if (rc == 0 && profile == SANDBOX_TOKEND)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	}
+	if (rc != 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
 void
 sandbox_enter(enum sandbox_profile profile)
 {
 	scmp_filter_ctx ctx;
-	int rc = -1;
+	int rc;
 
 #ifdef NO_SECCOMP
 	log_warnx("built with --disable-seccomp: no %s filter loaded (valgrind test build)",
 	    sandbox_profile_name(profile));
 	return;
 #endif
-	ctx = seccomp_init(sandbox_default_action());
-	if (ctx == NULL)
-		fatalx("seccomp_init failed");
-	if (sandbox_add(ctx, rules_common, sizeof(rules_common) / sizeof(rules_common[0])) == 0) {
-		if (profile == SANDBOX_BROKERD)
-			rc = sandbox_add(ctx, rules_brokerd, sizeof(rules_brokerd) / sizeof(rules_brokerd[0]));
-		else
-			rc = sandbox_add(ctx, rules_tokend, sizeof(rules_tokend) / sizeof(rules_tokend[0]));
-	}
-	/* glibc falls back to clone(2), whose flags the filter can inspect. */
-	if (rc == 0 && profile == SANDBOX_TOKEND)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (rc != 0 || (rc = seccomp_load(ctx)) != 0)
+	if ((ctx = sandbox_build(profile)) == NULL)
+		fatalx("cannot build the %s seccomp filter", sandbox_profile_name(profile));
+	if ((rc = seccomp_load(ctx)) != 0)
 		fatalx("cannot load the %s seccomp filter: %s", sandbox_profile_name(profile),
-		    strerror(rc < 0 ? -rc : EINVAL));
+		    strerror(-rc));
 	seccomp_release(ctx);
 	log_debug("seccomp filter loaded (%s)", sandbox_profile_name(profile));
 }

@@ -1,5 +1,6 @@
-/* seccomp allowlists (STYLE.md: tables grouped by purpose, a comment per
- * group).  The default action kills the process; ./configure
+/* seccomp filters (STYLE.md: tables grouped by purpose, a comment per
+ * group): allowlists whose default action kills the process, and one
+ * denylist for a secretd that runs programs.  ./configure
  * --enable-seccomp-debug makes a violation report the syscall instead. */
 #ifndef MAB_SANDBOX_H
 #define MAB_SANDBOX_H
@@ -9,6 +10,14 @@
 enum sandbox_profile {
 	SANDBOX_BROKERD, /* no network sockets, no execve, no new processes */
 	SANDBOX_TOKEND,	 /* network, read-only opens, threads but no processes, no execve */
+	/* secretd whose provider runs no program (file, env, none, smoke): no
+	 * network, read-only opens, no processes, no execve */
+	SANDBOX_SECRETD,
+	/* secretd that runs op or a command helper, which inherits the filter
+	 * across execve: everything but looking into other processes, kernel
+	 * and system state, namespaces and mounts, and kernel interfaces no
+	 * secret helper needs (a denylist: op's needs are op's) */
+	SANDBOX_SECRETD_HELPER,
 };
 
 /* Loads the filter for profile; fatal on failure.  Everything that needs a

@@ -23,6 +23,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "secretd.h"
 #include "timeutil.h"
 
@@ -294,6 +295,13 @@ main(void)
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
 	secretd_start(&sd);
+	/* From here secretd only answers on its channels and reads the secret.
+	 * A provider that runs a program needs fork and execve, and the program
+	 * inherits the filter: it gets the denylist, the others the allowlist. */
+	sandbox_enter(sd.cfg.secret_provider == SECRET_PROVIDER_1PASSWORD ||
+		sd.cfg.secret_provider == SECRET_PROVIDER_COMMAND
+	    ? SANDBOX_SECRETD_HELPER
+	    : SANDBOX_SECRETD);
 	log_debug("ready: provider %s", config_provider_name(sd.cfg.secret_provider));
 	secretd_loop(&sd);
 	secret_cache_free(&sd.cache);

@@ -9,8 +9,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -19,8 +24,10 @@
 #ifdef SECCOMP_DEBUG
 /* Debug builds trap and report, then exit 159. */
 #define add_forbidden(tc, t) tcase_add_exit_test(tc, t, 159)
+#define add_forbidden_loop(tc, t, n) tcase_add_loop_exit_test(tc, t, 159, 0, n)
 #else
 #define add_forbidden(tc, t) tcase_add_test_raise_signal(tc, t, SIGSYS)
+#define add_forbidden_loop(tc, t, n) tcase_add_loop_test_raise_signal(tc, t, SIGSYS, 0, n)
 #endif
 
 static void
@@ -155,11 +162,144 @@ START_TEST(brokerd_allows_unix_sockets)
 }
 END_TEST
 
+/* ---- secretd: each profile kills what it forbids ------------------------ */
+
+static void
+call_execve(void)
+{
+	char *argv[] = { "/bin/true", NULL }, *envp[] = { NULL };
+
+	execve("/bin/true", argv, envp);
+}
+
+static void
+call_fork(void)
+{
+	fork();
+}
+
+static void
+call_inet_socket(void)
+{
+	socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static void
+call_open_for_write(void)
+{
+	open("/tmp/mab-sandbox-test", O_WRONLY | O_CREAT, 0600);
+}
+
+static void
+call_ptrace(void)
+{
+	ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+}
+
+static void
+call_process_vm_readv(void)
+{
+	char buf[8];
+	struct iovec local = { buf, sizeof(buf) }, remote = { buf, sizeof(buf) };
+
+	process_vm_readv(getppid(), &local, 1, &remote, 1, 0);
+}
+
+static void
+call_unshare(void)
+{
+	unshare(CLONE_NEWUSER);
+}
+
+static void
+call_bpf(void)
+{
+	syscall(SYS_bpf, 0, NULL, 0);
+}
+
+static const struct {
+	enum sandbox_profile profile;
+	const char *what;
+	void (*call)(void);
+} secretd_forbidden[] = {
+	{ SANDBOX_SECRETD, "execve", call_execve },
+	{ SANDBOX_SECRETD, "fork", call_fork },
+	{ SANDBOX_SECRETD, "socket(AF_INET)", call_inet_socket },
+	{ SANDBOX_SECRETD, "open for writing", call_open_for_write },
+	{ SANDBOX_SECRETD, "ptrace", call_ptrace },
+	{ SANDBOX_SECRETD_HELPER, "ptrace", call_ptrace },
+	{ SANDBOX_SECRETD_HELPER, "process_vm_readv", call_process_vm_readv },
+	{ SANDBOX_SECRETD_HELPER, "unshare", call_unshare },
+	{ SANDBOX_SECRETD_HELPER, "bpf", call_bpf },
+};
+#define N_SECRETD_FORBIDDEN (sizeof(secretd_forbidden) / sizeof(secretd_forbidden[0]))
+
+START_TEST(secretd_forbidden_killed)
+{
+	enter(secretd_forbidden[_i].profile);
+	secretd_forbidden[_i].call();
+	ck_abort_msg("%s returned under the %s filter", secretd_forbidden[_i].what,
+	    sandbox_profile_name(secretd_forbidden[_i].profile));
+}
+END_TEST
+
+static bool
+seccomp_filtered(void)
+{
+	char line[256];
+	bool seen = false;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strcmp(line, "Seccomp:\t2\n") == 0)
+			seen = true;
+	fclose(f);
+	return seen;
+}
+
+/* The file provider: a read-only open, fstat, the ACL. */
+START_TEST(secretd_allows_reading_a_secret_file)
+{
+	char acl[64];
+	int fd;
+
+	enter(SANDBOX_SECRETD);
+	ck_assert_int_ge((fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)), 0);
+	(void)fgetxattr(fd, "system.posix_acl_access", acl, sizeof(acl));
+	close(fd);
+	ck_assert_msg(seccomp_filtered(), "no 'Seccomp: 2' in /proc/self/status");
+	_exit(0);
+}
+END_TEST
+
+/* op and command helpers: started, and still under the filter. */
+START_TEST(secretd_helper_runs_a_program_that_inherits_the_filter)
+{
+	char *argv[] = { "/bin/sh", "-c", "grep -q '^Seccomp:[[:space:]]*2$' /proc/self/status", NULL };
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	int status = -1;
+	pid_t pid;
+
+	enter(SANDBOX_SECRETD_HELPER);
+	ck_assert_int_ge((pid = fork()), 0);
+	if (pid == 0) {
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the helper did not run, or ran without the filter (status %d)", status);
+	_exit(0);
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("sandbox");
 	TCase *tk = tcase_create("tokend"), *tb = tcase_create("brokerd");
+	TCase *ts = tcase_create("secretd");
 	SRunner *sr;
 	int failed;
 
@@ -174,8 +314,12 @@ main(void)
 	add_forbidden(tb, brokerd_execve_killed);
 	add_forbidden(tb, brokerd_fork_killed);
 	tcase_add_exit_test(tb, brokerd_allows_unix_sockets, 0);
+	add_forbidden_loop(ts, secretd_forbidden_killed, (int)N_SECRETD_FORBIDDEN);
+	tcase_add_exit_test(ts, secretd_allows_reading_a_secret_file, 0);
+	tcase_add_exit_test(ts, secretd_helper_runs_a_program_that_inherits_the_filter, 0);
 	suite_add_tcase(s, tk);
 	suite_add_tcase(s, tb);
+	suite_add_tcase(s, ts);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK); /* each test's filter dies with its process */
 	srunner_run_all(sr, CK_NORMAL);

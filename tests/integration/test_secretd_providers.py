@@ -106,6 +106,16 @@ class OnePasswordTests(SecretdTestCase):
         # 0-2, and the one listing /proc/self/fd.
         self.assertLessEqual(len(call["fds"]), 4, dump(call))
         self.assertEqual(call["fds"][:3], [0, 1, 2], dump(call))
+        # secretd's filter (the helper denylist) is inherited across execve.
+        self.assertEqual(call["seccomp"], self.expected_seccomp(broker), dump(call))
+        self.assertEqual(harness.proc_status_field(broker.wait_children()["secretd"], "Seccomp"),
+                         self.expected_seccomp(broker))
+
+    def expected_seccomp(self, broker):
+        """"2", or "0" in a --disable-seccomp build (valgrind runs)."""
+        status, out, _ = harness.run_once(broker.stage, args=["--version"])
+        self.assertEqual(status, 0)
+        return "2" if "seccomp: yes" in out else "0"
 
     def test_cached_between_calls(self):
         broker = self.started(env_overrides=self.op_env())

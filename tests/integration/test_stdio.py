@@ -412,13 +412,13 @@ class ProcessModelTests(ToolAssertions):
             with self.subTest(process=name):
                 self.assertEqual(harness.proc_status_field(pid, "NoNewPrivs"), "1")
 
-    def test_brokerd_and_tokend_are_seccomp_filtered(self):
+    def test_every_process_is_seccomp_filtered(self):
         # Only a --disable-seccomp build (valgrind runs) may lack filters,
         # and brokerd --version says so.
         status, out, _ = harness.run_once(self.broker.stage, args=["--version"])
         self.assertEqual(status, 0)
         expected = "2" if "seccomp: yes" in out else "0"
-        for name, pid in (("brokerd", self.broker.pid), ("tokend", self.kids["tokend"])):
+        for name, pid in dict(self.kids, brokerd=self.broker.pid).items():
             with self.subTest(process=name):
                 self.assertEqual(harness.proc_status_field(pid, "Seccomp"), expected)
 
