@@ -4,7 +4,12 @@
 #   docker build -t mcp-auth-broker:local .
 #   docker run --rm mcp-auth-broker:local --smoke-e2e     # built-in providers
 #   docker run --rm --env-file broker.env mcp-auth-broker:local --check
-#   docker run --rm -i --env-file broker.env mcp-auth-broker:local   # MCP on stdio
+#   docker run --rm --init -i --env-file broker.env mcp-auth-broker:local   # MCP on stdio
+#
+# The image defaults to MCP_AUTH_BROKER_ENV=prod, so a missing or mistyped
+# configuration stops it (exit 78) instead of serving smoke mode's fake
+# Graph; --smoke-e2e forces smoke mode itself.  Run it with --init: brokerd
+# as PID 1 reaps its own children, not a timed-out helper's orphans.
 #
 # Configuration is the MCP_AUTH_BROKER_* environment (mcp-auth-broker.conf(5)).
 # Give the client secret or the 1Password service-account token as a mounted
@@ -32,4 +37,5 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin mcpbroker
 COPY --from=build /out/usr/ /usr/
 USER 10001:10001
+ENV MCP_AUTH_BROKER_ENV=prod
 ENTRYPOINT ["/usr/bin/brokerd"]

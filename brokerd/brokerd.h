@@ -108,6 +108,7 @@ struct broker {
 	bool stopping; /* SIGTERM: no more input is read or connection accepted */
 	int64_t stop_deadline_ms; /* calls still in flight then are cancelled */
 	struct guarded op_token;     /* OP_SERVICE_ACCOUNT_TOKEN until handed to secretd */
+	const char *selfcheck; /* "health" or "smoke-e2e": serving a self-check (audited so) */
 	char secret_fingerprint[17]; /* as secretd last reported it; "" until then */
 	char secret_provider[16];
 };
@@ -199,6 +200,12 @@ void selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg);
 /* --check: what can be checked without starting anything, one line each;
  * exits 0 when all passed, 1 otherwise. */
 void selfcheck_config(void) __attribute__((noreturn));
+/* --smoke-e2e, before the configuration is read: smoke mode, and the env
+ * provider's variable (a real secret smoke mode does not use) wiped. */
+void selfcheck_smoke_env(void);
+/* --ready, before the children start: a missing program is a failed
+ * check (a line and the summary, exit 1). */
+void selfcheck_ready_programs(const struct config *cfg);
 /* --ready, once the children run: a token for each allowed resource (no
  * Graph call), one line each, then the children are stopped; exits 0 or 1. */
 void selfcheck_ready(struct broker *b) __attribute__((noreturn));

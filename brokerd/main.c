@@ -2,6 +2,7 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "timeutil.h"
 
 #define EX_USAGE_STATUS 64
+#define EX_OSERR_STATUS 71
 
 static void
 usage(FILE *f)
@@ -56,9 +58,10 @@ usage(FILE *f)
 	    "                      have tokend obtain a token for each allowed resource\n"
 	    "                      (secret resolved, login endpoint asked; no Graph\n"
 	    "                      call), print one line per resource\n"
-	    "      --smoke-e2e     the same in smoke mode (MCP_AUTH_BROKER_ENV=smoke,\n"
-	    "                      the rest of the configuration as set), plus Graph\n"
-	    "                      calls: minted token, cached token, a policy denial\n"
+	    "      --smoke-e2e     the checks of --health in smoke mode\n"
+	    "                      (MCP_AUTH_BROKER_ENV=smoke, the rest of the\n"
+	    "                      configuration as set), plus Graph calls: minted\n"
+	    "                      token, cached token, a policy denial\n"
 	    "      --tools         print the MCP tool definitions (tools/list) as JSON\n"
 	    "  -h, --help          show this help\n"
 	    "  -V, --version       show the version and where the children are looked for\n"
@@ -76,7 +79,7 @@ enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
 
 /* --tools: what tools/list answers, readable, for operators and for MCP
  * client configuration; needs no configuration and starts nothing. */
-static void
+static void __attribute__((noreturn))
 print_tools(void)
 {
 	struct json_object *o = json_object_new_object();
@@ -84,12 +87,32 @@ print_tools(void)
 	jx_add(o, "tools", tools_list(mcp_latest_version()));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		fatal("--tools: writing to stdout");
+	exit(0);
+}
+
+/* A closed stdin, stdout or stderr would be taken by the next descriptor
+ * opened (a socketpair end, the signalfd) and then read as MCP input or
+ * written to as output: each one closed is pointed at /dev/null. */
+static void
+std_fds_open(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		int n;
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if ((n = open("/dev/null", O_RDWR)) != fd) {
+			(void)!write(STDERR_FILENO, "brokerd: cannot open /dev/null\n", 31);
+			_exit(EX_OSERR_STATUS);
+		}
+	}
 }
 
 struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
-	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, or 0 */
+	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, or 0 */
 };
 
 static void __attribute__((noreturn))
@@ -133,14 +156,13 @@ parse_args(int argc, char **argv, struct args *a)
 		case OPT_HEALTH:
 		case OPT_READY:
 		case OPT_SMOKE_E2E:
+		case OPT_TOOLS:
 			if (a->check != 0 && a->check != ch)
-				usage_error("--check, --health, --ready and --smoke-e2e exclude each other",
+				usage_error("--check, --health, --ready, --smoke-e2e and --tools exclude "
+					    "each other",
 				    NULL);
 			a->check = ch;
 			break;
-		case OPT_TOOLS:
-			print_tools();
-			exit(0);
 		case 'V':
 			printf("brokerd (%s) %s\nchildren in: %s\nseccomp: %s\n", PACKAGE_NAME,
 			    PACKAGE_VERSION, LIBEXECDIR,
@@ -156,7 +178,9 @@ parse_args(int argc, char **argv, struct args *a)
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
 	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
-		usage_error("a check runs on its own: no --listen or --connect", NULL);
+		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
+			    "no --listen or --connect",
+		    NULL);
 }
 
 /* SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive through a signalfd, in the loop. */
@@ -414,8 +438,11 @@ main(int argc, char **argv)
 	struct args a;
 	pid_t spawner = getppid();
 
+	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
 	parse_args(argc, argv, &a);
+	if (a.check == OPT_TOOLS)
+		print_tools(); /* needs no configuration and starts nothing */
 	if (a.connect != NULL) {
 		/* The bridge needs no credential: one handed to it anyway goes. */
 		secretenv_take(OP_TOKEN_VAR, NULL);
@@ -428,17 +455,25 @@ main(int argc, char **argv)
 	b.listener = -1;
 	if (a.check == OPT_CHECK)
 		selfcheck_config();
-	if (a.check == OPT_SMOKE_E2E && setenv("MCP_AUTH_BROKER_ENV", "smoke", 1) == -1)
-		fatal("setenv");
+	if (a.check == OPT_SMOKE_E2E)
+		selfcheck_smoke_env(); /* MCP_AUTH_BROKER_ENV=smoke, no real secret around */
 	config_load_or_exit(&b.cfg);
 	secretenv_check_or_exit(&b.cfg);
-	if (a.check == OPT_HEALTH || a.check == OPT_SMOKE_E2E) /* returns in the broker */
+	/* Opened before a check forks, so that an unusable audit file stops it
+	 * with 78 like any other configuration problem. */
+	audit_open(&b.cfg);
+	if (a.check == OPT_HEALTH || a.check == OPT_SMOKE_E2E) {
+		b.selfcheck = a.check == OPT_HEALTH ? "health" : "smoke-e2e";
+		/* Returns in the broker, whose peer is the checker (its parent). */
 		selfcheck_fork(a.check == OPT_HEALTH ? SELFCHECK_HEALTH : SELFCHECK_SMOKE_E2E, &b.cfg);
+		spawner = getppid();
+	}
+	if (a.check == OPT_READY)
+		selfcheck_ready_programs(&b.cfg); /* a missing child is a failed check, not a crash */
 	log_set_level(b.cfg.log_level);
 	secrets_take(&b);
 	if (b.cfg.env == BROKER_ENV_SMOKE)
 		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
-	audit_open(&b.cfg);
 	/* Made (or taken from systemd) before the sandbox, which allows no bind;
 	 * a socket that cannot be made stops us before anything is started. */
 	listener_open(&b, a.listen);

@@ -15,6 +15,7 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -442,6 +444,9 @@ selfcheck_run(struct probe *p, enum selfcheck_mode mode)
 {
 	const char *name = mode == SELFCHECK_HEALTH ? "health" : "smoke-e2e";
 
+	/* Which broker this is: smoke (the default) passes --health too. */
+	step(&p->t, true, "configuration", "env %s, tenant %s, policy %s", config_env_name(p->cfg->env),
+	    p->cfg->tenant_id, p->cfg->policy_version);
 	if (check_initialize(p)) {
 		check_ping(p);
 		check_tools_list(p);
@@ -492,6 +497,35 @@ selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg)
 	p.t.passed = p.t.failed = 0;
 	p.cfg = cfg;
 	selfcheck_run(&p, mode);
+}
+
+/* ---- --smoke-e2e's environment ---------------------------------------- */
+
+static bool
+is_env_name(const char *s)
+{
+	if (s == NULL || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+}
+
+void
+selfcheck_smoke_env(void)
+{
+	const char *provider = getenv("MCP_AUTH_BROKER_SECRET_PROVIDER");
+	const char *ref = getenv("MCP_AUTH_BROKER_GRAPH_SECRET_REF");
+	char name[256];
+
+	/* Smoke mode serves the built-in secret and would leave the env
+	 * provider's variable, a real secret, where it is: in both halves. */
+	if (provider != NULL && strcmp(provider, "env") == 0 && is_env_name(ref) &&
+	    strlen(ref) < sizeof(name) && strncmp(ref, "MCP_AUTH_BROKER_", 16) != 0 &&
+	    strcmp(ref, "PATH") != 0) {
+		memcpy(name, ref, strlen(ref) + 1);
+		secretenv_take(name, NULL);
+	}
+	if (setenv("MCP_AUTH_BROKER_ENV", "smoke", 1) == -1)
+		fatal("setenv");
 }
 
 /* ---- --ready: can this configuration obtain a token? ------------------- */
@@ -611,6 +645,8 @@ selfcheck_ready(struct broker *b)
 		};
 		if (ipc_flush(&b->tokend.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
 			fatal("write to tokend");
+		if (ipc_flush(&b->secretd.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
+			fatal("write to secretd");
 		if (mono_ms() >= deadline) {
 			r.stopped = "no answer from tokend in time";
 			break;
@@ -653,20 +689,58 @@ check_file(struct tally *t, const char *what, const char *path, int mode, const 
 		step(t, false, what, "%s: %s", path, strerror(errno));
 }
 
-/* The audit file is opened for appending at start: it must be writable, or
- * its directory must be, for brokerd to create it.  Nothing is created here. */
+/* secretd and tokend in dir (NULL: the compiled-in LIBEXECDIR); with
+ * verbose, a line for each, else only for one that is missing. */
+static void
+check_programs(struct tally *t, const char *dir, bool verbose)
+{
+	static const char *const names[] = { "secretd", "tokend" };
+	char path[4096];
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] ? dir : LIBEXECDIR, names[i]);
+		if (verbose || access(path, X_OK) == -1)
+			check_file(t, names[i], path, X_OK, "is executable");
+	}
+}
+
+void
+selfcheck_ready_programs(const struct config *cfg)
+{
+	struct tally t = { 0, 0 };
+
+	check_programs(&t, cfg->libexecdir, false);
+	if (t.failed)
+		summary(&t, "ready");
+}
+
+/* The audit file is opened at start for appending, O_NOFOLLOW, created
+ * if missing (audit.c): an existing one must be a regular file that opens
+ * so; a missing one needs a writable directory.  Nothing is created here. */
 static void
 check_audit_file(struct tally *t, const char *path)
 {
 	char dir[4096];
 	char *slash;
+	struct stat st;
+	int fd;
 
 	if (path == NULL) {
 		step(t, true, "audit", "records go to stderr (MCP_AUTH_BROKER_AUDIT_FILE unset)");
 		return;
 	}
-	if (access(path, F_OK) == 0) {
-		check_file(t, "audit", path, W_OK, "exists and is writable");
+	if (lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			step(t, false, "audit", "%s is not a regular file%s", path,
+			    S_ISLNK(st.st_mode) ? " (a symbolic link, which is not followed)" : "");
+			return;
+		}
+		if ((fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			step(t, false, "audit", "%s: %s", path, strerror(errno));
+			return;
+		}
+		close(fd);
+		step(t, true, "audit", "%s exists and opens for appending", path);
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -685,7 +759,7 @@ static void
 check_provider(struct tally *t, const struct config *cfg)
 {
 	struct config_errors errs;
-	char op[4096];
+	char path[4096];
 
 	if (secretenv_check(cfg, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -698,15 +772,23 @@ check_provider(struct tally *t, const struct config *cfg)
 		step(t, true, "secret provider", "smoke: the built-in fake secret");
 		break;
 	case SECRET_PROVIDER_1PASSWORD:
-		if (secretenv_find_op(cfg, getenv("PATH"), op, sizeof(op)) == -1)
-			snprintf(op, sizeof(op), "op");
-		step(t, true, "secret provider", "1password: %s read %s, service-account token %s", op,
+		if (secretenv_find_op(cfg, getenv("PATH"), path, sizeof(path)) == -1)
+			snprintf(path, sizeof(path), "op");
+		step(t, true, "secret provider", "1password: %s read %s, service-account token %s", path,
 		    cfg->secret_ref,
 		    secretenv_op_credential_exists() ? "from the systemd credential" : "from the environment");
 		break;
 	case SECRET_PROVIDER_FILE:
-		step(t, true, "secret provider", "file: %s (secretd checks owner and mode when it reads it)",
-		    cfg->secret_ref);
+		if (cfg->secret_ref[0] == '/')
+			snprintf(path, sizeof(path), "%s", cfg->secret_ref);
+		else if (secretenv_credential_path(getenv(CREDENTIALS_DIR_VAR), cfg->secret_ref, path,
+			     sizeof(path)) == -1)
+			snprintf(path, sizeof(path), "%s", cfg->secret_ref);
+		if (access(path, R_OK) == -1)
+			step(t, false, "secret provider", "file: %s: %s", path, strerror(errno));
+		else
+			step(t, true, "secret provider",
+			    "file: %s is readable (secretd checks owner and mode when it reads it)", path);
 		break;
 	case SECRET_PROVIDER_COMMAND:
 		step(t, true, "secret provider", "command: %s %s", cfg->secret_helper, cfg->secret_ref);
@@ -727,7 +809,6 @@ selfcheck_config(void)
 	struct config cfg;
 	struct config_errors errs;
 	const char *dir = NULL;
-	char path[4096];
 	bool loaded = config_load(&cfg, environ, &errs) == 0;
 
 	if (loaded) {
@@ -744,11 +825,7 @@ selfcheck_config(void)
 		/* What follows does not depend on the rest of the configuration. */
 		dir = getenv("MCP_AUTH_BROKER_LIBEXECDIR");
 	}
-	for (size_t i = 0; i < 2; i++) {
-		const char *name = i == 0 ? "secretd" : "tokend";
-		snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] ? dir : LIBEXECDIR, name);
-		check_file(&t, name, path, X_OK, "is executable");
-	}
+	check_programs(&t, dir, true);
 	if (sandbox_available())
 		step(&t, true, "seccomp", "brokerd, secretd and tokend load their filters");
 	else

@@ -287,6 +287,9 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 	struct json_object *rec = json_object_new_object();
 
 	audit_peer(rec, s);
+	/* A self-check's calls are real calls, and say what they were. */
+	if (b->selfcheck != NULL)
+		jx_add_str(rec, "selfcheck", b->selfcheck);
 	jx_add_str(rec, "tool", tool);
 	jx_add_str(rec, "request_id", request_id);
 	jx_add_str(rec, "requester_id", requester_id);

@@ -221,6 +221,9 @@ tokend_exec_req(struct tokend *td, uint64_t id, struct json_object *req)
 
 	if (x == NULL)
 		fatalx("out of memory");
+	/* A peer's malformed message is fatal (DESIGN.md section 2). */
+	if (token_only != NULL && !json_object_is_type(token_only, json_type_boolean))
+		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd: token_only", id);
 	x->token_only = token_only != NULL && json_object_get_boolean(token_only);
 	if (jx_get_str(req, "resource") == NULL || !jx_get_int64(req, "timeout_ms", &timeout_ms) ||
 	    (!x->token_only && (jx_get_str(req, "method") == NULL || jx_get_str(req, "path") == NULL)))

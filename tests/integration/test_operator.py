@@ -26,8 +26,8 @@ mock_entra = harness.import_mock_entra()
 SRC = os.environ.get("MAB_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 EX_USAGE = 64
 EX_CONFIG = 78
-HEALTH_STEPS = ["initialize", "ping", "tools/list", "describe", "shutdown"]
-SMOKE_STEPS = ["initialize", "ping", "tools/list", "describe (cold)", "execute", "execute (cached)",
+HEALTH_STEPS = ["configuration", "initialize", "ping", "tools/list", "describe", "shutdown"]
+SMOKE_STEPS = ["configuration", "initialize", "ping", "tools/list", "describe (cold)", "execute", "execute (cached)",
                "policy deny", "describe (warm)", "shutdown"]
 # Two spaces or more separate a step's verdict, name and detail.
 STEP_WIDTH = 18
@@ -116,7 +116,8 @@ class OperatorTests(harness.BrokerTestCase):
         status, out, err = self.run_check(["--smoke-e2e"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
         self.assertEqual(status, 0, out + err)
         details, summary = self.assert_steps(out, SMOKE_STEPS)
-        self.assertEqual(summary, "smoke-e2e: ok (9 passed, 0 failed)")
+        self.assertEqual(summary, "smoke-e2e: ok (10 passed, 0 failed)")
+        self.assertRegex(details["configuration"], r"^env smoke, tenant [0-9a-f-]{36}, policy [0-9a-f]{16}$")
         self.assertIn("token cache empty", details["describe (cold)"])
         self.assertIn("token source minted", details["execute"])
         self.assertIn("token source cache", details["execute (cached)"])
@@ -127,6 +128,9 @@ class OperatorTests(harness.BrokerTestCase):
                          [("brokerd-selfcheck", "ok", "minted"), ("brokerd-selfcheck", "ok", "cache"),
                           ("brokerd-selfcheck", "policy.denied", None)], records)
         self.assertEqual(records[2]["reason"], "policy.rule.deny.path.unsafe")
+        # Marked as a self-check, with the checker (not its parent) as the peer.
+        self.assertEqual({r.get("selfcheck") for r in records}, {"smoke-e2e"})
+        self.assertNotIn(os.getpid(), {r["peer_pid"] for r in records})
         self.assertEqual(harness.find_secrets(out.encode()), [], out)
         # The README shows this output: it must be what the command prints.
         with open(os.path.join(SRC, "README.md")) as f:
@@ -147,7 +151,7 @@ class OperatorTests(harness.BrokerTestCase):
                                              failed=("execute", "execute (cached)", "describe (warm)"))
         self.assertTrue(details["execute"].startswith("policy.denied: "), details["execute"])
         self.assertIn("expected valid", details["describe (warm)"])
-        self.assertEqual(summary, "smoke-e2e: FAILED (6 passed, 3 failed)")
+        self.assertEqual(summary, "smoke-e2e: FAILED (7 passed, 3 failed)")
 
     # ---- --health ------------------------------------------------------------
 
@@ -155,58 +159,104 @@ class OperatorTests(harness.BrokerTestCase):
         status, out, err = self.run_check(["--health"])
         self.assertEqual(status, 0, out + err)
         details, summary = self.assert_steps(out, HEALTH_STEPS)
-        self.assertEqual(summary, "health: ok (5 passed, 0 failed)")
+        self.assertEqual(summary, "health: ok (6 passed, 0 failed)")
+        self.assertTrue(details["configuration"].startswith("env smoke, "), details["configuration"])
         self.assertIn("tokend answered", details["describe"])
         self.assertIn("exited 0", details["shutdown"])
 
     def test_health_needs_no_network_outside_smoke_mode(self):
+        mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(mock.stop)
+        mock.start()
         secret = os.path.join(self.scratch, "client-secret")
-        harness.write_secret_file(secret, "operator-health-secret~" + os.urandom(8).hex())
-        # Nothing listens on port 9: a check that reached out would fail.
-        env = harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"], None, secret,
-                              "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
-        env["MCP_AUTH_BROKER_CA_FILE"] = None
+        harness.write_secret_file(secret, SECRET)
+        env = harness.dev_env(mock.base_url, [mock.base_url], PKI.ca_file, secret, TENANT, CLIENT_ID)
         status, out, err = self.run_check(["--health"], env)
         self.assertEqual(status, 0, out + err)
         details, _ = self.assert_steps(out, HEALTH_STEPS)
-        self.assertIn("token cache empty for https://127.0.0.1:9", details["describe"])
+        self.assertTrue(details["configuration"].startswith("env dev, tenant %s, " % TENANT), details)
+        self.assertIn("token cache empty for %s" % mock.base_url, details["describe"])
+        self.assertEqual((mock.token_requests(), mock.graph_requests()), ([], []),
+                         "--health reached the login endpoint or Graph")
 
-    def test_health_checker_holds_no_credential(self):
-        """The checking half drops OP_SERVICE_ACCOUNT_TOKEN as it forks; the
-        broker half takes it as any brokerd does.  A tokend that starts 3 s
-        late keeps the checker waiting on its describe call meanwhile."""
-        marker = "ops_operator-marker-" + os.urandom(12).hex()
-        late = harness.stage()
-        self.addCleanup(late.remove)
-        real = os.path.join(late.root, "tokend.real")
-        os.rename(os.path.join(late.libexecdir, "tokend"), real)
-        with open(os.path.join(late.libexecdir, "tokend"), "w") as f:
-            f.write("#!/bin/sh\nsleep 3\nexec '%s' \"$@\"\n" % real)
-        os.chmod(os.path.join(late.libexecdir, "tokend"), 0o755)
-        proc = subprocess.Popen([late.brokerd, "--health"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=harness.base_env(late, {"OP_SERVICE_ACCOUNT_TOKEN": marker}))
+    def assert_check_holds_no_credential(self, args, env, markers):
+        """Runs a check whose tokend waits on a FIFO until the test has
+        searched /proc/PID/environ of the checker and of brokerd for each
+        marker, then lets it finish; the check must still pass."""
+        held = harness.stage()
+        self.addCleanup(held.remove)
+        real = os.path.join(held.root, "tokend.real")
+        gate = os.path.join(held.root, "tokend.gate")
+        os.mkfifo(gate)
+        os.rename(os.path.join(held.libexecdir, "tokend"), real)
+        with open(os.path.join(held.libexecdir, "tokend"), "w") as f:
+            f.write("#!/bin/sh\nread go < '%s'\nexec '%s' \"$@\"\n" % (gate, real))
+        os.chmod(os.path.join(held.libexecdir, "tokend"), 0o755)
+        proc = subprocess.Popen([held.brokerd] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=harness.base_env(held, env))
         try:
             checker = proc.pid
-            harness.wait_until(lambda: "brokerd" in harness.children_of(checker), timeout=10)
+            self.assertTrue(harness.wait_until(lambda: "brokerd" in harness.children_of(checker), timeout=10))
             broker = harness.children_of(checker)["brokerd"]
+            # tokend is blocked on the gate, so the check cannot be over.
+            self.assertTrue(harness.wait_until(lambda: harness.children_of(broker).get("tokend")
+                                               or "sh" in harness.children_of(broker), timeout=10))
 
             def environ(pid):
                 with open("/proc/%d/environ" % pid, "rb") as f:
                     return f.read()
 
-            # Both wiped it where it lay, well before tokend answers.
-            self.assertTrue(harness.wait_until(lambda: marker.encode() not in environ(checker), timeout=2),
-                            "OP_SERVICE_ACCOUNT_TOKEN is still in the checker's /proc/PID/environ")
-            self.assertTrue(harness.wait_until(lambda: marker.encode() not in environ(broker), timeout=2),
-                            "OP_SERVICE_ACCOUNT_TOKEN is still in brokerd's /proc/PID/environ")
-            self.assertIsNone(proc.poll(), "the check ended before the credential could be looked for")
-            out, err = proc.communicate(timeout=60)
+            for marker in markers:
+                for who, pid in (("the checker", checker), ("brokerd", broker)):
+                    self.assertTrue(harness.wait_until(lambda: marker.encode() not in environ(pid), timeout=2),
+                                    "a credential is still in %s's /proc/PID/environ" % who)
+            self.assertIsNone(proc.poll())
         finally:
-            if proc.poll() is None:
+            fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK) if proc.poll() is None else None
+            if fd is not None:
+                os.write(fd, b"go\n")
+                os.close(fd)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.communicate()
+                out, err = proc.communicate()
         self.assertEqual(proc.returncode, 0, out.decode() + err.decode())
-        self.assertNotIn(marker.encode(), out + err)
+        for marker in markers:
+            self.assertNotIn(marker.encode(), out + err)
+
+    def test_health_checker_holds_no_credential(self):
+        """The checking half drops OP_SERVICE_ACCOUNT_TOKEN as it forks; the
+        broker half takes it as any brokerd does."""
+        marker = "ops_operator-marker-" + os.urandom(12).hex()
+        self.assert_check_holds_no_credential(["--health"], {"OP_SERVICE_ACCOUNT_TOKEN": marker}, [marker])
+
+    def test_smoke_e2e_leaves_no_real_secret_around(self):
+        """An env-provider secret, which smoke mode does not use, is wiped
+        from both halves too."""
+        op_marker = "ops_operator-marker-" + os.urandom(12).hex()
+        secret_marker = "operator-env-secret~" + os.urandom(12).hex()
+        self.assert_check_holds_no_credential(["--smoke-e2e"], {
+            "MCP_AUTH_BROKER_ENV": "prod", "MCP_AUTH_BROKER_SECRET_PROVIDER": "env",
+            "MCP_AUTH_BROKER_GRAPH_SECRET_REF": "GRAPH_CLIENT_SECRET", "GRAPH_CLIENT_SECRET": secret_marker,
+            "OP_SERVICE_ACCOUNT_TOKEN": op_marker}, [op_marker, secret_marker])
+
+    def test_health_with_stdin_closed(self):
+        # A closed descriptor 0 must not become the socketpair or the signalfd.
+        st = self.stage
+        proc = subprocess.Popen("exec 0<&- && exec '%s' --health" % st.brokerd, shell=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.base_env(st))
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 0, out.decode() + err.decode())
+        self.assertTrue(out.decode().rstrip().endswith("health: ok (6 passed, 0 failed)"), out)
+
+    def test_an_unusable_audit_file_stops_a_check_before_any_step(self):
+        os.mkdir(os.path.join(self.scratch, "a-directory"))
+        for args in (["--health"], ["--smoke-e2e"], ["--ready"]):
+            status, out, err = self.run_check(args, {"MCP_AUTH_BROKER_AUDIT_FILE":
+                                                     os.path.join(self.scratch, "a-directory")})
+            self.assertEqual((status, out), (EX_CONFIG, ""), args)
+            self.assertIn("MCP_AUTH_BROKER_AUDIT_FILE", err, args)
 
     def test_health_fails_when_the_broker_cannot_start(self):
         empty = os.path.join(self.scratch, "no-children")
@@ -214,11 +264,11 @@ class OperatorTests(harness.BrokerTestCase):
         status, out, err = self.run_check(["--health"], {"MCP_AUTH_BROKER_LIBEXECDIR": empty})
         os.rmdir(empty)
         self.assertEqual(status, 1, out + err)
-        details, summary = self.assert_steps(out, ["initialize", "shutdown"],
+        details, summary = self.assert_steps(out, ["configuration", "initialize", "shutdown"],
                                              failed=("initialize", "shutdown"))
         self.assertEqual(details["initialize"], "the broker closed the session")
         self.assertEqual(details["shutdown"], "brokerd exited 1 (its log is on stderr)")
-        self.assertEqual(summary, "health: FAILED (0 passed, 2 failed)")
+        self.assertEqual(summary, "health: FAILED (1 passed, 2 failed)")
         self.assertIn("cannot run %s/secretd" % empty, err)
 
     def test_bad_configuration_stops_before_any_check(self):
@@ -233,11 +283,16 @@ class OperatorTests(harness.BrokerTestCase):
             status, out, err = harness.run_once(self.stage, args)
             self.assertEqual(status, EX_USAGE, args)
             self.assertEqual(out, "", args)
-            self.assertIn("a check runs on its own", err, args)
-        for args in (["--health", "--smoke-e2e"], ["--ready", "--health"], ["--check", "--ready"]):
+            self.assertIn("run on their own: no --listen or --connect", err, args)
+        for args in (["--health", "--smoke-e2e"], ["--ready", "--health"], ["--check", "--ready"],
+                     ["--health", "--tools"], ["--tools", "--check"]):
             status, out, err = harness.run_once(self.stage, args)
             self.assertEqual(status, EX_USAGE, args)
+            self.assertEqual(out, "", args)
             self.assertIn("exclude each other", err, args)
+        for args in (["--tools", "--bogus"], ["--tools", "extra"]):
+            status, out, err = harness.run_once(self.stage, args)
+            self.assertEqual((status, out), (EX_USAGE, ""), args)
 
     # ---- --check -------------------------------------------------------------
 
@@ -295,7 +350,34 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertIn("missing-ca.pem: No such file or directory", failed["CA file"])
         self.assertIn("cannot be created", failed["audit"])
 
+    def test_check_refuses_an_audit_path_brokerd_would_not_open(self):
+        os.mkdir(os.path.join(self.scratch, "dir"))
+        os.symlink(os.path.join(self.scratch, "elsewhere"), os.path.join(self.scratch, "dangling"))
+        with open(os.path.join(self.scratch, "real.log"), "w"):
+            pass
+        os.symlink(os.path.join(self.scratch, "real.log"), os.path.join(self.scratch, "link.log"))
+        for name, want in (("dir", "is not a regular file"), ("dangling", "(a symbolic link, which is not followed)"),
+                           ("link.log", "(a symbolic link, which is not followed)")):
+            path = os.path.join(self.scratch, name)
+            status, out, err = self.run_check(["--check"], {"MCP_AUTH_BROKER_AUDIT_FILE": path})
+            steps, _ = parse_steps(out)
+            self.assertIn(("FAIL", "audit"), [(v, n) for v, n, _ in steps], out)
+            self.assertIn(want, out, name)
+            self.assertEqual(status, 1, out)
+            # ...as the broker itself does.
+            status, _, err = harness.run_once(self.stage, [], {"MCP_AUTH_BROKER_AUDIT_FILE": path})
+            self.assertEqual(status, EX_CONFIG, name + err)
+
     # ---- --ready -------------------------------------------------------------
+
+    def test_ready_reports_missing_children_as_a_failed_check(self):
+        empty = os.path.join(self.scratch, "no-children")
+        os.mkdir(empty)
+        status, out, err = self.run_check(["--ready"], {"MCP_AUTH_BROKER_LIBEXECDIR": empty})
+        self.assertEqual(status, 1, out + err)
+        details, summary = self.assert_steps(out, ["secretd", "tokend"], failed=("secretd", "tokend"))
+        self.assertEqual(details["secretd"], "%s/secretd: No such file or directory" % empty)
+        self.assertEqual(summary, "ready: FAILED (0 passed, 2 failed)")
 
     def test_ready_in_smoke_mode(self):
         status, out, err = self.run_check(["--ready"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
@@ -409,7 +491,7 @@ class ClientExampleTests(harness.BrokerTestCase):
                 tried += 1
         self.assertGreaterEqual(tried, 2)
 
-    def test_standalone_examples_pass_check(self):
+    def test_standalone_examples_pass_check_and_serve(self):
         scratch = tempfile.mkdtemp(prefix="mab-examples-")
         self.addCleanup(shutil.rmtree, scratch, True)
         tried = 0
@@ -424,12 +506,17 @@ class ClientExampleTests(harness.BrokerTestCase):
                 self.assertNotIn(env.get("MCP_AUTH_BROKER_SECRET_PROVIDER"), ("env",), name)
                 # Site paths made local; everything else as written.
                 env["MCP_AUTH_BROKER_GRAPH_SECRET_REF"] = os.path.join(scratch, "secret")
+                harness.write_secret_file(env["MCP_AUTH_BROKER_GRAPH_SECRET_REF"], "example-secret")
                 env["MCP_AUTH_BROKER_AUDIT_FILE"] = os.path.join(scratch, "audit.log")
                 status, out, err = harness.run_once(self.stage, ["--check"], env)
                 steps, _ = parse_steps(out)
                 verdicts = dict((n, v) for v, n, _ in steps)
                 self.assertEqual(verdicts.get("configuration"), "ok", out + err)
                 self.assertEqual(verdicts.get("secret provider"), "ok", out + err)
+                # And launched as the client would: it serves MCP.
+                broker = self.start_broker(env)
+                self.assertEqual(harness.initialize(broker)["protocolVersion"], "2025-06-18", name)
+                self.assertEqual(len(broker.request("tools/list")["result"]["tools"]), 2, name)
                 tried += 1
         self.assertGreaterEqual(tried, 1)
 
