@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -17,13 +18,24 @@ static int audit_fd = -1;
 void
 audit_open(const struct config *cfg)
 {
+	struct stat st;
+
 	if (cfg->audit_file == NULL)
 		return;
-	/* 0600: audit records name requesters and the paths they asked for. */
-	audit_fd = open(cfg->audit_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* 0600: audit records name requesters and the paths they asked for.
+	 * Not a symbolic link, and O_NONBLOCK so that a FIFO nobody reads is
+	 * refused rather than waited on. */
+	audit_fd = open(cfg->audit_file,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (audit_fd == -1) {
 		log_error("configuration: MCP_AUTH_BROKER_AUDIT_FILE: cannot open %s: %s",
 		    cfg->audit_file, strerror(errno));
+		_exit(EX_CONFIG_STATUS);
+	}
+	/* A record is a file's line: not a device, a FIFO or a socket. */
+	if (fstat(audit_fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_error("configuration: MCP_AUTH_BROKER_AUDIT_FILE: %s is not a regular file",
+		    cfg->audit_file);
 		_exit(EX_CONFIG_STATUS);
 	}
 }

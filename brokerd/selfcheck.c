@@ -56,21 +56,38 @@ struct probe {
 	const struct config *cfg;
 };
 
-static void __attribute__((format(printf, 4, 5)))
-step(struct tally *t, bool ok, const char *what, const char *fmt, ...)
+static void __attribute__((format(printf, 5, 0)))
+vstep(struct tally *t, const char *verdict, bool ok, const char *what, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	printf("%-4s  %-18s ", ok ? "ok" : "FAIL", what);
-	va_start(ap, fmt);
+	printf("%-4s  %-18s ", verdict, what);
 	vprintf(fmt, ap);
-	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
 	if (ok)
 		t->passed++;
 	else
 		t->failed++;
+}
+
+static void __attribute__((format(printf, 4, 5)))
+step(struct tally *t, bool ok, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstep(t, ok ? "ok" : "FAIL", ok, what, fmt, ap);
+	va_end(ap);
+}
+
+/* Passed, with something the operator should change. */
+static void __attribute__((format(printf, 3, 4)))
+step_warn(struct tally *t, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstep(t, "warn", true, what, fmt, ap);
+	va_end(ap);
 }
 
 static void __attribute__((noreturn))
@@ -777,6 +794,8 @@ check_provider(struct tally *t, const struct config *cfg)
 		step(t, true, "secret provider", "1password: %s read %s, service-account token %s", path,
 		    cfg->secret_ref,
 		    secretenv_op_credential_exists() ? "from the systemd credential" : "from the environment");
+		if (access(path, R_OK) == 0)
+			step_warn(t, "op binary", "%s " OP_READABLE_ADVICE, path);
 		break;
 	case SECRET_PROVIDER_FILE:
 		if (cfg->secret_ref[0] == '/')

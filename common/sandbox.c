@@ -9,12 +9,22 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <seccomp.h>
 
 #include "log.h"
 #include "sandbox.h"
+
+/* Sanitizer builds: a report reads /proc/self/maps and the symbols. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MAB_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MAB_SANITIZED 1
+#endif
+#endif
 
 /* One allowed syscall, optionally only with some argument values. */
 struct sc_rule {
@@ -26,6 +36,7 @@ struct sc_rule {
 #define ALLOW(n) { #n, 0, { { 0 } } }
 #define ALLOW_IF(n, cmp) { #n, 1, { cmp } }
 #define DENY(n) { #n, 0, { { 0 } } }
+#define DENY_IF(n, cmp) { #n, 1, { cmp } }
 #define RDONLY_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
 /* SCMP_CMP_EQ ignores datum_b; it is spelled out (0) because clang's
  * -Wmissing-field-initializers wants every field of the compound literal. */
@@ -48,6 +59,11 @@ static const struct sc_rule rules_common[] = {
 	ALLOW(restart_syscall), ALLOW(exit), ALLOW(exit_group), ALLOW(futex), ALLOW(sched_yield),
 	/* abort() on a broken invariant signals itself. */
 	ALLOW(tgkill),
+#ifdef MAB_SANITIZED
+	/* Sanitizer builds only: the runtime asks whether the process is
+	 * dumpable at exit, and a report reads /proc/self/maps and symbols. */
+	ALLOW(prctl), ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
+#endif
 };
 
 /* ---- brokerd: after its children are started ---------------------------- */
@@ -59,11 +75,12 @@ static const struct sc_rule rules_brokerd[] = {
 	 * peer is judged by SO_PEERCRED and SO_PEERGROUPS (getsockopt). */
 	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)), ALLOW(accept4), ALLOW(getsockopt),
 	ALLOW(setsockopt), ALLOW(getsockname),
-	/* Nothing is opened for writing after start-up (the audit file is
-	 * already open). */
-	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
 	/* SIGTERM removes the socket file brokerd made (--listen). */
 	ALLOW(unlink),
+	/* brokerd opens nothing once started (the audit file is open, the time
+	 * zone read): so it cannot read another process's /proc files, such
+	 * as the environment of op, which holds the 1Password token.  (Only a
+	 * sanitizer build may open read-only, above, to write its reports.) */
 };
 
 /* ---- tokend: after its CAs are loaded ----------------------------------- */
@@ -98,7 +115,7 @@ static const struct sc_rule rules_secretd[] = {
 
 /* ---- secretd that runs op or a command helper: a denylist --------------- */
 /* The helper inherits the filter, and op (a Go program reaching 1Password
- * over HTTPS) needs what it needs; these it never does. */
+ * over HTTPS) needs what it needs; these it never does.  Killed: */
 static const struct sc_rule deny_secretd_helper[] = {
 	/* Looking into or steering other processes. */
 	DENY(ptrace), DENY(process_vm_readv), DENY(process_vm_writev), DENY(pidfd_getfd),
@@ -108,25 +125,48 @@ static const struct sc_rule deny_secretd_helper[] = {
 	DENY(settimeofday), DENY(clock_settime), DENY(clock_adjtime), DENY(adjtimex),
 	DENY(sethostname), DENY(setdomainname), DENY(iopl), DENY(ioperm), DENY(syslog),
 	DENY(quotactl), DENY(vhangup),
-	/* Namespaces and mounts. */
+	/* Namespaces and mounts: unshare and setns, and clone asking for a
+	 * new namespace (clone3, whose flags a filter cannot see, is answered
+	 * ENOSYS below: glibc and Go fall back to clone). */
 	DENY(mount), DENY(umount2), DENY(pivot_root), DENY(chroot), DENY(setns),
 	DENY(unshare), DENY(open_tree), DENY(move_mount), DENY(fsopen), DENY(fsconfig),
 	DENY(fsmount), DENY(fspick), DENY(mount_setattr),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNS, CLONE_NEWNS)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUTS, CLONE_NEWUTS)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWIPC, CLONE_NEWIPC)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWPID, CLONE_NEWPID)),
+	DENY_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWNET, CLONE_NEWNET)),
+};
+
+/* Refused with EPERM rather than killed: libraries probe for these and
+ * fall back (a key-ring or io_uring backend), and a helper that dies on a
+ * probe would be worse than one that takes the other path. */
+static const struct sc_rule refuse_secretd_helper[] = {
 	/* Kernel interfaces with a record of privilege escalations. */
-	DENY(bpf), DENY(perf_event_open), DENY(userfaultfd), DENY(keyctl), DENY(add_key),
-	DENY(request_key), DENY(name_to_handle_at), DENY(open_by_handle_at),
-	DENY(io_uring_setup), DENY(io_uring_enter), DENY(io_uring_register),
+	DENY(bpf), DENY(perf_event_open), DENY(userfaultfd), DENY(name_to_handle_at),
+	DENY(open_by_handle_at), DENY(io_uring_setup), DENY(io_uring_enter),
+	DENY(io_uring_register),
+	/* The kernel key ring: a secret store of its own, out of secretd's
+	 * sight (a helper that wants it is told no). */
+	DENY(keyctl), DENY(add_key), DENY(request_key),
 };
 
 /* Adds rules with action: SCMP_ACT_ALLOW for an allowlist's ALLOW entries,
- * the kill (or debug trap) action for the denylist's DENY entries. */
+ * the kill (or debug trap) action or an errno for a denylist's DENY ones. */
 static int
 sandbox_add_action(scmp_filter_ctx ctx, uint32_t action, const struct sc_rule *rules, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int nr = seccomp_syscall_resolve_name(rules[i].name);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not a syscall on this architecture */
+		if (nr == __NR_SCMP_ERROR) {
+			/* Not a syscall here, or one this libseccomp does not know:
+			 * harmless in an allowlist, a gap in a denylist. */
+			if (action != SCMP_ACT_ALLOW)
+				log_warnx("seccomp: %s is unknown to libseccomp: not denied", rules[i].name);
+			continue;
+		}
 		if (seccomp_rule_add_array(ctx, action, nr, rules[i].argc, rules[i].arg) < 0) {
 			log_warnx("seccomp rule for %s", rules[i].name);
 			return -1;
@@ -194,6 +234,15 @@ sandbox_profile_name(enum sandbox_profile profile)
 	return names[profile];
 }
 
+enum sandbox_profile
+sandbox_secretd_profile(enum secret_provider provider)
+{
+	/* A program started by secretd inherits its filter across execve. */
+	if (provider == SECRET_PROVIDER_1PASSWORD || provider == SECRET_PROVIDER_COMMAND)
+		return SANDBOX_SECRETD_HELPER;
+	return SANDBOX_SECRETD;
+}
+
 #define N(rules) (sizeof(rules) / sizeof(rules[0]))
 
 /* The filter for profile, or NULL. */
@@ -208,6 +257,11 @@ sandbox_build(enum sandbox_profile profile)
 		if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 			return NULL;
 		rc = sandbox_add_action(ctx, deny, deny_secretd_helper, N(deny_secretd_helper));
+		if (rc == 0)
+			rc = sandbox_add_action(ctx, SCMP_ACT_ERRNO(EPERM), refuse_secretd_helper,
+			    N(refuse_secretd_helper));
+		if (rc == 0)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	} else {
 		if ((ctx = seccomp_init(deny)) == NULL)
 			return NULL;
@@ -240,6 +294,9 @@ sandbox_enter(enum sandbox_profile profile)
 	    sandbox_profile_name(profile));
 	return;
 #endif
+	/* glibc reads the time zone file on the first gmtime_r or strftime;
+	 * brokerd's filter allows no open at all, so it is read now. */
+	tzset();
 	if ((ctx = sandbox_build(profile)) == NULL)
 		fatalx("cannot build the %s seccomp filter", sandbox_profile_name(profile));
 	if ((rc = seccomp_load(ctx)) != 0)

@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "config.h"
+
 enum sandbox_profile {
 	SANDBOX_BROKERD, /* no network sockets, no execve, no new processes */
 	SANDBOX_TOKEND,	 /* network, read-only opens, threads but no processes, no execve */
@@ -19,6 +21,10 @@ enum sandbox_profile {
 	 * secret helper needs (a denylist: op's needs are op's) */
 	SANDBOX_SECRETD_HELPER,
 };
+
+/* secretd's profile for its provider: the denylist for those that run a
+ * program (1password, command), the allowlist for the others. */
+enum sandbox_profile sandbox_secretd_profile(enum secret_provider provider);
 
 /* Loads the filter for profile; fatal on failure.  Everything that needs a
  * forbidden call (opening files for writing, spawning) must happen before. */

@@ -19,6 +19,14 @@
 /* The name of the token under systemd's LoadCredential= */
 #define OP_TOKEN_CREDENTIAL "op-service-account-token"
 #define CREDENTIALS_DIR_VAR "CREDENTIALS_DIRECTORY"
+/* op runs with the token in its environment.  A program the service user
+ * can read is dumpable after execve, so any process of that user (tokend,
+ * say) can read /proc/PID/environ while op runs; one it can only execute
+ * is not. */
+#define OP_READABLE_ADVICE                                                                    \
+	"is readable by this user, so op's environment (the service-account token) is "      \
+	"readable in /proc while it runs: install it execute-only, owned by root "           \
+	"(chmod 0711)"
 /* Where op is looked for when PATH is unset. */
 #define SECRETENV_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 

@@ -298,10 +298,7 @@ main(void)
 	/* From here secretd only answers on its channels and reads the secret.
 	 * A provider that runs a program needs fork and execve, and the program
 	 * inherits the filter: it gets the denylist, the others the allowlist. */
-	sandbox_enter(sd.cfg.secret_provider == SECRET_PROVIDER_1PASSWORD ||
-		sd.cfg.secret_provider == SECRET_PROVIDER_COMMAND
-	    ? SANDBOX_SECRETD_HELPER
-	    : SANDBOX_SECRETD);
+	sandbox_enter(sandbox_secretd_profile(sd.cfg.secret_provider));
 	log_debug("ready: provider %s", config_provider_name(sd.cfg.secret_provider));
 	secretd_loop(&sd);
 	secret_cache_free(&sd.cache);

@@ -7,6 +7,7 @@
  * helper, plus the service-account token in the helper's environment. */
 #include "buildconf.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ provider_init_helper(struct provider *p, const struct config *cfg, struct secret
 			return provider_fail(err, ERR_SECRET_UNAVAILABLE,
 			    "op not found (MCP_AUTH_BROKER_OP_PATH, or 'op' on PATH)");
 		provider_pass_env(p, secretenv_op_vars);
+		if (access(p->helper, R_OK) == 0)
+			log_warnx("%s " OP_READABLE_ADVICE, p->helper);
 		return 0;
 	}
 	if ((size_t)snprintf(p->helper, sizeof(p->helper), "%s", cfg->secret_helper) >=
@@ -136,11 +139,14 @@ provider_set_op_token(struct provider *p, const unsigned char *token, size_t n)
 /* ---- running a helper --------------------------------------------------- */
 
 /* The helper's environment: the passed-through variables, plus for op the
- * token, in guarded memory (released with provider_env_free). */
+ * token, in guarded memory (released with provider_env_free), and
+ * OP_CACHE=false: op's cache is a daemon it starts, which would outlive the
+ * process group secretd stops after each run. */
 static char **
 provider_env(struct provider *p, char **token_entry)
 {
-	char **env = calloc(p->n_helper_env + 2, sizeof(*env));
+	static char op_cache_off[] = "OP_CACHE=false";
+	char **env = calloc(p->n_helper_env + 3, sizeof(*env));
 	size_t n = 0, len;
 
 	if (env == NULL)
@@ -158,6 +164,7 @@ provider_env(struct provider *p, char **token_entry)
 		guard_close(&p->op_token);
 		(*token_entry)[len - 1] = '\0';
 		env[n++] = *token_entry;
+		env[n++] = op_cache_off;
 	}
 	env[n] = NULL;
 	return env;
@@ -207,10 +214,22 @@ provider_outcome(struct provider *p, const struct guarded *known, struct helper_
 	if (r->status == HELPER_TOO_MUCH)
 		return provider_fail(err, ERR_SECRET_UNAVAILABLE,
 		    "the secret helper printed more than %u bytes", HELPER_OUT_MAX);
+	if (!ok && WIFSIGNALED(r->wstatus) && WTERMSIG(r->wstatus) == SIGSYS) {
+		/* The helper inherits secretd's seccomp denylist (common/sandbox.c). */
+		log_error("%s was killed by SIGSYS: it made a system call secretd's seccomp filter "
+			  "denies (the kernel log names it: audit type=1326 ... syscall=N)",
+		    p->helper);
+		return provider_fail(err, ERR_SECRET_UNAVAILABLE,
+		    "the secret helper made a forbidden system call (see secretd's log)");
+	}
 	if (!ok) {
 		code = opmap_classify(r->err, r->err_len, &why);
-		log_warnx("%s %s: %s", p->helper,
-		    WIFEXITED(r->wstatus) ? "failed" : "was killed by a signal", err_name(code));
+		if (WIFEXITED(r->wstatus))
+			log_warnx("%s failed (exit %d): %s", p->helper, WEXITSTATUS(r->wstatus),
+			    err_name(code));
+		else
+			log_warnx("%s was killed by signal %d: %s", p->helper, WTERMSIG(r->wstatus),
+			    err_name(code));
 		return provider_fail(err, code, "%s", why);
 	}
 	if (r->out.len == 0)

@@ -3,6 +3,7 @@
 #include "buildconf.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,14 @@
 
 #include "proc.h"
 #include "sandbox.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
 
 #ifdef SECCOMP_DEBUG
 /* Debug builds trap and report, then exit 159. */
@@ -151,6 +160,19 @@ START_TEST(brokerd_fork_killed)
 }
 END_TEST
 
+/* brokerd opens nothing once started, so it cannot read another process's
+ * /proc files (op's environment holds the 1Password token).  Sanitizer
+ * builds keep read-only opens for their reports (common/sandbox.c). */
+#ifndef SANITIZED
+START_TEST(brokerd_open_killed)
+{
+	enter(SANDBOX_BROKERD);
+	open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+	ck_abort_msg("open returned");
+}
+END_TEST
+#endif
+
 START_TEST(brokerd_allows_unix_sockets)
 {
 	char c = 'x';
@@ -211,10 +233,20 @@ call_unshare(void)
 	unshare(CLONE_NEWUSER);
 }
 
-static void
-call_bpf(void)
+static int
+clone_child(void *arg)
 {
-	syscall(SYS_bpf, 0, NULL, 0);
+	(void)arg;
+	return 0;
+}
+
+/* A new user namespace through clone rather than unshare. */
+static void
+call_clone_newuser(void)
+{
+	static char stack[16384];
+
+	clone(clone_child, stack + sizeof(stack), CLONE_NEWUSER | SIGCHLD, NULL);
 }
 
 static const struct {
@@ -230,7 +262,7 @@ static const struct {
 	{ SANDBOX_SECRETD_HELPER, "ptrace", call_ptrace },
 	{ SANDBOX_SECRETD_HELPER, "process_vm_readv", call_process_vm_readv },
 	{ SANDBOX_SECRETD_HELPER, "unshare", call_unshare },
-	{ SANDBOX_SECRETD_HELPER, "bpf", call_bpf },
+	{ SANDBOX_SECRETD_HELPER, "clone(CLONE_NEWUSER)", call_clone_newuser },
 };
 #define N_SECRETD_FORBIDDEN (sizeof(secretd_forbidden) / sizeof(secretd_forbidden[0]))
 
@@ -258,7 +290,7 @@ seccomp_filtered(void)
 	return seen;
 }
 
-/* The file provider: a read-only open, fstat, the ACL. */
+/* The file provider: a read-only open, the ACL. */
 START_TEST(secretd_allows_reading_a_secret_file)
 {
 	char acl[64];
@@ -269,6 +301,39 @@ START_TEST(secretd_allows_reading_a_secret_file)
 	(void)fgetxattr(fd, "system.posix_acl_access", acl, sizeof(acl));
 	close(fd);
 	ck_assert_msg(seccomp_filtered(), "no 'Seccomp: 2' in /proc/self/status");
+	_exit(0);
+}
+END_TEST
+
+/* Only the providers that run a program get the denylist. */
+START_TEST(secretd_profile_by_provider)
+{
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_1PASSWORD), SANDBOX_SECRETD_HELPER);
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_COMMAND), SANDBOX_SECRETD_HELPER);
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_FILE), SANDBOX_SECRETD);
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_ENV), SANDBOX_SECRETD);
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_NONE), SANDBOX_SECRETD);
+	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_SMOKE), SANDBOX_SECRETD);
+}
+END_TEST
+
+/* Probes a helper's libraries make are refused, not fatal; clone3, whose
+ * flags a filter cannot read, is "not implemented" so callers use clone. */
+START_TEST(secretd_helper_refuses_probes)
+{
+	enter(SANDBOX_SECRETD_HELPER);
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_bpf, 0, NULL, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_keyctl, 0, 0, 0, 0, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_io_uring_setup, 1, NULL), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(syscall(SYS_clone3, NULL, 0), -1);
+	ck_assert_int_eq(errno, ENOSYS);
 	_exit(0);
 }
 END_TEST
@@ -313,10 +378,15 @@ main(void)
 	add_forbidden(tb, brokerd_inet6_socket_killed);
 	add_forbidden(tb, brokerd_execve_killed);
 	add_forbidden(tb, brokerd_fork_killed);
+#ifndef SANITIZED
+	add_forbidden(tb, brokerd_open_killed);
+#endif
 	tcase_add_exit_test(tb, brokerd_allows_unix_sockets, 0);
 	add_forbidden_loop(ts, secretd_forbidden_killed, (int)N_SECRETD_FORBIDDEN);
 	tcase_add_exit_test(ts, secretd_allows_reading_a_secret_file, 0);
 	tcase_add_exit_test(ts, secretd_helper_runs_a_program_that_inherits_the_filter, 0);
+	tcase_add_exit_test(ts, secretd_helper_refuses_probes, 0);
+	tcase_add_test(ts, secretd_profile_by_provider);
 	suite_add_tcase(s, tk);
 	suite_add_tcase(s, tb);
 	suite_add_tcase(s, ts);

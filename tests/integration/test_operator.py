@@ -350,14 +350,34 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertIn("missing-ca.pem: No such file or directory", failed["CA file"])
         self.assertIn("cannot be created", failed["audit"])
 
+    def test_check_warns_of_an_op_others_of_the_user_can_read(self):
+        op = os.path.join(self.scratch, "op")
+        with open(op, "w") as f:
+            f.write("#!/bin/sh\nexit 1\n")
+        os.chmod(op, 0o755)
+        secret_file = os.path.join(self.scratch, "unused")
+        env = harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"], None, secret_file, TENANT, CLIENT_ID, {
+            "MCP_AUTH_BROKER_CA_FILE": None, "MCP_AUTH_BROKER_SECRET_PROVIDER": "1password",
+            "MCP_AUTH_BROKER_GRAPH_SECRET_REF": "op://Infra/graph/secret", "MCP_AUTH_BROKER_OP_PATH": op,
+            "OP_SERVICE_ACCOUNT_TOKEN": "ops_operator-check"})
+        status, out, err = self.run_check(["--check"], env)
+        steps, summary = parse_steps(out)
+        self.assertIn(("warn", "op binary"), [(v, n) for v, n, _ in steps], out)
+        self.assertIn("install it execute-only, owned by root (chmod 0711)", out)
+        self.assertNotIn("ops_operator-check", out + err)
+        # A warning is not a failure.
+        self.assertEqual((status, summary.split(":")[1].split("(")[0].strip()), (0, "ok") if self.seccomp_built()
+                         else (1, "FAILED"), out)
+
     def test_check_refuses_an_audit_path_brokerd_would_not_open(self):
         os.mkdir(os.path.join(self.scratch, "dir"))
         os.symlink(os.path.join(self.scratch, "elsewhere"), os.path.join(self.scratch, "dangling"))
         with open(os.path.join(self.scratch, "real.log"), "w"):
             pass
         os.symlink(os.path.join(self.scratch, "real.log"), os.path.join(self.scratch, "link.log"))
+        os.mkfifo(os.path.join(self.scratch, "fifo"))  # nobody reads it: must not hang either
         for name, want in (("dir", "is not a regular file"), ("dangling", "(a symbolic link, which is not followed)"),
-                           ("link.log", "(a symbolic link, which is not followed)")):
+                           ("link.log", "(a symbolic link, which is not followed)"), ("fifo", "is not a regular file")):
             path = os.path.join(self.scratch, name)
             status, out, err = self.run_check(["--check"], {"MCP_AUTH_BROKER_AUDIT_FILE": path})
             steps, _ = parse_steps(out)

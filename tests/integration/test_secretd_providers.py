@@ -71,6 +71,12 @@ class SecretdTestCase(harness.BrokerTestCase):
         self.assertEqual(sup.fingerprints_logged(broker), [], "no secret, yet a fingerprint")
         return sc
 
+    def expected_seccomp(self, broker):
+        """"2", or "0" in a --disable-seccomp build (valgrind runs)."""
+        status, out, _ = harness.run_once(broker.stage, args=["--version"])
+        self.assertEqual(status, 0)
+        return "2" if "seccomp: yes" in out else "0"
+
     def log_after_call(self, broker, *expected):
         """brokerd's stderr once it holds every expected text: the children
         write their log lines to it before answering, but the harness reads
@@ -99,7 +105,12 @@ class OnePasswordTests(SecretdTestCase):
         self.assert_secret_served(broker, OP_SECRET, "1password")
         call = self.op.calls()[0]
         self.assertEqual(call["env"].get("OP_SERVICE_ACCOUNT_TOKEN"), sup.OP_TOKEN)
-        self.assertLessEqual(set(call["env"]), {"PATH", "HOME", "OP_SERVICE_ACCOUNT_TOKEN"}, dump(call["env"]))
+        self.assertLessEqual(set(call["env"]), {"PATH", "HOME", "OP_SERVICE_ACCOUNT_TOKEN", "OP_CACHE"},
+                             dump(call["env"]))
+        # fake op is readable: its environment would be readable in /proc.
+        self.assertIn("install it execute-only, owned by root (chmod 0711)", broker.stderr_text())
+        # op's cache is a daemon that would outlive the run: off.
+        self.assertEqual(call["env"].get("OP_CACHE"), "false", dump(call["env"]))
         self.assertEqual(call["env"].get("HOME"), self.scratch.path)
         self.assertTrue(call["stdin_is_devnull"], dump(call))
         self.assertEqual(call["pgid"], call["pid"], "op is not the leader of its own process group")
@@ -111,11 +122,6 @@ class OnePasswordTests(SecretdTestCase):
         self.assertEqual(harness.proc_status_field(broker.wait_children()["secretd"], "Seccomp"),
                          self.expected_seccomp(broker))
 
-    def expected_seccomp(self, broker):
-        """"2", or "0" in a --disable-seccomp build (valgrind runs)."""
-        status, out, _ = harness.run_once(broker.stage, args=["--version"])
-        self.assertEqual(status, 0)
-        return "2" if "seccomp: yes" in out else "0"
 
     def test_cached_between_calls(self):
         broker = self.started(env_overrides=self.op_env())
@@ -251,6 +257,23 @@ class CommandProviderTests(SecretdTestCase):
     def test_helper_failure_is_mapped(self):
         broker = self.started(env_overrides=self.command_env("notfound"))
         self.assert_secret_error(broker, "secret.not_found", False)
+
+    def test_a_helper_killed_by_the_filter_is_named_so(self):
+        """A helper inherits secretd's denylist: ptrace kills it, and the
+        log says it was the filter, not a crash."""
+        helper = self.scratch.file("ptrace-helper", "#!/bin/sh\n"
+                                   "exec python3 -c 'import ctypes; ctypes.CDLL(None).ptrace(0, 0, 0, 0)'\n",
+                                   mode=0o755)
+        broker = self.started(env_overrides=self.command_env(
+            extra={"MCP_AUTH_BROKER_SECRET_HELPER": helper}))
+        if self.expected_seccomp(broker) != "2":
+            # --disable-seccomp (valgrind) build: ptrace returns, nothing is printed.
+            self.assert_secret_error(broker, "secret.not_found", False)
+            return
+        self.assert_secret_error(broker, "secret.unavailable", True)
+        self.assertRegex(self.log_after_call(broker, "SIGSYS"),
+                         r"secretd\[\d+\]: error: .*ptrace-helper was killed by SIGSYS: it made a system "
+                         r"call secretd's seccomp filter denies")
 
 
 class EnvProviderTests(SecretdTestCase):
