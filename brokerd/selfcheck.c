@@ -845,10 +845,17 @@ selfcheck_config(void)
 		dir = getenv("MCP_AUTH_BROKER_LIBEXECDIR");
 	}
 	check_programs(&t, dir, true);
-	if (sandbox_available())
+	if (sandbox_available()) {
 		step(&t, true, "seccomp", "brokerd, secretd and tokend load their filters");
-	else
+		if (sandbox_landlock_abi() >= 1)
+			step(&t, true, "landlock", "ABI %d: tokend reads only beneath /etc, /usr and /lib",
+			    sandbox_landlock_abi());
+		else
+			step_warn(&t, "landlock",
+			    "not available in this kernel: tokend may read any file its user can");
+	} else {
 		step(&t, false, "seccomp", "built with --disable-seccomp: no filter is loaded");
+	}
 	if (loaded) {
 		if (cfg.env != BROKER_ENV_SMOKE && cfg.ca_file != NULL)
 			check_file(&t, "CA file", cfg.ca_file, R_OK, "is readable");

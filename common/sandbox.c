@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/landlock.h>
+#include <sys/syscall.h>
+
 #include <seccomp.h>
 
 #include "log.h"
@@ -234,6 +237,58 @@ sandbox_profile_name(enum sandbox_profile profile)
 	return names[profile];
 }
 
+/* ---- Landlock: what tokend may read ------------------------------------ */
+/* tokend's CAs are loaded before it is sandboxed; afterwards only the
+ * resolver reads files (hosts, resolv.conf, nsswitch.conf and the NSS
+ * modules it names).  Nothing else, /proc included: while op runs, its
+ * environment holds the 1Password token, and any process of the service
+ * user that may open /proc/PID/environ can read it. */
+static const char *const tokend_readable[] = { "/etc", "/usr", "/lib", "/lib64" };
+
+/* Every filesystem right of Landlock ABI 1: all handled, so all denied
+ * but what a rule grants. */
+#define LANDLOCK_FS_ABI1 ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
+#define LANDLOCK_FS_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+
+int
+sandbox_landlock_abi(void)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi < 0 ? 0 : (int)abi;
+}
+
+/* Read-only access beneath each of paths, nothing else on the filesystem.
+ * A kernel without Landlock (before 5.13, or not enabled) gets a warning:
+ * the seccomp filter still allows no write and no process. */
+static void
+sandbox_landlock(const char *who, const char *const *paths, size_t n)
+{
+	struct landlock_ruleset_attr attr = { .handled_access_fs = LANDLOCK_FS_ABI1 };
+	int rs, fd;
+
+	if (sandbox_landlock_abi() < 1) {
+		log_warnx("Landlock is not available in this kernel: %s may read any file its user "
+			  "can",
+		    who);
+		return;
+	}
+	if ((rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0)) == -1)
+		fatal("landlock_create_ruleset");
+	for (size_t i = 0; i < n; i++) {
+		struct landlock_path_beneath_attr rule = { .allowed_access = LANDLOCK_FS_READ };
+		if ((fd = open(paths[i], O_PATH | O_CLOEXEC)) == -1)
+			continue; /* not on this system (/lib64 on some) */
+		rule.parent_fd = fd;
+		if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == -1)
+			fatal("landlock_add_rule %s", paths[i]);
+		close(fd);
+	}
+	if (syscall(SYS_landlock_restrict_self, rs, 0) == -1)
+		fatal("landlock_restrict_self");
+	close(rs);
+}
+
 enum sandbox_profile
 sandbox_secretd_profile(enum secret_provider provider)
 {
@@ -297,6 +352,8 @@ sandbox_enter(enum sandbox_profile profile)
 	/* glibc reads the time zone file on the first gmtime_r or strftime;
 	 * brokerd's filter allows no open at all, so it is read now. */
 	tzset();
+	if (profile == SANDBOX_TOKEND)
+		sandbox_landlock("tokend", tokend_readable, N(tokend_readable));
 	if ((ctx = sandbox_build(profile)) == NULL)
 		fatalx("cannot build the %s seccomp filter", sandbox_profile_name(profile));
 	if ((rc = seccomp_load(ctx)) != 0)

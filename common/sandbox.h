@@ -11,7 +11,9 @@
 
 enum sandbox_profile {
 	SANDBOX_BROKERD, /* no network sockets, no execve, no new processes */
-	SANDBOX_TOKEND,	 /* network, read-only opens, threads but no processes, no execve */
+	/* network, read-only opens (Landlock: beneath /etc, /usr, /lib only),
+	 * threads but no processes, no execve */
+	SANDBOX_TOKEND,
 	/* secretd whose provider runs no program (file, env, none, smoke): no
 	 * network, read-only opens, no processes, no execve */
 	SANDBOX_SECRETD,
@@ -32,5 +34,8 @@ void sandbox_enter(enum sandbox_profile profile);
 const char *sandbox_profile_name(enum sandbox_profile profile);
 /* False in a --disable-seccomp build. */
 bool sandbox_available(void);
+/* The kernel's Landlock ABI version, 0 without Landlock.  tokend, once
+ * sandboxed, may read files only beneath /etc, /usr, /lib and /lib64. */
+int sandbox_landlock_abi(void);
 
 #endif
