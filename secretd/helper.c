@@ -8,15 +8,22 @@
  * stdout (the secret) goes straight into guarded memory; stderr is kept for
  * the error mapping and is logged only after redaction, by the caller.
  *
+ * A descendant that leaves the group (setsid) still cannot outlive the run:
+ * secretd is a child subreaper (helper_become_subreaper), so when its
+ * parent exits it becomes secretd's child, and helper_sweep kills it.
+ *
  * secretd waits for the helper synchronously: it has one client (tokend,
  * which asks once per login), and the wait is bounded by
  * MCP_AUTH_BROKER_SECRET_TIMEOUT_SECONDS. */
 #include "buildconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -188,6 +195,70 @@ helper_await_exit(struct helper_io *io, int64_t deadline)
 	return HELPER_EXITED;
 }
 
+void
+helper_become_subreaper(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/* The pids of our children (after a run, only what the helper left). */
+static size_t
+helper_children(pid_t *pids, size_t max)
+{
+	pid_t self = getpid();
+	size_t n = 0;
+	struct dirent *d;
+	DIR *proc;
+
+	if ((proc = opendir("/proc")) == NULL)
+		return 0;
+	while (n < max && (d = readdir(proc)) != NULL) {
+		char path[300], stat[512], *close_paren;
+		long ppid;
+		ssize_t len;
+		int fd;
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		len = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		stat[len] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything but ')'. */
+		if ((close_paren = strrchr(stat, ')')) == NULL ||
+		    sscanf(close_paren + 1, " %*c %ld", &ppid) != 1 || ppid != (long)self)
+			continue;
+		pids[n++] = (pid_t)strtol(d->d_name, NULL, 10);
+	}
+	closedir(proc);
+	return n;
+}
+
+/* Kills and reaps whatever the helper left that is now our child; what
+ * those had started comes back to us in turn, hence the rounds. */
+static void
+helper_sweep(const char *path)
+{
+	pid_t pids[64];
+	size_t n, total = 0;
+
+	for (int round = 0; round < 16 && (n = helper_children(pids, 64)) > 0; round++) {
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+		for (size_t i = 0; i < n; i++)
+			while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
+				;
+		total += n;
+	}
+	if (total > 0)
+		log_warnx("%s left %zu process%s outside its process group: killed", path, total,
+		    total == 1 ? "" : "es");
+}
+
 static void
 helper_finish(struct helper_io *io, enum helper_status st)
 {
@@ -223,6 +294,7 @@ helper_run(const char *path, char *const argv[], char *const envp[], long timeou
 		if (st == HELPER_EXITED)
 			st = helper_await_exit(&io, deadline);
 		helper_finish(&io, st);
+		helper_sweep(path);
 	}
 	if (io.fd_out != -1)
 		close(io.fd_out);

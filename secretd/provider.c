@@ -95,6 +95,7 @@ provider_init(struct provider *p, const struct config *cfg, struct secret_error 
 	switch (p->kind) {
 	case SECRET_PROVIDER_1PASSWORD:
 	case SECRET_PROVIDER_COMMAND:
+		helper_become_subreaper();
 		return provider_init_helper(p, cfg, err);
 	case SECRET_PROVIDER_ENV:
 		log_warnx("MCP_AUTH_BROKER_SECRET_PROVIDER=env is for development only: the secret "

@@ -87,6 +87,10 @@ struct helper_result {
 	size_t err_len;
 };
 
+/* Makes secretd a child subreaper, so that what a helper starts outside
+ * its process group (setsid) comes back to secretd, which kills it after
+ * the run.  Called once, before the sandbox, when helpers are used. */
+void helper_become_subreaper(void);
 /* Runs path with argv and exactly envp: stdin /dev/null, stdout and stderr
  * captured, in its own process group, killed with that whole group after
  * timeout_s seconds.  Clear r with helper_result_clear. */

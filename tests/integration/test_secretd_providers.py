@@ -258,6 +258,25 @@ class CommandProviderTests(SecretdTestCase):
         broker = self.started(env_overrides=self.command_env("notfound"))
         self.assert_secret_error(broker, "secret.not_found", False)
 
+    def test_nothing_the_helper_started_outlives_it(self):
+        """Not even what left its process group with setsid: secretd is a
+        child subreaper and kills what comes back to it."""
+        pidfile = os.path.join(self.scratch.path, "escaped.pid")
+        helper = self.scratch.file("escaping-helper", "#!/bin/sh\n"
+                                   "setsid sleep 300 </dev/null >/dev/null 2>&1 &\n"
+                                   "echo $! > '%s'\n"
+                                   "echo helper-secret\n" % pidfile, mode=0o755)
+        broker = self.started(env_overrides=self.command_env(extra={"MCP_AUTH_BROKER_SECRET_HELPER": helper}))
+        self.assert_secret_served(broker, "helper-secret", "command")
+        with open(pidfile) as f:
+            escaped = int(f.read())
+        self.assertTrue(harness.wait_until(lambda: not harness.pid_alive(escaped), timeout=5),
+                        "the helper's setsid child (pid %d) survived the run: %r"
+                        % (escaped, harness.proc_stat(escaped)))
+        self.assertRegex(self.log_after_call(broker, "outside its process group"),
+                         r"secretd\[\d+\]: warning: .*escaping-helper left 1 process outside its process "
+                         r"group: killed")
+
     def test_a_helper_killed_by_the_filter_is_named_so(self):
         """A helper inherits secretd's denylist: ptrace kills it, and the
         log says it was the filter, not a crash."""
