@@ -108,15 +108,17 @@ static const struct sc_rule rules_tokend[] = {
 	ALLOW(membarrier),
 };
 
-/* ---- secretd whose provider runs no program ---------------------------- */
+/* ---- secretd (its launcher, which starts helpers, has the denylist) ----- */
 static const struct sc_rule rules_secretd[] = {
+	/* Reaping the launcher at the end. */
+	ALLOW(wait4),
 	/* The file provider: the secret file (or systemd credential) opened
 	 * read-only, its owner, mode and POSIX ACL checked. */
 	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
 	ALLOW(fgetxattr),
 };
 
-/* ---- secretd that runs op or a command helper: a denylist --------------- */
+/* ---- secretd's launcher, which runs op or a command helper: a denylist -- */
 /* The helper inherits the filter, and op (a Go program reaching 1Password
  * over HTTPS) needs what it needs; these it never does.  Killed: */
 static const struct sc_rule deny_secretd_helper[] = {
@@ -232,7 +234,7 @@ sandbox_available(void)
 const char *
 sandbox_profile_name(enum sandbox_profile profile)
 {
-	static const char *const names[] = { "brokerd", "tokend", "secretd", "secretd (helpers)" };
+	static const char *const names[] = { "brokerd", "tokend", "secretd", "secretd-launch" };
 
 	return names[profile];
 }
@@ -287,15 +289,6 @@ sandbox_landlock(const char *who, const char *const *paths, size_t n)
 	if (syscall(SYS_landlock_restrict_self, rs, 0) == -1)
 		fatal("landlock_restrict_self");
 	close(rs);
-}
-
-enum sandbox_profile
-sandbox_secretd_profile(enum secret_provider provider)
-{
-	/* A program started by secretd inherits its filter across execve. */
-	if (provider == SECRET_PROVIDER_1PASSWORD || provider == SECRET_PROVIDER_COMMAND)
-		return SANDBOX_SECRETD_HELPER;
-	return SANDBOX_SECRETD;
 }
 
 #define N(rules) (sizeof(rules) / sizeof(rules[0]))

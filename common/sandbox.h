@@ -7,26 +7,21 @@
 
 #include <stdbool.h>
 
-#include "config.h"
-
 enum sandbox_profile {
 	SANDBOX_BROKERD, /* no network sockets, no execve, no new processes */
 	/* network, read-only opens (Landlock: beneath /etc, /usr, /lib only),
 	 * threads but no processes, no execve */
 	SANDBOX_TOKEND,
-	/* secretd whose provider runs no program (file, env, none, smoke): no
-	 * network, read-only opens, no processes, no execve */
+	/* secretd, whatever its provider: no network, read-only opens, no
+	 * processes, no execve */
 	SANDBOX_SECRETD,
-	/* secretd that runs op or a command helper, which inherits the filter
-	 * across execve: everything but looking into other processes, kernel
-	 * and system state, namespaces and mounts, and kernel interfaces no
-	 * secret helper needs (a denylist: op's needs are op's) */
+	/* secretd's launcher, which runs op or a command helper; they inherit
+	 * the filter across execve: everything but looking into other
+	 * processes, kernel and system state, namespaces and mounts, and
+	 * kernel interfaces no secret helper needs (a denylist: op's needs are
+	 * op's) */
 	SANDBOX_SECRETD_HELPER,
 };
-
-/* secretd's profile for its provider: the denylist for those that run a
- * program (1password, command), the allowlist for the others. */
-enum sandbox_profile sandbox_secretd_profile(enum secret_provider provider);
 
 /* Loads the filter for profile; fatal on failure.  Everything that needs a
  * forbidden call (opening files for writing, spawning) must happen before. */

@@ -37,6 +37,7 @@ struct secretd {
 	struct ipc_chan tokend; /* fd 4 */
 	struct provider provider;
 	struct secret_cache cache;
+	struct launcher launcher; /* 1password, command: runs the helper */
 };
 
 /* SECRET_REQ and a late OP_TOKEN are accepted from brokerd only so that they
@@ -281,6 +282,14 @@ secretd_start(struct secretd *sd)
 	    sizeof(from_tokend) / sizeof(from_tokend[0]));
 	if (proc_set_nonblock(IPC_FD_PARENT) == -1 || proc_set_nonblock(IPC_FD_PEER) == -1)
 		fatal("fcntl(O_NONBLOCK)");
+	/* Helpers are started by the launcher, forked now: before the token
+	 * arrives, before the filter, holding neither channel. */
+	sd->launcher.fd = -1;
+	if (sd->cfg.secret_provider == SECRET_PROVIDER_1PASSWORD ||
+	    sd->cfg.secret_provider == SECRET_PROVIDER_COMMAND) {
+		launcher_start(&sd->launcher);
+		sd->provider.launcher = &sd->launcher;
+	}
 	if (sd->cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)
 		secretd_await_op_token(sd);
 }
@@ -295,12 +304,12 @@ main(void)
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
 	secretd_start(&sd);
-	/* From here secretd only answers on its channels and reads the secret.
-	 * A provider that runs a program needs fork and execve, and the program
-	 * inherits the filter: it gets the denylist, the others the allowlist. */
-	sandbox_enter(sandbox_secretd_profile(sd.cfg.secret_provider));
+	/* From here secretd only answers on its channels, reads the secret and
+	 * asks the launcher: no network, no process, no execve. */
+	sandbox_enter(SANDBOX_SECRETD);
 	log_debug("ready: provider %s", config_provider_name(sd.cfg.secret_provider));
 	secretd_loop(&sd);
+	launcher_stop(&sd.launcher);
 	secret_cache_free(&sd.cache);
 	provider_free(&sd.provider);
 	ipc_chan_free(&sd.broker);

@@ -95,7 +95,6 @@ provider_init(struct provider *p, const struct config *cfg, struct secret_error 
 	switch (p->kind) {
 	case SECRET_PROVIDER_1PASSWORD:
 	case SECRET_PROVIDER_COMMAND:
-		helper_become_subreaper();
 		return provider_init_helper(p, cfg, err);
 	case SECRET_PROVIDER_ENV:
 		log_warnx("MCP_AUTH_BROKER_SECRET_PROVIDER=env is for development only: the secret "
@@ -266,7 +265,10 @@ provider_run(struct provider *p, const struct guarded *known, struct guarded *ou
 		return provider_fail(err, ERR_SECRET_ACCESS_DENIED,
 		    "no usable 1Password service account token (see secretd's log)");
 	env = provider_env(p, &token_entry);
-	helper_run(p->helper, op ? op_argv : cmd_argv, env, p->timeout_s, &r);
+	if (p->launcher != NULL)
+		launcher_run(p->launcher, p->helper, op ? op_argv : cmd_argv, env, p->timeout_s, &r);
+	else
+		helper_run(p->helper, op ? op_argv : cmd_argv, env, p->timeout_s, &r);
 	if (token_entry != NULL)
 		sodium_free(token_entry); /* wipes */
 	free(env);

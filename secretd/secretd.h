@@ -23,6 +23,8 @@ struct secret_error {
 
 /* ---- provider.c: the configured provider ------------------------------- */
 
+struct launcher;
+
 struct provider {
 	enum secret_provider kind;
 	const char *ref;	  /* the one reference, from the configuration */
@@ -35,6 +37,7 @@ struct provider {
 	struct guarded env_secret; /* env: taken out of our environment at start */
 	bool have_env_secret;
 	char *cred_dir;		  /* $CREDENTIALS_DIRECTORY, when set */
+	struct launcher *launcher; /* runs the helper; NULL: run it ourselves (tests) */
 };
 
 /* Sets the provider up from the configuration and our environment (taking
@@ -97,6 +100,22 @@ void helper_become_subreaper(void);
 void helper_run(const char *path, char *const argv[], char *const envp[], long timeout_s,
     struct helper_result *r);
 void helper_result_clear(struct helper_result *r);
+
+/* ---- launcher.c: the process that starts helpers -------------------------- */
+
+struct launcher {
+	pid_t pid;
+	int fd; /* -1 when stopped */
+};
+
+/* Forks the launcher (before the 1Password token arrives and before the
+ * sandbox): it takes the helper denylist and runs helpers on request. */
+void launcher_start(struct launcher *l);
+/* helper_run, done by the launcher; HELPER_NOT_STARTED if it is gone. */
+void launcher_run(struct launcher *l, const char *path, char *const argv[], char *const envp[],
+    long timeout_s, struct helper_result *r);
+/* Ends it: closes the channel and reaps it. */
+void launcher_stop(struct launcher *l);
 
 /* ---- opmap.c: what op's stderr means --------------------------------- */
 

@@ -349,18 +349,6 @@ START_TEST(secretd_allows_reading_a_secret_file)
 }
 END_TEST
 
-/* Only the providers that run a program get the denylist. */
-START_TEST(secretd_profile_by_provider)
-{
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_1PASSWORD), SANDBOX_SECRETD_HELPER);
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_COMMAND), SANDBOX_SECRETD_HELPER);
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_FILE), SANDBOX_SECRETD);
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_ENV), SANDBOX_SECRETD);
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_NONE), SANDBOX_SECRETD);
-	ck_assert_int_eq(sandbox_secretd_profile(SECRET_PROVIDER_SMOKE), SANDBOX_SECRETD);
-}
-END_TEST
-
 /* Probes a helper's libraries make are refused, not fatal; clone3, whose
  * flags a filter cannot read, is "not implemented" so callers use clone. */
 START_TEST(secretd_helper_refuses_probes)
@@ -431,7 +419,6 @@ main(void)
 	tcase_add_exit_test(ts, secretd_allows_reading_a_secret_file, 0);
 	tcase_add_exit_test(ts, secretd_helper_runs_a_program_that_inherits_the_filter, 0);
 	tcase_add_exit_test(ts, secretd_helper_refuses_probes, 0);
-	tcase_add_test(ts, secretd_profile_by_provider);
 	suite_add_tcase(s, tk);
 	suite_add_tcase(s, tb);
 	suite_add_tcase(s, ts);

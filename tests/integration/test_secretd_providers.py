@@ -117,10 +117,16 @@ class OnePasswordTests(SecretdTestCase):
         # 0-2, and the one listing /proc/self/fd.
         self.assertLessEqual(len(call["fds"]), 4, dump(call))
         self.assertEqual(call["fds"][:3], [0, 1, 2], dump(call))
-        # secretd's filter (the helper denylist) is inherited across execve.
+        # op is started by secretd's launcher, not by secretd: the helper
+        # denylist is the launcher's, inherited across execve; secretd
+        # itself has the allowlist (no process, no execve, no network).
+        secretd = broker.wait_children()["secretd"]
+        launcher = harness.children_of(secretd).get("secretd-launch")
+        self.assertIsNotNone(launcher, "secretd has no launcher: %r" % harness.children_of(secretd))
+        self.assertEqual(call["ppid"], launcher, dump(call))
         self.assertEqual(call["seccomp"], self.expected_seccomp(broker), dump(call))
-        self.assertEqual(harness.proc_status_field(broker.wait_children()["secretd"], "Seccomp"),
-                         self.expected_seccomp(broker))
+        for pid in (secretd, launcher):
+            self.assertEqual(harness.proc_status_field(pid, "Seccomp"), self.expected_seccomp(broker))
 
 
     def test_cached_between_calls(self):
@@ -274,7 +280,7 @@ class CommandProviderTests(SecretdTestCase):
                         "the helper's setsid child (pid %d) survived the run: %r"
                         % (escaped, harness.proc_stat(escaped)))
         self.assertRegex(self.log_after_call(broker, "outside its process group"),
-                         r"secretd\[\d+\]: warning: .*escaping-helper left 1 process outside its process "
+                         r"secretd-launch\[\d+\]: warning: .*escaping-helper left 1 process outside its process "
                          r"group: killed")
 
     def test_a_helper_killed_by_the_filter_is_named_so(self):
