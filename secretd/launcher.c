@@ -60,7 +60,8 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Reads exactly n bytes by deadline (-1: none); -1 at EOF, error or time. */
+/* Reads exactly n bytes by deadline (-1: none): 0, -1 at EOF or error,
+ * -2 when the deadline passed. */
 static int
 read_all(int fd, void *p, size_t n, int64_t deadline)
 {
@@ -73,7 +74,9 @@ read_all(int fd, void *p, size_t n, int64_t deadline)
 			int rc = poll(&pfd, 1, poll_timeout_ms(deadline));
 			if (rc == -1 && errno == EINTR)
 				continue;
-			if (rc <= 0)
+			if (rc == 0)
+				return -2;
+			if (rc == -1)
 				return -1;
 		}
 		r = read(fd, b, n);
@@ -133,7 +136,7 @@ launcher_serve(int fd)
 	struct helper_result r;
 	size_t len;
 
-	if (read_all(fd, hdr, sizeof(hdr), -1) == -1)
+	if (read_all(fd, hdr, sizeof(hdr), -1) != 0)
 		return false;
 	len = hdr[0];
 	if (len > LAUNCH_REQUEST_MAX || hdr[2] > LAUNCH_MAX_STRINGS || hdr[3] > LAUNCH_MAX_STRINGS)
@@ -141,7 +144,7 @@ launcher_serve(int fd)
 	/* Guarded: the request carries the 1Password token. */
 	if ((buf = sodium_malloc(len + 1)) == NULL)
 		fatalx("out of guarded memory");
-	if (read_all(fd, buf, len, -1) == -1) {
+	if (read_all(fd, buf, len, -1) != 0) {
 		sodium_free(buf);
 		return false;
 	}
@@ -219,6 +222,7 @@ launcher_run(struct launcher *l, const char *path, char *const argv[], char *con
 	int64_t deadline = mono_ms() + timeout_s * 1000 + LAUNCH_SLACK_MS;
 	unsigned char *req, *out;
 	size_t len = strlen(path) + 1, off = 0;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->status = HELPER_NOT_STARTED;
@@ -237,15 +241,19 @@ launcher_run(struct launcher *l, const char *path, char *const argv[], char *con
 	for (uint32_t i = 0; i < hdr[3]; i++, off += strlen(envp[i - 1]) + 1)
 		memcpy(req + off, envp[i], strlen(envp[i]) + 1);
 	hdr[0] = (uint32_t)len;
-	if (write_all(l->fd, hdr, sizeof(hdr)) == -1 || write_all(l->fd, req, len) == -1) {
-		sodium_free(req);
-		log_error("the launcher is gone: cannot run %s", path);
-		return;
-	}
+	/* A dead launcher is a dead part of secretd: exiting makes brokerd fail
+	 * the calls in flight and exit 70, so that the unit is restarted. */
+	if (write_all(l->fd, hdr, sizeof(hdr)) == -1 || write_all(l->fd, req, len) == -1)
+		fatalx("the launcher is gone: cannot run %s", path);
 	sodium_free(req);
-	if (read_all(l->fd, ans, sizeof(ans), deadline) == -1 || ans[2] > HELPER_ERR_MAX ||
-	    ans[3] > HELPER_OUT_MAX + 1 ||
-	    read_all(l->fd, r->err, ans[2], deadline) == -1) {
+	if ((rc = read_all(l->fd, ans, sizeof(ans), deadline)) == 0) {
+		if (ans[2] > HELPER_ERR_MAX || ans[3] > HELPER_OUT_MAX + 1)
+			fatalx("malformed answer from the launcher");
+		rc = read_all(l->fd, r->err, ans[2], deadline);
+	}
+	if (rc == -1)
+		fatalx("the launcher died while running %s", path);
+	if (rc == -2) {
 		log_error("no answer from the launcher for %s", path);
 		return;
 	}
@@ -253,7 +261,9 @@ launcher_run(struct launcher *l, const char *path, char *const argv[], char *con
 	r->err[r->err_len] = '\0';
 	if ((out = sodium_malloc(ans[3] + 1)) == NULL)
 		fatalx("out of guarded memory");
-	if (read_all(l->fd, out, ans[3], deadline) == -1) {
+	if ((rc = read_all(l->fd, out, ans[3], deadline)) != 0) {
+		if (rc == -1)
+			fatalx("the launcher died while running %s", path);
 		sodium_free(out);
 		log_error("no answer from the launcher for %s", path);
 		return;

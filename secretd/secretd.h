@@ -111,7 +111,8 @@ struct launcher {
 /* Forks the launcher (before the 1Password token arrives and before the
  * sandbox): it takes the helper denylist and runs helpers on request. */
 void launcher_start(struct launcher *l);
-/* helper_run, done by the launcher; HELPER_NOT_STARTED if it is gone. */
+/* helper_run, done by the launcher.  A launcher that is gone is fatal:
+ * secretd exits, brokerd fails the calls and exits 70. */
 void launcher_run(struct launcher *l, const char *path, char *const argv[], char *const envp[],
     long timeout_s, struct helper_result *r);
 /* Ends it: closes the channel and reaps it. */

@@ -10,6 +10,7 @@ prints what the real one prints for each failure, or hangs.
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -128,6 +129,20 @@ class OnePasswordTests(SecretdTestCase):
         for pid in (secretd, launcher):
             self.assertEqual(harness.proc_status_field(pid, "Seccomp"), self.expected_seccomp(broker))
 
+
+    def test_a_dead_launcher_stops_the_broker(self):
+        """Like a dead child: the call fails secret.unavailable, secretd
+        exits, brokerd exits 70 so that the unit is restarted."""
+        broker = self.started(env_overrides=self.op_env())
+        secretd = broker.wait_children()["secretd"]
+        launcher = harness.children_of(secretd).get("secretd-launch")
+        self.assertIsNotNone(launcher, "secretd has no launcher")
+        os.kill(launcher, signal.SIGKILL)
+        sc = self.call(broker)
+        self.assertEqual(sc.get("error", {}).get("code"), "secret.unavailable", dump(sc))
+        self.assertEqual(broker.wait(), 70, broker.stderr_text())
+        self.assertRegex(broker.stderr_text(), r"secretd\[\d+\]: fatal: the launcher (is gone|died)")
+        self.assertEqual(self.op.calls(), [], "op ran without its launcher")
 
     def test_cached_between_calls(self):
         broker = self.started(env_overrides=self.op_env())
