@@ -135,7 +135,7 @@ class OnePasswordTests(SecretdTestCase):
         exits, brokerd exits 70 so that the unit is restarted."""
         broker = self.started(env_overrides=self.op_env())
         secretd = broker.wait_children()["secretd"]
-        launcher = harness.children_of(secretd).get("secretd-launch")
+        launcher = harness.wait_until(lambda: harness.children_of(secretd).get("secretd-launch"))
         self.assertIsNotNone(launcher, "secretd has no launcher")
         os.kill(launcher, signal.SIGKILL)
         sc = self.call(broker)
