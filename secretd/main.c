@@ -211,17 +211,21 @@ static void
 secretd_loop(struct secretd *sd)
 {
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ sd->broker.fd, POLLIN | (ipc_pending_out(&sd->broker) ? POLLOUT : 0), 0 },
 			{ sd->tokend.fd, POLLIN | (ipc_pending_out(&sd->tokend) ? POLLOUT : 0), 0 },
+			/* Between runs the launcher says nothing: a hang-up is its death. */
+			{ sd->launcher.fd, 0, 0 },
 		};
 		if (sd->tokend.eof)
 			pfd[1].fd = -1;
-		if (poll(pfd, 2, -1) == -1) {
+		if (poll(pfd, 3, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
 		}
+		if (pfd[2].revents & (POLLHUP | POLLERR))
+			fatalx("the launcher died");
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    !secretd_service(sd, &sd->broker, secretd_dispatch_broker))
 			return; /* brokerd closed its end: orderly shutdown */

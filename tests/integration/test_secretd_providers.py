@@ -131,17 +131,15 @@ class OnePasswordTests(SecretdTestCase):
 
 
     def test_a_dead_launcher_stops_the_broker(self):
-        """Like a dead child: the call fails secret.unavailable, secretd
-        exits, brokerd exits 70 so that the unit is restarted."""
+        """Like a dead child: secretd exits, brokerd exits 70 so that the
+        unit is restarted, and nothing is served meanwhile."""
         broker = self.started(env_overrides=self.op_env())
         secretd = broker.wait_children()["secretd"]
         launcher = harness.wait_until(lambda: harness.children_of(secretd).get("secretd-launch"))
         self.assertIsNotNone(launcher, "secretd has no launcher")
         os.kill(launcher, signal.SIGKILL)
-        sc = self.call(broker)
-        self.assertEqual(sc.get("error", {}).get("code"), "secret.unavailable", dump(sc))
         self.assertEqual(broker.wait(), 70, broker.stderr_text())
-        self.assertRegex(broker.stderr_text(), r"secretd\[\d+\]: fatal: the launcher (is gone|died)")
+        self.assertRegex(broker.stderr_text(), r"secretd\[\d+\]: fatal: the launcher died")
         self.assertEqual(self.op.calls(), [], "op ran without its launcher")
 
     def test_cached_between_calls(self):
