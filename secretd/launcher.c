@@ -92,6 +92,15 @@ read_all(int fd, void *p, size_t n, int64_t deadline)
 
 /* ---- the launcher process ---------------------------------------------- */
 
+/* Not fatalx: exit() would run secretd's atexit handlers in this copy of
+ * it (a sanitizer's leak check among them). */
+static void __attribute__((noreturn))
+launcher_die(const char *why)
+{
+	log_error("%s", why);
+	_exit(1);
+}
+
 /* Splits buf (n bytes of NUL-terminated strings) into out[want]; -1 if it
  * does not hold exactly that many. */
 static int
@@ -140,17 +149,17 @@ launcher_serve(int fd)
 		return false;
 	len = hdr[0];
 	if (len > LAUNCH_REQUEST_MAX || hdr[2] > LAUNCH_MAX_STRINGS || hdr[3] > LAUNCH_MAX_STRINGS)
-		fatalx("launcher: malformed request from secretd");
+		launcher_die("malformed request from secretd");
 	/* Guarded: the request carries the 1Password token. */
 	if ((buf = sodium_malloc(len + 1)) == NULL)
-		fatalx("out of guarded memory");
+		launcher_die("out of guarded memory");
 	if (read_all(fd, buf, len, -1) != 0) {
 		sodium_free(buf);
 		return false;
 	}
 	buf[len] = '\0';
 	if (split_strings((char *)buf, len, strings, 1 + hdr[2] + hdr[3]) == -1)
-		fatalx("launcher: malformed request from secretd");
+		launcher_die("malformed request from secretd");
 	argv = strings + 1;
 	envp = strings + 2 + hdr[2];
 	/* Each list NULL-terminated: envp moves up one to make room. */
@@ -165,12 +174,12 @@ launcher_serve(int fd)
 }
 
 static void __attribute__((noreturn))
-launcher_main(int fd, pid_t parent)
+launcher_main(int fd, pid_t parent, enum log_level level)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "secretd-launch");
-	log_init("secretd-launch", LOG_LEVEL_INFO);
+	log_init("secretd-launch", level);
 	helper_become_subreaper();
 	sandbox_enter(SANDBOX_SECRETD_HELPER);
 	while (launcher_serve(fd))
@@ -181,7 +190,7 @@ launcher_main(int fd, pid_t parent)
 /* ---- secretd's side ------------------------------------------------------ */
 
 void
-launcher_start(struct launcher *l)
+launcher_start(struct launcher *l, enum log_level level)
 {
 	pid_t parent = getpid();
 	int sv[2];
@@ -196,7 +205,7 @@ launcher_start(struct launcher *l)
 		if (dup2(sv[1], IPC_FD_PARENT) == -1)
 			fatal("dup2");
 		proc_close_from(IPC_FD_PARENT + 1);
-		launcher_main(IPC_FD_PARENT, parent);
+		launcher_main(IPC_FD_PARENT, parent, level);
 	}
 	close(sv[1]);
 	l->fd = sv[0];
@@ -253,21 +262,19 @@ launcher_run(struct launcher *l, const char *path, char *const argv[], char *con
 	}
 	if (rc == -1)
 		fatalx("the launcher died while running %s", path);
-	if (rc == -2) {
-		log_error("no answer from the launcher for %s", path);
-		return;
-	}
+	/* Its answer would come later and be taken for the next request's:
+	 * a launcher that missed its deadline is as good as dead. */
+	if (rc == -2)
+		fatalx("no answer from the launcher for %s within %ld s", path,
+		    timeout_s + LAUNCH_SLACK_MS / 1000);
+	if (ans[0] > HELPER_NOT_STARTED)
+		fatalx("malformed answer from the launcher");
 	r->err_len = ans[2];
 	r->err[r->err_len] = '\0';
 	if ((out = sodium_malloc(ans[3] + 1)) == NULL)
 		fatalx("out of guarded memory");
-	if ((rc = read_all(l->fd, out, ans[3], deadline)) != 0) {
-		if (rc == -1)
-			fatalx("the launcher died while running %s", path);
-		sodium_free(out);
-		log_error("no answer from the launcher for %s", path);
-		return;
-	}
+	if ((rc = read_all(l->fd, out, ans[3], deadline)) != 0)
+		fatalx("the launcher %s while answering for %s", rc == -1 ? "died" : "stalled", path);
 	if (ans[3] > 0 && guard_store(&r->out, out, ans[3]) == -1)
 		fatalx("out of guarded memory");
 	sodium_free(out);

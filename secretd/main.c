@@ -291,7 +291,7 @@ secretd_start(struct secretd *sd)
 	sd->launcher.fd = -1;
 	if (sd->cfg.secret_provider == SECRET_PROVIDER_1PASSWORD ||
 	    sd->cfg.secret_provider == SECRET_PROVIDER_COMMAND) {
-		launcher_start(&sd->launcher);
+		launcher_start(&sd->launcher, sd->cfg.log_level);
 		sd->provider.launcher = &sd->launcher;
 	}
 	if (sd->cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)

@@ -215,8 +215,8 @@ provider_outcome(struct provider *p, const struct guarded *known, struct helper_
 		return provider_fail(err, ERR_SECRET_UNAVAILABLE,
 		    "the secret helper printed more than %u bytes", HELPER_OUT_MAX);
 	if (!ok && WIFSIGNALED(r->wstatus) && WTERMSIG(r->wstatus) == SIGSYS) {
-		/* The helper inherits secretd's seccomp denylist (common/sandbox.c). */
-		log_error("%s was killed by SIGSYS: it made a system call secretd's seccomp filter "
+		/* The helper inherits the launcher's denylist (common/sandbox.c). */
+		log_error("%s was killed by SIGSYS: it made a system call the helper seccomp filter "
 			  "denies (the kernel log names it: audit type=1326 ... syscall=N)",
 		    p->helper);
 		return provider_fail(err, ERR_SECRET_UNAVAILABLE,

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "errors.h"
 #include "guard.h"
+#include "log.h"
 
 struct secret_error {
 	enum err_code code;
@@ -110,9 +111,10 @@ struct launcher {
 
 /* Forks the launcher (before the 1Password token arrives and before the
  * sandbox): it takes the helper denylist and runs helpers on request. */
-void launcher_start(struct launcher *l);
-/* helper_run, done by the launcher.  A launcher that is gone is fatal:
- * secretd exits, brokerd fails the calls and exits 70. */
+void launcher_start(struct launcher *l, enum log_level level);
+/* helper_run, done by the launcher.  A launcher that is gone, or does not
+ * answer by the helper's timeout plus 5 s, is fatal: secretd exits,
+ * brokerd fails the calls and exits 70. */
 void launcher_run(struct launcher *l, const char *path, char *const argv[], char *const envp[],
     long timeout_s, struct helper_result *r);
 /* Ends it: closes the channel and reaps it. */

@@ -140,7 +140,30 @@ class OnePasswordTests(SecretdTestCase):
         os.kill(launcher, signal.SIGKILL)
         self.assertEqual(broker.wait(), 70, broker.stderr_text())
         self.assertRegex(broker.stderr_text(), r"secretd\[\d+\]: fatal: the launcher died")
-        self.assertEqual(self.op.calls(), [], "op ran without its launcher")
+
+    def test_a_launcher_killed_mid_run_stops_the_broker(self):
+        """The helper kills its parent (the launcher): the call fails
+        secret.unavailable, secretd exits, brokerd exits 70."""
+        helper = self.scratch.file("parent-killer", "#!/bin/sh\nkill -9 $PPID\nsleep 5\n", mode=0o755)
+        broker = self.started(env_overrides=sup.secretd_env("command", "graph", {
+            "MCP_AUTH_BROKER_SECRET_HELPER": helper}))
+        sc = self.call(broker)
+        self.assertEqual(sc.get("error", {}).get("code"), "secret.unavailable", dump(sc))
+        self.assertEqual(broker.wait(), 70, broker.stderr_text())
+        self.assertRegex(broker.stderr_text(), r"secretd\[\d+\]: fatal: the launcher died while running")
+
+    def test_secretd_has_the_allowlist_and_shuts_down_cleanly(self):
+        """With a helper provider only the launcher has the denylist; at the
+        end of input secretd reaps it (wait4 is in its allowlist)."""
+        broker = self.started(env_overrides=self.op_env(extra={"MCP_AUTH_BROKER_LOG_LEVEL": "debug"}))
+        self.assert_secret_served(broker, OP_SECRET, "1password")
+        broker.close_stdin()
+        self.assertEqual(broker.wait(), 0, broker.stderr_text())
+        log = broker.stderr_text()
+        if self.expected_seccomp(broker) == "2":
+            self.assertRegex(log, r"secretd\[\d+\]: debug: seccomp filter loaded \(secretd\)")
+            self.assertRegex(log, r"secretd-launch\[\d+\]: debug: seccomp filter loaded \(secretd-launch\)")
+        self.assertNotRegex(log, r"secretd (killed by signal|exited with status)")
 
     def test_cached_between_calls(self):
         broker = self.started(env_overrides=self.op_env())
@@ -311,7 +334,7 @@ class CommandProviderTests(SecretdTestCase):
         self.assert_secret_error(broker, "secret.unavailable", True)
         self.assertRegex(self.log_after_call(broker, "SIGSYS"),
                          r"secretd\[\d+\]: error: .*ptrace-helper was killed by SIGSYS: it made a system "
-                         r"call secretd's seccomp filter denies")
+                         r"call the helper seccomp filter denies")
 
 
 class EnvProviderTests(SecretdTestCase):
