@@ -20,6 +20,7 @@
 #include "brokerd.h"
 #include "log.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "secretenv.h"
 #include "timeutil.h"
 
@@ -34,6 +35,21 @@ static const uint32_t from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROG
 /* The children's environment: our own variables and nothing else, so no
  * unrelated secret in brokerd's environment reaches them; secretd also gets
  * what its provider needs (secretenv_wanted), never the 1Password token. */
+/* Sanitizer builds only: the runtime's options reach the children too
+ * (without detect_leaks=0 their exit-time leak check would start a tracer,
+ * which the seccomp filters kill). */
+static bool
+sanitizer_var(const char *entry)
+{
+#ifdef MAB_SANITIZED
+	return strncmp(entry, "ASAN_OPTIONS=", 13) == 0 || strncmp(entry, "UBSAN_OPTIONS=", 14) == 0 ||
+	    strncmp(entry, "LSAN_OPTIONS=", 13) == 0;
+#else
+	(void)entry;
+	return false;
+#endif
+}
+
 static char **
 child_environ(const struct broker *b, bool secretd)
 {
@@ -46,7 +62,7 @@ child_environ(const struct broker *b, bool secretd)
 		fatalx("out of memory");
 	for (size_t i = 0; i < n; i++)
 		if (config_is_broker_var(environ[i]) ||
-		    (secretd && secretenv_wanted(&b->cfg, environ[i])))
+		    (secretd && secretenv_wanted(&b->cfg, environ[i])) || sanitizer_var(environ[i]))
 			env[k++] = environ[i];
 	env[k] = NULL;
 	return env;

@@ -20,15 +20,6 @@
 #include "log.h"
 #include "sandbox.h"
 
-/* Sanitizer builds: a report reads /proc/self/maps and the symbols. */
-#if defined(__SANITIZE_ADDRESS__)
-#define MAB_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MAB_SANITIZED 1
-#endif
-#endif
-
 /* One allowed syscall, optionally only with some argument values. */
 struct sc_rule {
 	const char *name;

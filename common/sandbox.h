@@ -7,6 +7,16 @@
 
 #include <stdbool.h>
 
+/* Sanitizer builds (tests only): their runtime needs a little more of the
+ * filters, and their options must reach the children. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MAB_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MAB_SANITIZED 1
+#endif
+#endif
+
 enum sandbox_profile {
 	SANDBOX_BROKERD, /* no network sockets, no execve, no new processes */
 	/* network, read-only opens (Landlock: beneath /etc, /usr, /lib only),

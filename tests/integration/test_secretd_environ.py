@@ -67,11 +67,13 @@ class EnvironTests(harness.BrokerTestCase):
     def test_children_environments(self):
         broker = self.started(env_overrides=self.op_env({"UNRELATED_SECRET": "unrelated-7f"}))
         pids = self.serve_one_call(broker, OP_SECRET)
+        # A sanitizer build also passes its runtime's options (*SAN_OPTIONS).
+        ours = ("MCP_AUTH_BROKER_", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
         tokend = sup.environ_names(sup.proc_environ(pids["tokend"]))
         self.assertTrue(tokend, "tokend's environment is empty: the check below proves nothing")
-        self.assertEqual([n for n in tokend if not n.startswith("MCP_AUTH_BROKER_")], [], tokend)
+        self.assertEqual([n for n in tokend if not n.startswith(ours)], [], tokend)
         secretd = sup.environ_names(sup.proc_environ(pids["secretd"]))
-        extra = {n for n in secretd if not n.startswith("MCP_AUTH_BROKER_")}
+        extra = {n for n in secretd if not n.startswith(ours)}
         self.assertEqual(extra, {"PATH", "HOME"}, "secretd got more than op needs: %r" % secretd)
         self.assert_nowhere({"secretd": pids["secretd"], "tokend": pids["tokend"]}, "unrelated-7f",
                             "an unrelated variable")
