@@ -116,6 +116,8 @@ struct broker {
 /* children.c */
 void children_start(struct broker *b);
 void children_stop(struct broker *b);
+/* libexecdir/name (NULL or empty: the compiled-in LIBEXECDIR) into out. */
+void children_program_path(const char *libexecdir, const char *name, char *out, size_t len);
 /* Reaps exited children; returns the one that died first, or NULL. */
 struct child *children_reap(struct broker *b);
 /* Reads from c: tokend's messages go to on_tokend(ctx, m), secretd's to

@@ -99,17 +99,24 @@ child_exec(const char *path, int parent_fd, int peer_fd, pid_t parent, char **en
 	_exit(127);
 }
 
+void
+children_program_path(const char *libexecdir, const char *name, char *out, size_t len)
+{
+	const char *dir = libexecdir != NULL && libexecdir[0] != '\0' ? libexecdir : LIBEXECDIR;
+
+	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
+		fatalx("path of %s too long", name);
+}
+
 static void
 child_spawn(struct broker *b, struct child *c, int parent_fd, int peer_fd,
     const uint32_t *accept, size_t n_accept)
 {
-	const char *dir = b->cfg.libexecdir ? b->cfg.libexecdir : LIBEXECDIR;
 	char path[4096];
 	char **env = child_environ(b, c == &b->secretd);
 	pid_t parent = getpid();
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, c->name) >= sizeof(path))
-		fatalx("path of %s too long", c->name);
+	children_program_path(b->cfg.libexecdir, c->name, path, sizeof(path));
 	if (access(path, X_OK) == -1)
 		fatal("cannot run %s (set MCP_AUTH_BROKER_LIBEXECDIR to run from a build tree)",
 		    path);

@@ -518,14 +518,6 @@ selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg)
 
 /* ---- --smoke-e2e's environment ---------------------------------------- */
 
-static bool
-is_env_name(const char *s)
-{
-	if (s == NULL || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
-}
-
 void
 selfcheck_smoke_env(void)
 {
@@ -534,10 +526,10 @@ selfcheck_smoke_env(void)
 	char name[256];
 
 	/* Smoke mode serves the built-in secret and would leave the env
-	 * provider's variable, a real secret, where it is: in both halves. */
-	if (provider != NULL && strcmp(provider, "env") == 0 && is_env_name(ref) &&
-	    strlen(ref) < sizeof(name) && strncmp(ref, "MCP_AUTH_BROKER_", 16) != 0 &&
-	    strcmp(ref, "PATH") != 0) {
+	 * provider's variable, a real secret, where it is: in both halves.
+	 * (The name is judged as config.c judges it: at most 128 bytes.) */
+	if (provider != NULL && strcmp(provider, "env") == 0 && ref != NULL &&
+	    config_env_ref_valid(ref)) {
 		memcpy(name, ref, strlen(ref) + 1);
 		secretenv_take(name, NULL);
 	}
@@ -715,7 +707,7 @@ check_programs(struct tally *t, const char *dir, bool verbose)
 	char path[4096];
 
 	for (size_t i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] ? dir : LIBEXECDIR, names[i]);
+		children_program_path(dir, names[i], path, sizeof(path));
 		if (verbose || access(path, X_OK) == -1)
 			check_file(t, names[i], path, X_OK, "is executable");
 	}

@@ -24,14 +24,6 @@
 #include "proc.h"
 #include "sandbox.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 #ifdef SECCOMP_DEBUG
 /* Debug builds trap and report, then exit 159. */
 #define add_forbidden(tc, t) tcase_add_exit_test(tc, t, 159)
@@ -207,7 +199,7 @@ END_TEST
 /* brokerd opens nothing once started, so it cannot read another process's
  * /proc files (op's environment holds the 1Password token).  Sanitizer
  * builds keep read-only opens for their reports (common/sandbox.c). */
-#ifndef SANITIZED
+#ifndef MAB_SANITIZED
 START_TEST(brokerd_open_killed)
 {
 	enter(SANDBOX_BROKERD);
@@ -411,7 +403,7 @@ main(void)
 	add_forbidden(tb, brokerd_inet6_socket_killed);
 	add_forbidden(tb, brokerd_execve_killed);
 	add_forbidden(tb, brokerd_fork_killed);
-#ifndef SANITIZED
+#ifndef MAB_SANITIZED
 	add_forbidden(tb, brokerd_open_killed);
 #endif
 	tcase_add_exit_test(tb, brokerd_allows_unix_sockets, 0);

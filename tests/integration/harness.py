@@ -613,6 +613,16 @@ class BrokerTestCase(unittest.TestCase):
         if leaked:
             raise HarnessError("secret/token material %r appeared in brokerd output" % leaked)
 
+    def listening_broker(self, env_overrides=None):
+        """brokerd --listen on a fresh socket (its directory removed
+        afterwards), once the socket exists: (broker, socket path)."""
+        sockdir = socket_dir()
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        path = os.path.join(sockdir, "mcp.sock")
+        broker = self.start_broker(env_overrides, args=["--listen", path])
+        wait_for_socket(path, broker)
+        return broker, path
+
     def started(self, version="2025-06-18", env_overrides=None):
         """A broker past initialize: the starting point of most tests."""
         broker = self.start_broker(env_overrides)

@@ -10,7 +10,6 @@ the socket, even on a session that also sends 2026-07-28 requests.
 
 import json
 import os
-import shutil
 import sys
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
@@ -224,11 +223,7 @@ class DualEraTests(EraAssertions):
         self.assertNotIn("resultType", result)
 
     def test_both_eras_on_the_socket(self):
-        sockdir = harness.socket_dir()
-        self.addCleanup(shutil.rmtree, sockdir, True)
-        path = os.path.join(sockdir, "mcp.sock")
-        broker = self.start_broker(args=["--listen", path])
-        harness.wait_for_socket(path, broker)
+        broker, path = self.listening_broker()
         modern, legacy = SocketClient(path), SocketClient(path)
         self.addCleanup(modern.close)
         self.addCleanup(legacy.close)

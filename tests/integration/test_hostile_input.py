@@ -20,7 +20,6 @@ Python 3.9+, standard library only.  Nothing leaves the machine: smoke mode.
 
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -562,11 +561,7 @@ class TableTests(HostileTestCase):
 
 class SocketTableTests(HostileTestCase):
     def test_table_over_the_socket_leaves_another_session_alone(self):
-        sockdir = harness.socket_dir()
-        self.addCleanup(shutil.rmtree, sockdir, True)
-        path = os.path.join(sockdir, "mcp.sock")
-        broker = self.start_broker(ENV, args=["--listen", path])
-        harness.wait_for_socket(path, broker)
+        broker, path = self.listening_broker(ENV)
         kids = broker.wait_children()
         bystander, hostile = SocketClient(path), SocketClient(path)
         self.addCleanup(bystander.close)

@@ -435,11 +435,7 @@ class BridgeTests(LeakCase):
     def test_bridge_and_listener(self):
         """brokerd --listen with the 1password provider, and a --connect
         bridge that was (wrongly) given the token too: neither keeps it."""
-        sockdir = harness.socket_dir()
-        self.addCleanup(shutil.rmtree, sockdir, True)
-        path = os.path.join(sockdir, "mcp.sock")
-        broker = self.start_broker(self.op_env(), args=["--listen", path])
-        harness.wait_for_socket(path, broker)
+        broker, path = self.listening_broker(self.op_env())
         bridge = self.start_broker({"OP_SERVICE_ACCOUNT_TOKEN": OP_TOKEN}, args=["--connect", path])
         harness.initialize(bridge)
         sc = tool_result(bridge.call_tool(EXECUTE_TOOL, self.args(), timeout=30))["structuredContent"]

@@ -500,11 +500,7 @@ class ClientExampleTests(harness.BrokerTestCase):
         return found
 
     def test_connect_examples_reach_a_listening_broker(self):
-        sockdir = harness.socket_dir()
-        self.addCleanup(shutil.rmtree, sockdir, True)
-        path = os.path.join(sockdir, "mcp.sock")
-        daemon = self.start_broker(args=["--listen", path])
-        harness.wait_for_socket(path, daemon)
+        _, path = self.listening_broker()
         tried = 0
         for name, servers in self.examples().items():
             for server in servers:
