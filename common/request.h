@@ -1,8 +1,8 @@
 /* The request contract of auth.graph.operation.execute.v1 (the original
  * broker's): strict validation of the tool arguments into a graph_request.
  * Validation checks shape and types only; what is allowed is policy.c's. */
-#ifndef BROKERD_REQUEST_H
-#define BROKERD_REQUEST_H
+#ifndef MAB_REQUEST_H
+#define MAB_REQUEST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,8 @@
-/* Policy (DESIGN.md section 4): deterministic, default deny, decided in
- * brokerd before anything reaches tokend. */
-#ifndef BROKERD_POLICY_H
-#define BROKERD_POLICY_H
+/* Policy (DESIGN.md section 4): deterministic, default deny.  brokerd
+ * decides with it (for the answer and the audit record); tokend decides
+ * again with the same code before it mints or sends anything. */
+#ifndef MAB_POLICY_H
+#define MAB_POLICY_H
 
 #include <stdbool.h>
 
