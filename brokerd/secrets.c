@@ -15,6 +15,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "msg.h"
 #include "secretenv.h"
 
 void
@@ -37,8 +38,7 @@ secrets_send_op_token(struct broker *b)
 		p = guard_open(&b->op_token);
 		n = b->op_token.len;
 	}
-	if (ipc_send(&b->secretd.chan, MSG_OP_TOKEN, 0, p, n) == -1)
-		fatalx("cannot queue the 1Password token for secretd");
+	msg_op_token_send(&b->secretd.chan, p, n);
 	if (p != NULL)
 		guard_close(&b->op_token);
 	/* Written at once: the channel buffer wipes what it has sent, so no
@@ -60,27 +60,18 @@ secrets_hand_over(struct broker *b)
 		secretenv_take(b->cfg.secret_ref, NULL);
 }
 
-static bool
-is_fingerprint(const char *s)
-{
-	return s != NULL && strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
-}
-
 static void
 secrets_info(struct broker *b, const struct ipc_msg *m)
 {
-	struct json_object *o = ipc_msg_json(m);
-	const char *fp = o ? jx_get_str(o, "fingerprint") : NULL;
-	const char *provider = o ? jx_get_str(o, "provider") : NULL;
+	struct msg_secret_info info;
+	const char *why = NULL;
 
-	if (!is_fingerprint(fp) || provider == NULL ||
-	    strlen(provider) >= sizeof(b->secret_provider))
-		fatalx("malformed SECRET_INFO from secretd");
-	memcpy(b->secret_fingerprint, fp, sizeof(b->secret_fingerprint));
-	snprintf(b->secret_provider, sizeof(b->secret_provider), "%s", provider);
+	if (msg_secret_info_decode(m, &info, &why) == -1)
+		fatalx("malformed SECRET_INFO from secretd: %s", why);
+	memcpy(b->secret_fingerprint, info.fingerprint, sizeof(b->secret_fingerprint));
+	snprintf(b->secret_provider, sizeof(b->secret_provider), "%s", info.provider);
 	/* What an operator greps for to confirm that a rotation took effect. */
 	log_info("secret fingerprint %s (provider %s)", b->secret_fingerprint, b->secret_provider);
-	json_object_put(o);
 }
 
 void
@@ -90,12 +81,17 @@ secrets_dispatch(struct broker *b, const struct ipc_msg *m)
 	case MSG_SECRET_INFO:
 		secrets_info(b, m);
 		break;
-	case MSG_SECRET_ERR:
-		log_warnx("secretd refused request %llu from brokerd",
-		    (unsigned long long)m->hdr.id);
+	default: {
+		/* brokerd asks secretd for nothing: a refusal can only answer a
+		 * request it did not make. */
+		struct msg_error err;
+		const char *why = NULL;
+
+		if (msg_secret_err_decode(m, &err, &why) == -1)
+			fatalx("malformed SECRET_ERR from secretd: %s", why);
+		log_warnx("secretd refused request %llu from brokerd: %s",
+		    (unsigned long long)m->hdr.id, err.message);
 		break;
-	default:
-		log_debug("%s from secretd", ipc_type_name(m->hdr.type));
-		break;
+	}
 	}
 }

@@ -31,6 +31,7 @@
 #include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
+#include "msg.h"
 #include "log.h"
 #include "sandbox.h"
 #include "secretenv.h"
@@ -560,9 +561,10 @@ struct ready {
 static void
 ready_answer(struct ready *r, const struct ipc_msg *m)
 {
-	struct json_object *o, *token, *err, *rec;
-	const char *resource, *outcome, *source = NULL;
+	struct json_object *rec;
+	const char *resource, *outcome, *source = NULL, *why = NULL;
 	struct ready_result *res;
+	struct msg_exec_ans a;
 
 	if (m->hdr.type != MSG_EXEC_ANS)
 		return; /* progress of a retried login: the answer follows */
@@ -571,20 +573,18 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 		    (unsigned long long)m->hdr.id);
 	res = &r->res[m->hdr.id - 1];
 	resource = r->b->cfg.resources.v[m->hdr.id - 1];
-	if ((o = ipc_msg_json(m)) == NULL)
-		fatalx("EXEC_ANS from tokend is not a JSON object");
-	token = jx_get_obj(o, "token");
-	err = jx_get_obj(o, "error");
-	if (token != NULL && (source = jx_get_str(token, "source")) != NULL) {
+	if (msg_exec_ans_decode(m, &a, &why) == -1)
+		fatalx("malformed EXEC_ANS from tokend: %s", why);
+	if (a.code == ERR_NONE) {
 		outcome = "ok";
 		res->ok = true;
+		source = msg_token_source_name(a.token.source);
 		snprintf(res->detail, sizeof(res->detail), "%s: %s %s token, expires %s", resource,
-		    source, jx_get_str(token, "token_type") ? jx_get_str(token, "token_type") : "?",
-		    jx_get_str(token, "expires_at") ? jx_get_str(token, "expires_at") : "?");
+		    source, a.token.token_type, a.token.expires_at);
 	} else {
-		outcome = err && jx_get_str(err, "code") ? jx_get_str(err, "code") : "provider.bad_response";
+		outcome = err_name(a.code);
 		snprintf(res->detail, sizeof(res->detail), "%s: %s: %s", resource, outcome,
-		    err && jx_get_str(err, "message") ? jx_get_str(err, "message") : "");
+		    a.message);
 	}
 	rec = json_object_new_object();
 	jx_add_str(rec, "resource", resource);
@@ -595,7 +595,7 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 		? json_object_new_string(r->b->secret_fingerprint) : NULL);
 	audit_write("ready_check", rec);
 	json_object_put(rec);
-	json_object_put(o);
+	msg_exec_ans_free(&a);
 	res->done = true;
 	r->answered++;
 }
@@ -637,15 +637,11 @@ selfcheck_ready(struct broker *b)
 
 	if ((r.res = calloc(r.n, sizeof(*r.res))) == NULL)
 		fatalx("out of memory");
-	for (size_t i = 0; i < r.n; i++) {
-		struct json_object *req = json_object_new_object();
-		jx_add_str(req, "resource", cfg->resources.v[i]);
-		jx_add_bool(req, "token_only", true);
-		jx_add_int(req, "timeout_ms", budget_ms);
-		if (ipc_send_json(&b->tokend.chan, MSG_EXEC_REQ, i + 1, req) == -1)
-			fatalx("cannot queue request to tokend");
-		json_object_put(req);
-	}
+	if (budget_ms > REQ_TIMEOUT_MAX_MS)
+		budget_ms = REQ_TIMEOUT_MAX_MS;
+	for (size_t i = 0; i < r.n; i++)
+		msg_exec_req_send_token_only(&b->tokend.chan, i + 1, cfg->tenant_id,
+		    cfg->resources.v[i], (long)budget_ms);
 	while (r.answered < r.n && r.stopped == NULL) {
 		struct pollfd p[3] = {
 			{ b->sigfd, POLLIN, 0 },

@@ -11,6 +11,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "msg.h"
 #include "request.h"
 #include "timeutil.h"
 #include "tools.h"
@@ -323,28 +324,6 @@ audit_call_done(const struct broker *b, const struct call *c, const struct audit
 /* ---- auth.graph.operation.execute.v1 ----------------------------------- */
 
 static struct json_object *
-exec_payload(const struct graph_request *req, const struct policy_decision *d)
-{
-	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
-	char resource[512];
-
-	/* Policy allowed this resource, so it has a key. */
-	if (!policy_resource_key(req->resource, resource, sizeof(resource)))
-		fatalx("allowed resource without a key");
-	jx_add_str(o, "resource", resource);
-	jx_add_str(o, "method", req->method);
-	jx_add_str(o, "path", req->path);
-	jx_add_str(o, "query", req->query);
-	for (size_t i = 0; i < req->n_headers; i++)
-		if (d->forward[i])
-			jx_add_str(h, req->headers[i].name, req->headers[i].value);
-	jx_add(o, "headers", h);
-	jx_add(o, "body", req->body ? json_object_get(req->body) : NULL);
-	jx_add_int(o, "timeout_ms", req->timeout_ms);
-	return o;
-}
-
-static struct json_object *
 scopes_array(const struct strlist *scopes)
 {
 	struct json_object *a = json_object_new_array();
@@ -359,7 +338,6 @@ execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq,
     const struct graph_request *req, const struct policy_decision *d)
 {
 	struct call *c = call_new(b, s, rq, TOOL_EXECUTE, req->timeout_ms);
-	struct json_object *payload = exec_payload(req, d);
 
 	if ((c->request_id = strdup(req->request_id)) == NULL ||
 	    (c->requester_id = strdup(req->requester_id)) == NULL)
@@ -367,9 +345,7 @@ execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq,
 	c->policy = *d;
 	c->has_policy = true;
 	c->scopes = scopes_array(&req->scopes);
-	if (ipc_send_json(&b->tokend.chan, MSG_EXEC_REQ, c->ipc_id, payload) == -1)
-		fatalx("cannot queue request to tokend");
-	json_object_put(payload);
+	msg_exec_req_send(&b->tokend.chan, c->ipc_id, req, d);
 	log_debug("call %s: %s %s sent to tokend", req->request_id, req->method, req->path);
 }
 
@@ -401,23 +377,22 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 }
 
 static void
-execute_done(struct broker *b, struct call *c, struct json_object *ans)
+execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 {
-	struct json_object *sc = json_object_new_object(), *token = jx_get_obj(ans, "token");
-	struct json_object *ex = jx_get_obj(ans, "execution");
+	struct json_object *sc = json_object_new_object(), *token;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
-	int64_t status = 0;
 
-	if (token == NULL || ex == NULL || !jx_get_int64(ex, "http_status", &status))
-		fatalx("malformed EXEC_ANS from tokend");
-	out.http_status = (int)status;
-	out.token_source = jx_get_str(token, "source");
+	if (a->execution == NULL)
+		fatalx("EXEC_ANS from tokend without an execution");
+	out.http_status = a->http_status;
+	out.token_source = msg_token_source_name(a->token.source);
+	token = msg_token_meta_json(&a->token);
+	jx_add(token, "scopes", json_object_get(c->scopes));
 	jx_add_str(sc, "status", "ok");
 	jx_add_str(sc, "request_id", c->request_id);
 	jx_add(sc, "policy", policy_object(&b->cfg, &c->policy));
-	jx_add(token, "scopes", json_object_get(c->scopes));
-	jx_add(sc, "token", json_object_get(token));
-	jx_add(sc, "execution", json_object_get(ex));
+	jx_add(sc, "token", token);
+	jx_add(sc, "execution", json_object_get(a->execution));
 	tool_result(c->session, &c->rpc, sc, false);
 	audit_call_done(b, c, &out);
 	json_object_put(sc);
@@ -442,7 +417,7 @@ tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
     struct json_object *args)
 {
 	const char *resource = b->cfg.resources.v[0];
-	struct json_object *req, *detail;
+	struct json_object *detail;
 	struct call *c;
 	char key[512];
 
@@ -472,23 +447,17 @@ tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
 	jx_add_str(detail, "client_id", b->cfg.client_id);
 	jx_add_str(detail, "resource", key);
 	c->detail = detail;
-	req = json_object_new_object();
-	jx_add_str(req, "resource", key);
-	if (ipc_send_json(&b->tokend.chan, MSG_DESCRIBE_REQ, c->ipc_id, req) == -1)
-		fatalx("cannot queue request to tokend");
-	json_object_put(req);
+	msg_describe_req_send(&b->tokend.chan, c->ipc_id, key);
 }
 
 static void
-describe_done(struct call *c, struct json_object *ans)
+describe_done(struct call *c, const struct msg_describe_ans *a)
 {
-	struct json_object *sc = json_object_new_object(), *cache = jx_get_obj(ans, "cache");
+	struct json_object *sc = json_object_new_object();
 
-	if (cache == NULL)
-		fatalx("malformed DESCRIBE_ANS from tokend");
 	jx_add_str(sc, "status", "ok");
 	json_object_object_foreach(c->detail, k, v) jx_add(sc, k, json_object_get(v));
-	jx_add(sc, "cache", json_object_get(cache));
+	jx_add(sc, "cache", msg_describe_ans_json(a));
 	tool_result(c->session, &c->rpc, sc, false);
 	json_object_put(sc);
 }
@@ -531,56 +500,83 @@ tools_call(struct broker *b, struct session *s, const struct rpc_req *rq,
 /* tokend says a call waits on a retry: a client that sent a progressToken
  * hears of it; progress counts the waits, so it grows with each one. */
 static void
-call_progress(struct call *c, struct json_object *report)
+call_progress(struct call *c, const struct msg_progress *report)
 {
 	struct json_object *p;
-	int64_t retry_in_ms = 0;
 
 	if (c->rpc.progress_token == NULL)
 		return;
 	p = json_object_new_object();
 	jx_add(p, "progressToken", json_object_get(c->rpc.progress_token));
 	jx_add_int(p, "progress", ++c->progress_seq);
-	if (jx_get_str(report, "message") != NULL)
-		jx_add_str(p, "message", jx_get_str(report, "message"));
-	if (jx_get_int64(report, "retry_in_ms", &retry_in_ms))
-		log_debug("call %llu: progress, retry in %lld ms", (unsigned long long)c->ipc_id,
-		    (long long)retry_in_ms);
+	jx_add_str(p, "message", report->message);
+	log_debug("call %llu: progress, retry in %lld ms", (unsigned long long)c->ipc_id,
+	    (long long)report->retry_in_ms);
 	mcp_send_notification(c->session, "notifications/progress", p);
+}
+
+static void
+tools_progress(struct call *c, const struct ipc_msg *m)
+{
+	struct msg_progress p;
+	const char *why = NULL;
+
+	if (msg_progress_decode(m, &p, &why) == -1)
+		fatalx("malformed PROGRESS from tokend: %s", why);
+	if (c != NULL) /* else: answered, cancelled or expired meanwhile */
+		call_progress(c, &p);
+}
+
+static void
+tools_describe_answer(struct call *c, const struct ipc_msg *m)
+{
+	struct msg_describe_ans a;
+	const char *why = NULL;
+
+	if (msg_describe_ans_decode(m, &a, &why) == -1)
+		fatalx("malformed DESCRIBE_ANS from tokend: %s", why);
+	if (c != NULL && strcmp(c->tool, TOOL_DESCRIBE) != 0)
+		fatalx("DESCRIBE_ANS from tokend for an execute call");
+	if (c != NULL)
+		describe_done(c, &a);
+}
+
+static void
+tools_exec_answer(struct broker *b, struct call *c, const struct ipc_msg *m)
+{
+	struct msg_exec_ans a;
+	const char *why = NULL;
+
+	if (msg_exec_ans_decode(m, &a, &why) == -1)
+		fatalx("malformed EXEC_ANS from tokend: %s", why);
+	if (c != NULL && strcmp(c->tool, TOOL_EXECUTE) != 0)
+		fatalx("EXEC_ANS from tokend for a describe call");
+	if (c != NULL && a.code != ERR_NONE)
+		call_fail(b, c, a.code, a.message);
+	else if (c != NULL)
+		execute_done(b, c, &a);
+	msg_exec_ans_free(&a);
 }
 
 void
 tools_answer(struct broker *b, const struct ipc_msg *m)
 {
 	struct call *c = call_find(b, m->hdr.id);
-	struct json_object *ans = ipc_msg_json(m), *err;
-	enum err_code code;
 
-	if (ans == NULL)
-		fatalx("%s from tokend is not a JSON object", ipc_type_name(m->hdr.type));
+	/* Every answer is decoded, even one for a call no longer waiting:
+	 * whether tokend is still sane does not depend on the client. */
 	if (m->hdr.type == MSG_PROGRESS) {
-		if (c != NULL) /* else: answered, cancelled or expired meanwhile */
-			call_progress(c, ans);
-		json_object_put(ans);
+		tools_progress(c, m);
 		return;
 	}
-	if (c == NULL) {
-		/* Answered already by the backstop timer, or cancelled: tokend was
-		 * late, not wrong. */
+	if (c == NULL) /* answered already by the backstop timer, or cancelled */
 		log_debug("late answer from tokend for call %llu", (unsigned long long)m->hdr.id);
-	} else if (m->hdr.type == MSG_DESCRIBE_ANS) {
-		describe_done(c, ans);
-	} else if ((err = jx_get_obj(ans, "error")) != NULL) {
-		code = err_from_name(jx_get_str(err, "code") ? jx_get_str(err, "code") : "");
-		if (code == ERR_NONE)
-			fatalx("EXEC_ANS from tokend with an unknown error code");
-		call_fail(b, c, code, jx_get_str(err, "message") ? jx_get_str(err, "message") : "");
-	} else {
-		execute_done(b, c, ans);
-	}
+	if (m->hdr.type == MSG_DESCRIBE_ANS)
+		tools_describe_answer(c, m);
+	else
+		tools_exec_answer(b, c, m);
 	if (c != NULL)
 		call_free(b, c);
-	json_object_put(ans);
 }
 
 void
@@ -598,8 +594,7 @@ void
 tools_shutdown(struct broker *b)
 {
 	while (b->calls != NULL) {
-		if (ipc_send(&b->tokend.chan, MSG_CANCEL_REQ, b->calls->ipc_id, NULL, 0) == -1)
-			fatalx("cannot queue request to tokend");
+		msg_cancel_req_send(&b->tokend.chan, b->calls->ipc_id);
 		call_fail(b, b->calls, ERR_PROVIDER_UNAVAILABLE,
 		    "brokerd is shutting down; the call was cancelled");
 		call_free(b, b->calls);
@@ -613,8 +608,7 @@ call_cancel(struct broker *b, struct call *c, const char *why)
 {
 	struct audit_outcome out = { ERR_NONE, 0, NULL, true };
 
-	if (ipc_send(&b->tokend.chan, MSG_CANCEL_REQ, c->ipc_id, NULL, 0) == -1)
-		fatalx("cannot queue request to tokend");
+	msg_cancel_req_send(&b->tokend.chan, c->ipc_id);
 	log_info("session %u: call %llu cancelled (%s)", c->session->id,
 	    (unsigned long long)c->ipc_id, why);
 	audit_call_done(b, c, &out);

@@ -211,10 +211,6 @@ ipc_type_name(uint32_t type)
 		return "OP_TOKEN";
 	case MSG_SECRET_INFO:
 		return "SECRET_INFO";
-	case MSG_STATUS_REQ:
-		return "STATUS_REQ";
-	case MSG_STATUS_ANS:
-		return "STATUS_ANS";
 	}
 	return "unknown";
 }

@@ -27,9 +27,9 @@
 #define IPC_MAX_PAYLOAD (16u * 1024u * 1024u)
 
 enum ipc_type {
-	/* brokerd -> tokend, and answers.  An EXEC_REQ with "token_only":true
-	 * (brokerd --ready) needs no method or path: tokend obtains the token
-	 * and answers {"ok":true,"token":{metadata}} without calling Graph. */
+	/* Payloads: common/msg.h, one codec per type. */
+	/* brokerd -> tokend, and answers.  A token_only EXEC_REQ (brokerd
+	 * --ready) asks for the token's metadata without a Graph call. */
 	MSG_EXEC_REQ = 1,
 	MSG_EXEC_ANS,
 	MSG_DESCRIBE_REQ,
@@ -45,9 +45,7 @@ enum ipc_type {
 	MSG_SECRET_REQ = 16,
 	MSG_SECRET_ANS,
 	MSG_SECRET_ERR,
-	/* brokerd -> secretd, and answers */
-	MSG_STATUS_REQ = 32,
-	MSG_STATUS_ANS,
+	/* 32 and 33 (a status request brokerd never sent) are retired. */
 	/* brokerd -> secretd, once, as the very first message when the provider
 	 * is 1password: the raw service-account token (empty when secretd reads
 	 * it from $CREDENTIALS_DIRECTORY itself).  Refused at any other time. */

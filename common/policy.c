@@ -329,6 +329,13 @@ check_headers(const struct graph_request *req, struct policy_decision *d)
 			return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
 			    "header", "header '%s' has an invalid name or value",
 			    text_quote(h->name, q, sizeof(q)));
+		/* Names differing in case only are one HTTP header: which value
+		 * would win is not left to chance. */
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(h->name, req->headers[j].name) == 0)
+				return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
+				    "header", "header '%s' is given more than once",
+				    text_quote(h->name, q, sizeof(q)));
 	}
 	for (size_t i = 0; i < req->n_headers && i < REQ_MAX_HEADERS; i++) {
 		d->forward[i] = header_forwarded(req->headers[i].name);
@@ -390,4 +397,20 @@ policy_decide(const struct config *cfg, const struct graph_request *req,
 	    !check_allowlist(cfg, req, d, &rule) || !check_headers(req, d))
 		return;
 	allow(cfg, req, resource, rule, d);
+}
+
+/* A token with no Graph call (brokerd --ready): only whose token it is
+ * matters, the configured tenant and an allowed resource. */
+void
+policy_decide_target(const struct config *cfg, const struct graph_request *req,
+    struct policy_decision *d)
+{
+	char resource[512];
+
+	memset(d, 0, sizeof(*d));
+	if (!check_tenant(cfg, req, d) || !check_resource(cfg, req, d, resource, sizeof(resource)))
+		return;
+	d->allow = true;
+	snprintf(d->reason, sizeof(d->reason), "policy.rule.allow.token");
+	rule_printf(d, "tenant=%s resource=%s", cfg->tenant_id, resource);
 }

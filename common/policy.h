@@ -26,6 +26,9 @@ struct policy_decision {
 
 void policy_decide(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d);
+/* The tenant and resource checks alone: a token_only request (--ready). */
+void policy_decide_target(const struct config *cfg, const struct graph_request *req,
+    struct policy_decision *d);
 /* The resource in the form config.c keeps resources in (lower case, no
  * trailing slash), which is also tokend's cache key; false if it does not
  * fit in out. */

@@ -22,6 +22,7 @@
 #include "ipc.h"
 #include "jsonx.h"
 #include "log.h"
+#include "msg.h"
 #include "proc.h"
 #include "sandbox.h"
 #include "secretd.h"
@@ -40,35 +41,25 @@ struct secretd {
 	struct launcher launcher; /* 1password, command: runs the helper */
 };
 
-/* SECRET_REQ and a late OP_TOKEN are accepted from brokerd only so that they
- * can be refused and logged: a compromised brokerd asking for the secret, or
- * trying to swap the 1Password account, is worth an alarm. */
-static const uint32_t from_broker[] = { MSG_STATUS_REQ, MSG_SECRET_REQ, MSG_OP_TOKEN };
+/* brokerd sends OP_TOKEN once, first, and nothing after it.  SECRET_REQ and
+ * a late OP_TOKEN are accepted from it only so that they can be refused and
+ * logged: a compromised brokerd asking for the secret, or trying to swap the
+ * 1Password account, is worth an alarm.  Any other type is fatal. */
+static const uint32_t from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
 static const uint32_t from_tokend[] = { MSG_SECRET_REQ };
 
 static void
 secretd_send_error(struct ipc_chan *c, uint64_t id, enum err_code code, const char *msg)
 {
-	struct json_object *o = json_object_new_object();
-
-	jx_add_str(o, "code", err_name(code));
-	jx_add_str(o, "message", msg);
-	if (ipc_send_json(c, MSG_SECRET_ERR, id, o) == -1)
-		fatalx("cannot queue answer to %s", c->peer);
-	json_object_put(o);
+	msg_secret_err_send(c, id, code, msg);
 }
 
 /* brokerd learns which secret is current, never the secret. */
 static void
 secretd_send_info(struct secretd *sd)
 {
-	struct json_object *o = json_object_new_object();
-
-	jx_add_str(o, "fingerprint", sd->cache.fingerprint);
-	jx_add_str(o, "provider", config_provider_name(sd->cfg.secret_provider));
-	if (ipc_send_json(&sd->broker, MSG_SECRET_INFO, 0, o) == -1)
-		fatalx("cannot queue SECRET_INFO to brokerd");
-	json_object_put(o);
+	msg_secret_info_send(&sd->broker, sd->cache.fingerprint,
+	    config_provider_name(sd->cfg.secret_provider));
 }
 
 static int
@@ -106,67 +97,32 @@ secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
 	if ((stale || early) && secretd_resolve(sd, id) == -1)
 		return;
 	p = guard_open(&sd->cache.secret);
-	if (ipc_send(&sd->tokend, MSG_SECRET_ANS, id, p, sd->cache.secret.len) == -1)
-		fatalx("cannot queue answer to tokend");
+	msg_secret_ans_send(&sd->tokend, id, p, sd->cache.secret.len);
 	guard_close(&sd->cache.secret);
 	log_debug("secret request %llu answered%s", (unsigned long long)id,
 	    refresh ? " (refresh asked)" : "");
 }
 
-/* An empty payload asks for the current secret; {"refresh":true} says the
- * login endpoint rejected it.  Anything else would name something other
- * than the configured reference: refused.  Returns -1 when refused. */
-static int
-secretd_parse_request(const struct ipc_msg *m, bool *refresh)
-{
-	struct json_object *o;
-	int rc = 0;
-
-	*refresh = false;
-	if (m->hdr.len == 0)
-		return 0;
-	if ((o = ipc_msg_json(m)) == NULL)
-		fatalx("SECRET_REQ %llu from tokend is not a JSON object",
-		    (unsigned long long)m->hdr.id);
-	json_object_object_foreach(o, key, v) {
-		if (strcmp(key, "refresh") == 0 && json_object_is_type(v, json_type_boolean)) {
-			*refresh = json_object_get_boolean(v);
-			continue;
-		}
-		log_warnx("refused secret request %llu from tokend: it names \"%.64s\"; only the "
-			  "configured reference is ever resolved",
-		    (unsigned long long)m->hdr.id, key);
-		rc = -1;
-		break;
-	}
-	json_object_put(o);
-	return rc;
-}
-
 static void
 secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 {
+	const char *why = NULL;
 	bool refresh;
+	/* Anything but an empty payload or {"refresh":bool} would name something
+	 * other than the configured reference: refused, and said so. */
+	int rc = msg_secret_req_decode(m, &refresh, &why);
 
-	if (secretd_parse_request(m, &refresh) == -1) {
+	if (rc == -1)
+		fatalx("malformed SECRET_REQ %llu from tokend: %s", (unsigned long long)m->hdr.id, why);
+	if (rc == -2) {
+		log_warnx("refused secret request %llu from tokend (%s): only the configured "
+			  "reference is ever resolved",
+		    (unsigned long long)m->hdr.id, why);
 		secretd_send_error(&sd->tokend, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
 		    "only the configured secret reference is served");
 		return;
 	}
 	secretd_answer_secret(sd, m->hdr.id, refresh);
-}
-
-static void
-secretd_status(struct secretd *sd, uint64_t id)
-{
-	struct json_object *o = json_object_new_object();
-
-	jx_add_str(o, "provider", config_provider_name(sd->cfg.secret_provider));
-	jx_add_bool(o, "reference_configured", sd->cfg.secret_ref != NULL);
-	jx_add_str(o, "fingerprint", sd->cache.valid ? sd->cache.fingerprint : NULL);
-	if (ipc_send_json(&sd->broker, MSG_STATUS_ANS, id, o) == -1)
-		fatalx("cannot queue answer to brokerd");
-	json_object_put(o);
 }
 
 static void
@@ -182,9 +138,6 @@ secretd_dispatch_broker(struct secretd *sd, const struct ipc_msg *m)
 		/* The payload is wiped with the channel buffer by ipc_done. */
 		log_warnx("refused a 1Password token from brokerd: it is accepted once, as the "
 			  "first message");
-		break;
-	default:
-		secretd_status(sd, m->hdr.id);
 		break;
 	}
 }
@@ -245,6 +198,7 @@ static void
 secretd_await_op_token(struct secretd *sd)
 {
 	int64_t deadline = mono_ms() + OP_TOKEN_WAIT_MS;
+	const char *why = NULL;
 	struct ipc_msg m;
 
 	while (ipc_next_checked(&sd->broker, &m) != IPC_OK) {
@@ -258,6 +212,8 @@ secretd_await_op_token(struct secretd *sd)
 	}
 	if (m.hdr.type != MSG_OP_TOKEN)
 		fatalx("brokerd's first message is %s, not OP_TOKEN", ipc_type_name(m.hdr.type));
+	if (msg_op_token_decode(&m, &why) == -1)
+		fatalx("malformed OP_TOKEN from brokerd: %s", why);
 	provider_set_op_token(&sd->provider, m.data, m.hdr.len);
 	ipc_done(&sd->broker, &m); /* wipes the token from the channel buffer */
 	/* Whatever came with it would otherwise wait for brokerd's next write. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -27,34 +28,10 @@ method_idempotent(const char *m)
 	return strcmp(m, "GET") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
 }
 
-static struct json_object *
-execution_object(long status, const char *rid, const char *crid, const char *retry_after,
-    struct json_object *body)
-{
-	struct json_object *ex = json_object_new_object(), *h = json_object_new_object();
-
-	if (rid && *rid)
-		jx_add_str(h, "request-id", rid);
-	if (crid && *crid)
-		jx_add_str(h, "client-request-id", crid);
-	if (retry_after && *retry_after)
-		jx_add_str(h, "retry-after", retry_after);
-	jx_add_int(ex, "http_status", status);
-	jx_add_str(ex, "provider_request_id", rid ? rid : "");
-	jx_add(ex, "headers", h);
-	jx_add(ex, "body", body);
-	return ex;
-}
-
 static void
 graph_answer(struct tokend *td, struct exec *x, struct json_object *execution)
 {
-	struct json_object *o = json_object_new_object();
-
-	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", token_meta(x->entry, x->source));
-	jx_add(o, "execution", execution);
-	exec_answer(td, x, o);
+	exec_answer(td, x, execution);
 }
 
 static bool graph_should_retry(struct tokend *td, struct exec *x, long status,
@@ -66,23 +43,17 @@ static void
 graph_smoke(struct tokend *td, struct exec *x)
 {
 	struct graph_answer g;
-	struct json_object *o;
 	char rid[64];
 
-	smoke_graph(jx_get_str(x->req, "method"), jx_get_str(x->req, "path"),
-	    jx_get(x->req, "body"), ++x->attempts, &g);
+	smoke_graph(x->req.method, x->req.path, x->req.body, ++x->attempts, &g);
 	if (graph_should_retry(td, x, g.status, g.retry_after)) {
 		json_object_put(g.body);
 		return;
 	}
 	snprintf(rid, sizeof(rid), "00000000-0000-4000-8000-%012llx",
 	    (unsigned long long)++td->graph_seq);
-	o = json_object_new_object();
-	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", token_meta(x->entry, x->source));
-	jx_add(o, "execution", execution_object(g.status, rid, NULL, g.retry_after, g.body));
 	x->state = EXEC_WAIT_GRAPH;
-	x->answer = o;
+	x->answer = msg_execution_new(g.status, rid, NULL, g.retry_after, g.body);
 	x->due_ms = mono_ms() + g.delay_ms;
 }
 
@@ -98,7 +69,7 @@ graph_should_retry(struct tokend *td, struct exec *x, long status, const char *r
 
 	if (status != 429 && status != 503 && status != 504)
 		return false;
-	if (!method_idempotent(jx_get_str(x->req, "method")) || x->attempts >= GRAPH_MAX_ATTEMPTS)
+	if (!method_idempotent(x->req.method) || x->attempts >= GRAPH_MAX_ATTEMPTS)
 		return false;
 	if (delay_s < 0)
 		delay_s = (1L << (x->attempts - 1)) > GRAPH_BACKOFF_MAX_S ? GRAPH_BACKOFF_MAX_S
@@ -140,6 +111,11 @@ graph_parse_answer(long status, const char *request_id, const char *client_reque
 	const char *reason = NULL;
 
 	*execution = NULL;
+	/* curl takes any three digits; brokerd's decoder, HTTP's range only. */
+	if (status < 100 || status > 599) {
+		*why = "Graph answered with an HTTP status out of range";
+		return ERR_PROVIDER_BAD_RESPONSE;
+	}
 	/* The body travels to brokerd as EXEC_ANS.execution.body, two levels
 	 * down, and brokerd parses EXEC_ANS with jx_parse and treats a message
 	 * it cannot parse as fatal: a body nested to within two levels of
@@ -152,7 +128,7 @@ graph_parse_answer(long status, const char *request_id, const char *client_reque
 		    : "Graph answered with a body that is not JSON";
 		return ERR_PROVIDER_BAD_RESPONSE;
 	}
-	*execution = execution_object(status, request_id, client_request_id, retry_after, o);
+	*execution = msg_execution_new(status, request_id, client_request_id, retry_after, o);
 	return ERR_NONE;
 }
 
@@ -188,26 +164,44 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 	graph_answer(td, x, execution);
 }
 
+/* The forwarded headers policy allowed (tokend re-checked them: allowlisted
+ * names, no control characters, no duplicates). */
 static void
-graph_headers(struct xfer *xf, struct exec *x)
+graph_headers(struct xfer *xf, const struct graph_request *req)
 {
-	struct json_object *h = jx_get_obj(x->req, "headers");
+	char line[REQ_MAX_PATH_LEN + 64];
+	bool accept = false;
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		snprintf(line, sizeof(line), "%s: %s", req->headers[i].name, req->headers[i].value);
+		xfer_header(xf, line);
+		accept = accept || strcmp(req->headers[i].name, "accept") == 0;
+	}
+	if (!accept)
+		xfer_header(xf, "Accept: application/json");
+}
+
+static bool
+request_has_header(const struct graph_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcmp(req->headers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Last, and only once the URL is known to be on the configured resource. */
+static void
+graph_authorization(struct xfer *xf, struct token_entry *e)
+{
 	const unsigned char *tok;
 	char line[8192];
 	int n;
 
-	if (h != NULL) {
-		json_object_object_foreach(h, name, v) {
-			snprintf(line, sizeof(line), "%s: %s", name, json_object_get_string(v));
-			xfer_header(xf, line);
-		}
-	}
-	if (jx_get_obj(x->req, "headers") == NULL || jx_get(h, "accept") == NULL)
-		xfer_header(xf, "Accept: application/json");
-	tok = guard_open(&x->entry->token);
-	n = snprintf(line, sizeof(line), "Authorization: %s %.*s", x->entry->token_type,
-	    (int)x->entry->token.len, (const char *)tok);
-	guard_close(&x->entry->token);
+	tok = guard_open(&e->token);
+	n = snprintf(line, sizeof(line), "Authorization: %s %.*s", e->token_type, (int)e->token.len,
+	    (const char *)tok);
+	guard_close(&e->token);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		fatalx("access token too long for a header");
 	xfer_header(xf, line);
@@ -215,49 +209,116 @@ graph_headers(struct xfer *xf, struct exec *x)
 }
 
 static void
-graph_body(struct xfer *xf, struct exec *x, const char *method)
+graph_body(struct xfer *xf, const struct graph_request *req)
 {
-	struct json_object *body = jx_get(x->req, "body");
 	/* jx_text: json-c's own text was NULL (strdup crashed) or cut short
 	 * under memory pressure (tests/integration/test_faults.py). */
-	const char *text = body ? jx_text(body, NULL) : "";
+	const char *text = req->body ? jx_text(req->body, NULL) : "";
 	char *copy;
 
-	if (strcmp(method, "GET") == 0)
+	if (strcmp(req->method, "GET") == 0)
 		return;
-	if (strcmp(method, "DELETE") == 0) {
+	if (strcmp(req->method, "DELETE") == 0) {
 		curl_easy_setopt(xf->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
 		return;
 	}
-	if (body != NULL && jx_get(jx_get_obj(x->req, "headers"), "content-type") == NULL)
+	if (req->body != NULL && !request_has_header(req, "content-type"))
 		xfer_header(xf, "Content-Type: application/json");
 	if ((copy = strdup(text)) == NULL)
 		fatalx("out of memory");
-	xfer_post(xf, method, copy, strlen(copy));
+	xfer_post(xf, req->method, copy, strlen(copy));
+}
+
+/* The Graph URL, built with curl's URL API: scheme, host and port from the
+ * configured resource only, the path set as a path and the query as a
+ * query, so no byte of either can become an authority.  NULL if curl
+ * refuses a part. */
+static char *
+graph_url(const char *resource, const struct graph_request *req)
+{
+	CURLU *u = curl_url();
+	char *url = NULL;
+
+	if (u == NULL)
+		fatalx("out of memory");
+	if (curl_url_set(u, CURLUPART_URL, resource, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_PATH, req->path, 0) != CURLUE_OK ||
+	    (req->query != NULL && curl_url_set(u, CURLUPART_QUERY, req->query, 0) != CURLUE_OK) ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+		url = NULL;
+	curl_url_cleanup(u);
+	return url;
+}
+
+struct origin {
+	char *scheme, *host, *port;
+};
+
+/* Scheme, host and port of url, as curl will connect to them. */
+static bool
+origin_get(const char *url, struct origin *o)
+{
+	CURLU *u = curl_url();
+	bool ok;
+
+	memset(o, 0, sizeof(*o));
+	if (u == NULL)
+		fatalx("out of memory");
+	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &o->host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &o->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static void
+origin_free(struct origin *o)
+{
+	curl_free(o->scheme);
+	curl_free(o->host);
+	curl_free(o->port);
+}
+
+bool
+graph_url_on_resource(const char *url, const char *resource)
+{
+	struct origin a, b;
+	bool got_a = origin_get(url, &a), got_b = origin_get(resource, &b);
+	bool same;
+
+	same = got_a && got_b && strcasecmp(a.scheme, b.scheme) == 0 && strcasecmp(a.host, b.host) == 0 &&
+	    strcmp(a.port, b.port) == 0;
+	origin_free(&a);
+	origin_free(&b);
+	return same;
 }
 
 void
 graph_start(struct tokend *td, struct exec *x)
 {
-	const char *method = jx_get_str(x->req, "method"), *query = jx_get_str(x->req, "query");
-	char url[4096];
+	const char *resource = x->entry->resource;
 	struct xfer *xf;
-	int n;
+	char *url;
 
 	if (td->cfg.env == BROKER_ENV_SMOKE) {
 		graph_smoke(td, x);
 		return;
 	}
-	n = snprintf(url, sizeof(url), "%s%s%s%s", jx_get_str(x->req, "resource"),
-	    jx_get_str(x->req, "path"), query ? "?" : "", query ? query : "");
-	if (n < 0 || (size_t)n >= sizeof(url)) {
-		exec_fail(td, x, ERR_PROVIDER_UNAVAILABLE, "Graph URL too long");
+	if ((url = graph_url(resource, &x->req)) == NULL) {
+		exec_fail(td, x, ERR_PROVIDER_UNAVAILABLE, "cannot build the Graph URL");
 		return;
 	}
+	/* Once more before the token goes in: the URL curl will use is on the
+	 * configured resource, and that resource is one we serve. */
+	if (!config_resource_allowed(&td->cfg, resource) || !graph_url_on_resource(url, resource))
+		fatalx("broken invariant: the Graph URL is not on the configured resource");
 	xf = xfer_new(td, url, (long)(x->deadline_ms - mono_ms()),
 	    (size_t)td->cfg.max_response_bytes, graph_done, x);
-	graph_headers(xf, x);
-	graph_body(xf, x, method);
+	curl_free(url);
+	graph_headers(xf, &x->req);
+	graph_body(xf, &x->req);
+	graph_authorization(xf, x->entry);
 	x->attempts++;
 	x->state = EXEC_WAIT_GRAPH;
 	x->xfer = xf;

@@ -47,49 +47,38 @@ exec_remove(struct tokend *td, struct exec *x)
 	}
 	if (x->xfer != NULL)
 		xfer_abort(td, x->xfer);
-	json_object_put(x->req);
+	request_free(&x->req);
 	json_object_put(x->answer);
 	free(x);
 }
 
+/* The token's metadata as of now: taken before anything (a 401) can
+ * invalidate the entry, so an answer never reports an emptied one. */
 static void
-tokend_send(struct tokend *td, uint32_t type, uint64_t id, struct json_object *o)
+exec_token_meta(const struct exec *x, struct msg_token_meta *t)
 {
-	if (ipc_send_json(&td->broker, type, id, o) == -1)
-		fatalx("cannot queue answer to brokerd");
+	memset(t, 0, sizeof(*t));
+	t->source = x->source;
+	snprintf(t->token_type, sizeof(t->token_type), "%s", x->entry->token_type);
+	iso8601_utc(x->entry->expires_at, t->expires_at, sizeof(t->expires_at));
 }
 
 void
-exec_answer(struct tokend *td, struct exec *x, struct json_object *ans)
+exec_answer(struct tokend *td, struct exec *x, struct json_object *execution)
 {
-	tokend_send(td, MSG_EXEC_ANS, x->id, ans);
-	json_object_put(ans);
+	struct msg_token_meta t;
+
+	exec_token_meta(x, &t);
+	msg_exec_ans_send(&td->broker, x->id, &t, execution);
+	json_object_put(execution);
 	exec_remove(td, x);
 }
 
 void
 exec_fail(struct tokend *td, struct exec *x, enum err_code code, const char *msg)
 {
-	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-
-	jx_add_str(e, "code", err_name(code));
-	jx_add_str(e, "message", msg ? msg : "");
-	jx_add_bool(o, "ok", false);
-	jx_add(o, "error", e);
-	exec_answer(td, x, o);
-}
-
-struct json_object *
-token_meta(const struct token_entry *e, const char *source)
-{
-	struct json_object *t = json_object_new_object();
-	char when[32];
-
-	iso8601_utc(e->expires_at, when, sizeof(when));
-	jx_add_str(t, "source", source);
-	jx_add_str(t, "token_type", e->token_type);
-	jx_add_str(t, "expires_at", when);
-	return t;
+	msg_exec_ans_send_error(&td->broker, x->id, code, msg);
+	exec_remove(td, x);
 }
 
 /* The token is usable: make the Graph call.  brokerd --ready wants only to
@@ -97,16 +86,11 @@ token_meta(const struct token_entry *e, const char *source)
 static void
 exec_proceed(struct tokend *td, struct exec *x)
 {
-	struct json_object *o;
-
 	if (!x->token_only) {
 		graph_start(td, x);
 		return;
 	}
-	o = json_object_new_object();
-	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", token_meta(x->entry, x->source));
-	exec_answer(td, x, o);
+	exec_answer(td, x, NULL);
 }
 
 /* ---- logins (single flight per cache key) ------------------------------ */
@@ -114,13 +98,9 @@ exec_proceed(struct tokend *td, struct exec *x)
 static void
 mint_ask_secret(struct tokend *td, struct token_entry *e, bool fresh)
 {
-	static const char refresh[] = "{\"refresh\":true}";
-
 	e->mint_id = ++td->next_mint_id;
 	e->awaiting_secret = true;
-	if (ipc_send(&td->secretd, MSG_SECRET_REQ, e->mint_id, fresh ? refresh : NULL,
-		fresh ? sizeof(refresh) - 1 : 0) == -1)
-		fatalx("cannot queue request to secretd");
+	msg_secret_req_send(&td->secretd, e->mint_id, fresh);
 }
 
 static void
@@ -164,7 +144,7 @@ mint_done(struct tokend *td, struct token_entry *e, enum err_code code, const ch
 		if (x->entry != e || x->state != EXEC_WAIT_TOKEN)
 			continue;
 		if (code == ERR_NONE || cache_usable(&td->cache, e)) {
-			x->source = code == ERR_NONE ? "minted" : "cache_fallback";
+			x->source = code == ERR_NONE ? TOKEN_SOURCE_MINTED : TOKEN_SOURCE_FALLBACK;
 			exec_proceed(td, x);
 		} else {
 			exec_fail(td, x, code, msg);
@@ -197,7 +177,7 @@ exec_serve(struct tokend *td, struct exec *x)
 	char msg[320];
 
 	if (cache_usable(&td->cache, e)) {
-		x->source = e->refresh_failed ? "cache_fallback" : "cache";
+		x->source = e->refresh_failed ? TOKEN_SOURCE_FALLBACK : TOKEN_SOURCE_CACHE;
 		if (cache_wants_refresh(&td->cache, e))
 			mint_begin(td, e); /* in the background: this call does not wait */
 		exec_proceed(td, x);
@@ -212,58 +192,88 @@ exec_serve(struct tokend *td, struct exec *x)
 	}
 }
 
+/* The monitor's check (DESIGN.md section 1): brokerd decided with this
+ * policy; tokend decides again, with its own copy of the configuration,
+ * before it mints or sends anything.  A request policy refuses, or one
+ * carrying a header policy would have stripped, means brokerd is no longer
+ * the program it was: nothing is sent, and tokend exits (brokerd then
+ * exits 70). */
 static void
-tokend_exec_req(struct tokend *td, uint64_t id, struct json_object *req)
+monitor_check_exec(const struct tokend *td, uint64_t id, const struct msg_exec_req *x)
+{
+	struct policy_decision d;
+
+	if (x->token_only)
+		policy_decide_target(&td->cfg, &x->req, &d);
+	else
+		policy_decide(&td->cfg, &x->req, &d);
+	if (!d.allow)
+		fatalx("broken invariant: EXEC_REQ %" PRIu64 " from brokerd is refused by policy "
+		       "(%s: %s); nothing was sent",
+		    id, d.reason, d.message);
+	if (d.n_stripped > 0)
+		fatalx("broken invariant: EXEC_REQ %" PRIu64 " from brokerd carries a header policy "
+		       "does not forward; nothing was sent",
+		    id);
+}
+
+static void
+tokend_exec_req(struct tokend *td, const struct ipc_msg *m)
 {
 	struct exec *x = calloc(1, sizeof(*x));
-	struct json_object *token_only = jx_get(req, "token_only");
-	int64_t timeout_ms = 0;
+	struct msg_exec_req req;
+	const char *why = NULL;
+	char key[512];
 
 	if (x == NULL)
 		fatalx("out of memory");
 	/* A peer's malformed message is fatal (DESIGN.md section 2). */
-	if (token_only != NULL && !json_object_is_type(token_only, json_type_boolean))
-		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd: token_only", id);
-	x->token_only = token_only != NULL && json_object_get_boolean(token_only);
-	if (jx_get_str(req, "resource") == NULL || !jx_get_int64(req, "timeout_ms", &timeout_ms) ||
-	    (!x->token_only && (jx_get_str(req, "method") == NULL || jx_get_str(req, "path") == NULL)))
-		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd", id);
-	x->id = id;
-	x->req = req;
-	x->deadline_ms = mono_ms() + timeout_ms;
-	x->entry = cache_entry(&td->cache, td->cfg.tenant_id, td->cfg.client_id,
-	    jx_get_str(req, "resource"));
+	if (msg_exec_req_decode(m, &req, &why) == -1)
+		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd: %s", m->hdr.id, why);
+	monitor_check_exec(td, m->hdr.id, &req);
+	/* Policy allowed the resource, so it has a key: the cache's. */
+	if (!policy_resource_key(req.req.resource, key, sizeof(key)))
+		fatalx("allowed resource without a key");
+	x->id = m->hdr.id;
+	x->req = req.req;
+	x->token_only = req.token_only;
+	x->deadline_ms = mono_ms() + req.req.timeout_ms;
+	x->entry = cache_entry(&td->cache, td->cfg.tenant_id, td->cfg.client_id, key);
 	exec_append(td, x);
 	exec_serve(td, x);
 }
 
 static void
-tokend_describe_req(struct tokend *td, uint64_t id, struct json_object *req)
+tokend_describe_req(struct tokend *td, const struct ipc_msg *m)
 {
-	static const char *states[] = { "empty", "valid", "expired" };
-	const char *resource = jx_get_str(req, "resource");
-	struct json_object *o = json_object_new_object(), *c = json_object_new_object();
+	static const enum msg_cache_state states[] = { CACHE_STATE_EMPTY, CACHE_STATE_VALID,
+		CACHE_STATE_EXPIRED };
+	struct msg_describe_ans a;
 	struct token_entry *e;
+	char resource[512], key[512];
+	const char *why = NULL;
 	enum cache_state st;
-	char when[32];
 
-	if (resource == NULL)
-		fatalx("malformed DESCRIBE_REQ %" PRIu64 " from brokerd", id);
-	e = cache_find(&td->cache, td->cfg.tenant_id, td->cfg.client_id, resource);
+	if (msg_describe_req_decode(m, resource, sizeof(resource), &why) == -1)
+		fatalx("malformed DESCRIBE_REQ %" PRIu64 " from brokerd: %s", m->hdr.id, why);
+	/* The monitor's check: brokerd describes allowed resources only. */
+	if (!policy_resource_key(resource, key, sizeof(key)) ||
+	    !config_resource_allowed(&td->cfg, key))
+		fatalx("broken invariant: DESCRIBE_REQ %" PRIu64 " from brokerd names a resource "
+		       "that is not allowed",
+		    m->hdr.id);
+	e = cache_find(&td->cache, td->cfg.tenant_id, td->cfg.client_id, key);
 	st = cache_state(&td->cache, e);
-	jx_add_str(c, "state", states[st]);
+	memset(&a, 0, sizeof(a));
+	a.state = states[st];
 	if (st != CACHE_EMPTY) {
-		iso8601_utc(e->expires_at, when, sizeof(when));
-		jx_add_str(c, "token_type", e->token_type);
-		jx_add_str(c, "expires_at", when);
-		jx_add_int(c, "expires_in_s", e->expires_at - td->cache.now());
+		iso8601_utc(e->expires_at, a.expires_at, sizeof(a.expires_at));
+		snprintf(a.token_type, sizeof(a.token_type), "%s", e->token_type);
+		a.expires_in_s = e->expires_at - td->cache.now();
 	}
-	jx_add_bool(c, "refreshing", e != NULL && e->minting);
-	jx_add_bool(c, "throttled", e != NULL && cache_throttled(&td->cache, e));
-	jx_add(o, "cache", c);
-	tokend_send(td, MSG_DESCRIBE_ANS, id, o);
-	json_object_put(o);
-	json_object_put(req);
+	a.refreshing = e != NULL && e->minting;
+	a.throttled = e != NULL && cache_throttled(&td->cache, e);
+	msg_describe_ans_send(&td->broker, m->hdr.id, &a);
 }
 
 /* The client cancelled the call or went away: stop it and send nothing.
@@ -288,53 +298,44 @@ tokend_cancel_req(struct tokend *td, uint64_t id)
 void
 exec_progress(struct tokend *td, struct exec *x, const char *message, int64_t retry_in_ms)
 {
-	struct json_object *o = json_object_new_object();
-
-	jx_add_str(o, "message", message);
-	jx_add_int(o, "retry_in_ms", retry_in_ms);
-	tokend_send(td, MSG_PROGRESS, x->id, o);
-	json_object_put(o);
+	msg_progress_send(&td->broker, x->id, message, retry_in_ms);
 }
 
 static void
 tokend_dispatch_broker(struct tokend *td, const struct ipc_msg *m)
 {
-	struct json_object *req;
+	const char *why = NULL;
 
 	if (m->hdr.type == MSG_CANCEL_REQ) {
-		if (m->hdr.len != 0)
-			fatalx("CANCEL_REQ %" PRIu64 " from brokerd with a payload", m->hdr.id);
+		if (msg_cancel_req_decode(m, &why) == -1)
+			fatalx("malformed CANCEL_REQ %" PRIu64 " from brokerd: %s", m->hdr.id, why);
 		tokend_cancel_req(td, m->hdr.id);
-		return;
+	} else if (m->hdr.type == MSG_EXEC_REQ) {
+		tokend_exec_req(td, m);
+	} else {
+		tokend_describe_req(td, m);
 	}
-	if ((req = ipc_msg_json(m)) == NULL)
-		fatalx("%s from brokerd is not a JSON object", ipc_type_name(m->hdr.type));
-	if (m->hdr.type == MSG_EXEC_REQ)
-		tokend_exec_req(td, m->hdr.id, req);
-	else
-		tokend_describe_req(td, m->hdr.id, req);
 }
 
 static void
 tokend_dispatch_secretd(struct tokend *td, const struct ipc_msg *m)
 {
 	struct token_entry *e = cache_find_minting(&td->cache, m->hdr.id);
-	struct json_object *o;
-	enum err_code code;
+	struct msg_error err;
+	const char *why = NULL;
 
 	if (e == NULL || !e->awaiting_secret)
 		fatalx("answer from secretd for unknown request %" PRIu64, m->hdr.id);
 	e->awaiting_secret = false;
 	if (m->hdr.type == MSG_SECRET_ANS) {
+		if (msg_secret_ans_decode(m, &why) == -1)
+			fatalx("malformed SECRET_ANS from secretd: %s", why);
 		mint_with_secret(td, e, m->data, m->hdr.len);
 		return;
 	}
-	o = ipc_msg_json(m);
-	code = err_from_name(o && jx_get_str(o, "code") ? jx_get_str(o, "code") : "");
-	if (code == ERR_NONE)
-		fatalx("malformed SECRET_ERR from secretd");
-	mint_done(td, e, code, jx_get_str(o, "message"), -1, NULL);
-	json_object_put(o);
+	if (msg_secret_err_decode(m, &err, &why) == -1)
+		fatalx("malformed SECRET_ERR from secretd: %s", why);
+	mint_done(td, e, err.code, err.message, -1, NULL);
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -373,9 +374,9 @@ tokend_timers(struct tokend *td)
 	for (x = td->calls; x != NULL; x = next) {
 		next = x->next;
 		if (x->answer != NULL && x->due_ms <= now && x->due_ms <= x->deadline_ms) {
-			struct json_object *ans = x->answer;
+			struct json_object *execution = x->answer;
 			x->answer = NULL;
-			exec_answer(td, x, ans);
+			exec_answer(td, x, execution);
 		} else if (x->deadline_ms <= now) {
 			exec_fail(td, x, ERR_PROVIDER_TIMEOUT,
 			    "timeout_ms elapsed before the call completed");

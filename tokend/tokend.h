@@ -16,6 +16,7 @@
 #include "config.h"
 #include "errors.h"
 #include "ipc.h"
+#include "msg.h"
 
 enum exec_state {
 	EXEC_WAIT_TOKEN, /* waiting for a login (possibly shared) */
@@ -26,13 +27,13 @@ enum exec_state {
 /* One call from brokerd, from arrival until its single answer. */
 struct exec {
 	uint64_t id;
-	struct json_object *req;
+	struct graph_request req; /* as decoded, and allowed by tokend's own policy */
 	struct token_entry *entry;
 	enum exec_state state;
-	const char *source; /* minted | cache | cache_fallback */
+	enum msg_token_source source;
 	int64_t deadline_ms;
 	int64_t due_ms;		    /* smoke answer or retry time */
-	struct json_object *answer; /* smoke: the answer to send at due_ms */
+	struct json_object *answer; /* smoke: the execution to send at due_ms */
 	struct xfer *xfer;	    /* the running Graph transfer */
 	int attempts;
 	bool token_only; /* brokerd --ready: the token's metadata, no Graph call */
@@ -52,9 +53,9 @@ struct tokend {
 };
 
 /* main.c: answers and resumption */
-void exec_answer(struct tokend *td, struct exec *x, struct json_object *ans);
+/* Answers with the token's metadata and execution (NULL: token_only). */
+void exec_answer(struct tokend *td, struct exec *x, struct json_object *execution);
 void exec_fail(struct tokend *td, struct exec *x, enum err_code code, const char *msg);
-struct json_object *token_meta(const struct token_entry *e, const char *source);
 /* Tells brokerd the call waits on a retry (MSG_PROGRESS); no answer yet. */
 void exec_progress(struct tokend *td, struct exec *x, const char *message, int64_t retry_in_ms);
 /* The login for e finished: code ERR_NONE and the token stored, or a failure. */
@@ -106,6 +107,8 @@ enum err_code oauth_parse(long status, const char *body, size_t len, char **toke
 
 /* graph.c: the Graph call */
 void graph_start(struct tokend *td, struct exec *x);
+/* Whether url's scheme, host and port are resource's, as curl parses both. */
+bool graph_url_on_resource(const char *url, const char *resource);
 /* Exposed for the fuzzer: a finished Graph answer (status, the response
  * headers kept, the body) as the execution object brokerd gets, or
  * ERR_PROVIDER_BAD_RESPONSE with *why.  Retries are decided before. */

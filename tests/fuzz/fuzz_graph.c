@@ -9,7 +9,7 @@
  * Beyond "no crash, no leak, no UB": the headers kept are short printable
  * ASCII; a body is refused only as provider.bad_response; and an accepted
  * answer, wrapped into the EXEC_ANS that graph_answer sends, is one that
- * brokerd accepts (ipc_msg_json, then what execute_done requires): brokerd
+ * brokerd accepts (msg_exec_ans_decode, as tools_answer uses it): brokerd
  * treats a malformed EXEC_ANS as fatal, so anything Graph can answer that
  * brokerd cannot read back would take the broker down. */
 #include "buildconf.h"
@@ -22,6 +22,7 @@
 #include "ipc.h"
 #include "jsonx.h"
 #include "log.h"
+#include "msg.h"
 #include "tokend.h"
 
 /* Bound on what the envelope and kept headers add to a body's length. */
@@ -80,37 +81,29 @@ feed_headers(struct xfer *xf, const uint8_t *p, size_t n)
 static void
 check_exec_ans(long status, struct json_object *ex, size_t body_len)
 {
-	struct json_object *o = json_object_new_object(), *tok = json_object_new_object();
-	struct json_object *back, *bex, *btok;
+	struct msg_token_meta tok = { TOKEN_SOURCE_MINTED, "Bearer", "2026-01-01T00:00:00Z" };
+	struct msg_exec_ans back;
+	struct ipc_chan c;
 	struct ipc_msg m;
-	int64_t st = -1;
-	size_t n;
+	const char *why = NULL;
 
-	jx_add_str(tok, "source", "minted");
-	jx_add_str(tok, "token_type", "Bearer");
-	jx_add_str(tok, "expires_at", "2026-01-01T00:00:00Z");
-	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", tok);
-	jx_add(o, "execution", json_object_get(ex));
-	/* As ipc_send_json serialises it. */
+	/* As graph_answer sends it, and as brokerd decodes it. */
+	ipc_chan_init(&c, -1, "fuzz", NULL, 0);
+	msg_exec_ans_send(&c, 1, &tok, ex);
 	memset(&m, 0, sizeof(m));
-	m.data = (const unsigned char *)json_object_to_json_string_length(o, JX_PLAIN, &n);
-	m.hdr.type = MSG_EXEC_ANS;
-	m.hdr.len = (uint32_t)n;
+	memcpy(&m.hdr, buf_head(&c.out), sizeof(m.hdr));
+	m.data = buf_head(&c.out) + sizeof(m.hdr);
 	/* Re-serialising must not grow a body: IPC_MAX_PAYLOAD is sized on
 	 * MCP_AUTH_BROKER_MAX_RESPONSE_BYTES plus the envelope. */
-	if (n > body_len + ENVELOPE_MAX)
+	if (m.hdr.len > body_len + ENVELOPE_MAX)
 		abort();
-	if ((back = ipc_msg_json(&m)) == NULL)
+	if (msg_exec_ans_decode(&m, &back, &why) != 0 || back.code != ERR_NONE ||
+	    back.http_status != status || back.execution == NULL)
 		abort();
-	btok = jx_get_obj(back, "token");
-	bex = jx_get_obj(back, "execution");
-	if (btok == NULL || bex == NULL || !jx_get_int64(bex, "http_status", &st) || st != status)
+	if (!json_object_equal(jx_get(back.execution, "body"), jx_get(ex, "body")))
 		abort();
-	if (!json_object_equal(jx_get(bex, "body"), jx_get(ex, "body")))
-		abort();
-	json_object_put(back);
-	json_object_put(o);
+	msg_exec_ans_free(&back);
+	ipc_chan_free(&c);
 }
 
 int
@@ -146,7 +139,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		check_exec_ans(status, ex, len);
 		json_object_put(ex);
-	} else if (code != ERR_PROVIDER_BAD_RESPONSE || ex != NULL || why == NULL || len == 0) {
+	} else if (code != ERR_PROVIDER_BAD_RESPONSE || ex != NULL || why == NULL ||
+	    (len == 0 && status >= 100 && status <= 599)) {
 		abort();
 	}
 	free(body);

@@ -18,7 +18,8 @@ CORPUS = os.path.join(HERE, "corpus")
 # common/ipc.h
 EXEC_REQ, EXEC_ANS, DESCRIBE_REQ, DESCRIBE_ANS, CANCEL_REQ, PROGRESS = 1, 2, 3, 4, 5, 6
 SECRET_REQ, SECRET_ANS, SECRET_ERR = 16, 17, 18
-STATUS_REQ, STATUS_ANS, OP_TOKEN, SECRET_INFO = 32, 33, 34, 35
+OP_TOKEN, SECRET_INFO = 34, 35
+RETIRED_STATUS_ANS = 33  # no longer on any accept list
 # fuzz_ipc.c's receivers, by index
 B_FROM_S, B_FROM_T, S_FROM_B, S_FROM_T, T_FROM_B, T_FROM_S = range(6)
 
@@ -58,15 +59,17 @@ EXEC_OK = {"ok": True,
                          "provider_request_id": "00000000-0000-4000-8000-000000000001",
                          "headers": {"request-id": "00000000-0000-4000-8000-000000000001"},
                          "body": {"value": [{"id": "1", "displayName": "Adele Vance"}]}}}
-EXEC_ERR = {"error": {"code": "provider.timeout", "message": "Graph: Timeout was reached"}}
+EXEC_ERR = {"ok": False, "error": {"code": "provider.timeout", "message": "Graph: Timeout was reached"}}
 DESCRIBE = {"cache": {"state": "valid", "token_type": "Bearer",
                       "expires_at": "2026-11-23T11:00:00Z", "expires_in_s": 2940,
                       "refreshing": False, "throttled": False}}
-EXEC_REQ_P = {"resource": GRAPH, "method": "GET", "path": "/v1.0/users", "query": "$top=5",
-              "headers": {"consistency-level": "eventual"}, "body": None, "timeout_ms": 5000}
+EXEC_REQ_P = {"token_only": False, "request_id": "r-1", "requester_id": "agent-1",
+              "tenant_id": "11111111-1111-1111-1111-111111111111", "resource": GRAPH,
+              "scopes": ["User.Read.All"], "method": "GET", "path": "/v1.0/users",
+              "query": "$top=5", "headers": {"consistency-level": "eventual"}, "timeout_ms": 5000}
+EXEC_REQ_TOKEN = {"token_only": True, "tenant_id": "11111111-1111-1111-1111-111111111111",
+                  "resource": GRAPH, "timeout_ms": 5000}
 IPC = {
-    "brokerd-status-ans": ipc(B_FROM_S, 0, msg(STATUS_ANS, 1, js(
-        {"provider": "smoke", "reference_configured": False, "fingerprint": None}))),
     "brokerd-secret-info": ipc(B_FROM_S, 0, msg(SECRET_INFO, 0, js(
         {"fingerprint": "0123456789abcdef", "provider": "1password"}))),
     "brokerd-secret-err": ipc(B_FROM_S, 5, msg(SECRET_ERR, 7, js(
@@ -79,17 +82,18 @@ IPC = {
     "brokerd-exec-ans-truncated": ipc(B_FROM_T, 0, msg(EXEC_ANS, 4, js(EXEC_OK))[:-9]),
     "brokerd-bad-type": ipc(B_FROM_T, 0, msg(EXEC_ANS, 1, js(EXEC_ERR)), msg(SECRET_ANS, 2, b"s3cr3t")),
     "secretd-op-token": ipc(S_FROM_B, 1, msg(OP_TOKEN, 0, b"ops_eyJzaWduSW5BZGRyZXNzIjoi"),
-                            msg(STATUS_REQ, 1, b"")),
+                            msg(SECRET_REQ, 1, b"")),
     "secretd-secret-req": ipc(S_FROM_T, 3, msg(SECRET_REQ, 1, b""),
                               msg(SECRET_REQ, 2, b'{"refresh":true}')),
     "tokend-requests": ipc(T_FROM_B, 11, msg(EXEC_REQ, 1, js(EXEC_REQ_P)),
+                           msg(EXEC_REQ, 3, js(EXEC_REQ_TOKEN)),
                            msg(DESCRIBE_REQ, 2, js({"resource": GRAPH})),
                            msg(CANCEL_REQ, 1, b"")),
     "tokend-secret-ans": ipc(T_FROM_S, 0, msg(SECRET_ANS, 1, b"Qx8~smoke-secret-value"),
                              msg(SECRET_ERR, 2, js({"code": "secret.timeout",
                                                     "message": "op did not answer in time"}))),
     "bad-header-flags": ipc(T_FROM_B, 0, msg(CANCEL_REQ, 1, b"", flags=1)),
-    "bad-header-reserved": ipc(B_FROM_S, 0, msg(STATUS_ANS, 1, b"{}", reserved=0x80000000)),
+    "bad-header-reserved": ipc(B_FROM_S, 0, msg(SECRET_INFO, 0, b"{}", reserved=0x80000000)),
     "bad-length": ipc(S_FROM_T, 0, msg(SECRET_REQ, 1, b"", length=16 * 1024 * 1024 + 1)),
     "not-json-payload": ipc(B_FROM_T, 2, msg(EXEC_ANS, 9, b'{"ok":tru'),
                             msg(DESCRIBE_ANS, 10, b'["not","an","object"]')),

@@ -8,9 +8,9 @@
 #include "tokend.h"
 
 void
-exec_answer(struct tokend *td, struct exec *x, struct json_object *ans)
+exec_answer(struct tokend *td, struct exec *x, struct json_object *execution)
 {
-	(void)td, (void)x, (void)ans;
+	(void)td, (void)x, (void)execution;
 	abort();
 }
 
@@ -18,13 +18,6 @@ void
 exec_fail(struct tokend *td, struct exec *x, enum err_code code, const char *msg)
 {
 	(void)td, (void)x, (void)code, (void)msg;
-	abort();
-}
-
-struct json_object *
-token_meta(const struct token_entry *e, const char *source)
-{
-	(void)e, (void)source;
 	abort();
 }
 

@@ -39,7 +39,7 @@ OP_TOKEN = "ops_eyJzaWduSW5BZGRyZXNzIjoiZmFrZS5leGFtcGxlIiwidGVzdCI6dHJ1ZX0K"
 # IPC (common/ipc.h): header {type, flags, id, len, reserved} in host order.
 HDR = struct.Struct("=IIQII")
 MSG_SECRET_REQ, MSG_SECRET_ANS, MSG_SECRET_ERR = 16, 17, 18
-MSG_STATUS_REQ, MSG_STATUS_ANS, MSG_OP_TOKEN, MSG_SECRET_INFO = 32, 33, 34, 35
+MSG_OP_TOKEN, MSG_SECRET_INFO = 34, 35
 
 
 def fingerprint(secret):

@@ -1,0 +1,826 @@
+#include "buildconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+#include "log.h"
+#include "msg.h"
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- sending ----------------------------------------------------------- */
+
+static void
+send_json(struct ipc_chan *c, uint32_t type, uint64_t id, struct json_object *o)
+{
+	if (ipc_send_json(c, type, id, o) == -1)
+		fatalx("cannot queue %s to %s: payload too long", ipc_type_name(type), c->peer);
+	json_object_put(o);
+}
+
+static void
+send_raw(struct ipc_chan *c, uint32_t type, uint64_t id, const void *p, size_t n)
+{
+	if (ipc_send(c, type, id, p, n) == -1)
+		fatalx("cannot queue %s to %s: payload too long", ipc_type_name(type), c->peer);
+}
+
+/* ---- decoding: shape checks shared by every decoder --------------------- */
+
+/* The payload as a JSON object, or NULL with *why. */
+static struct json_object *
+payload_object(const struct ipc_msg *m, const char **why)
+{
+	struct json_object *o = ipc_msg_json(m);
+
+	if (o == NULL)
+		*why = "payload is not a JSON object";
+	return o;
+}
+
+/* Every member is one of names (NULL-terminated). */
+static bool
+members_known(struct json_object *o, const char *const *names, const char **why)
+{
+	json_object_object_foreach(o, key, v) {
+		size_t i;
+
+		(void)v;
+		for (i = 0; names[i] != NULL && strcmp(names[i], key) != 0; i++)
+			;
+		if (names[i] == NULL) {
+			*why = "unknown member";
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A string member of 0..max bytes without NUL (min 1 when required), or
+ * absent/null when optional (*out NULL). */
+static bool
+get_str(struct json_object *o, const char *key, bool required, size_t max, const char **out,
+    const char **why)
+{
+	struct json_object *v = NULL;
+	size_t len;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			*why = "required member missing";
+		return !required;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		*why = "member is not a string";
+		return false;
+	}
+	len = (size_t)json_object_get_string_len(v);
+	if (len > max || strlen(json_object_get_string(v)) != len || (required && len == 0)) {
+		*why = "string member empty, too long or holding NUL";
+		return false;
+	}
+	*out = json_object_get_string(v);
+	return true;
+}
+
+static bool
+copy_str(struct json_object *o, const char *key, bool required, char *dst, size_t dstsz,
+    const char **why)
+{
+	const char *s;
+
+	if (!get_str(o, key, required, dstsz - 1, &s, why))
+		return false;
+	snprintf(dst, dstsz, "%s", s ? s : "");
+	return true;
+}
+
+static bool
+get_int(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *out,
+    const char **why)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int)) {
+		*why = "integer member missing or not an integer";
+		return false;
+	}
+	*out = json_object_get_int64(v);
+	if (*out < min || *out > max) {
+		*why = "integer member out of range";
+		return false;
+	}
+	return true;
+}
+
+static bool
+get_bool(struct json_object *o, const char *key, bool *out, const char **why)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean)) {
+		*why = "boolean member missing or not a boolean";
+		return false;
+	}
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+static struct json_object *
+get_obj(struct json_object *o, const char *key, const char **why)
+{
+	struct json_object *v = jx_get_obj(o, key);
+
+	if (v == NULL)
+		*why = "object member missing or not an object";
+	return v;
+}
+
+/* One of names, by index. */
+static bool
+get_enum(struct json_object *o, const char *key, const char *const *names, size_t n, int *out,
+    const char **why)
+{
+	const char *s;
+
+	if (!get_str(o, key, true, 64, &s, why))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	}
+	*why = "value not among those defined";
+	return false;
+}
+
+/* Releases the payload object of a message that failed its check. */
+static int
+drop(struct json_object *o)
+{
+	json_object_put(o);
+	return -1;
+}
+
+/* ---- EXEC_REQ ---------------------------------------------------------- */
+
+static const char *const exec_req_members[] = { "token_only", "request_id", "requester_id",
+	"tenant_id", "resource", "scopes", "method", "path", "query", "headers", "body",
+	"timeout_ms", NULL };
+
+static void
+exec_req_common(struct json_object *o, bool token_only, const char *tenant_id,
+    const char *resource, long timeout_ms)
+{
+	jx_add_bool(o, "token_only", token_only);
+	jx_add_str(o, "tenant_id", tenant_id);
+	jx_add_str(o, "resource", resource);
+	jx_add_int(o, "timeout_ms", timeout_ms);
+}
+
+/* Only the headers policy forwards travel: tokend refuses any other. */
+void
+msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *req,
+    const struct policy_decision *d)
+{
+	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
+	struct json_object *scopes = json_object_new_array();
+	char resource[512];
+
+	/* Policy allowed this resource, so it has a key. */
+	if (!policy_resource_key(req->resource, resource, sizeof(resource)))
+		fatalx("allowed resource without a key");
+	exec_req_common(o, false, req->tenant_id, resource, req->timeout_ms);
+	jx_add_str(o, "request_id", req->request_id);
+	jx_add_str(o, "requester_id", req->requester_id);
+	for (size_t i = 0; i < req->scopes.n; i++)
+		json_object_array_add(scopes, json_object_new_string(req->scopes.v[i]));
+	jx_add(o, "scopes", scopes);
+	jx_add_str(o, "method", req->method);
+	jx_add_str(o, "path", req->path);
+	if (req->query != NULL)
+		jx_add_str(o, "query", req->query);
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (d->forward[i])
+			jx_add_str(h, req->headers[i].name, req->headers[i].value);
+	jx_add(o, "headers", h);
+	if (req->body != NULL)
+		jx_add(o, "body", json_object_get(req->body));
+	send_json(c, MSG_EXEC_REQ, id, o);
+}
+
+void
+msg_exec_req_send_token_only(struct ipc_chan *c, uint64_t id, const char *tenant_id,
+    const char *resource, long timeout_ms)
+{
+	struct json_object *o = json_object_new_object();
+
+	exec_req_common(o, true, tenant_id, resource, timeout_ms);
+	send_json(c, MSG_EXEC_REQ, id, o);
+}
+
+static bool
+exec_req_strings(struct json_object *o, struct graph_request *r, bool token_only,
+    const char **why)
+{
+	const char *s;
+
+	if (!get_str(o, "tenant_id", true, 253, &s, why))
+		return false;
+	r->tenant_id = xstrdup(s);
+	if (!get_str(o, "resource", true, 511, &s, why))
+		return false;
+	r->resource = xstrdup(s);
+	if (token_only)
+		return true;
+	if (!get_str(o, "request_id", true, REQ_MAX_ID_LEN, &s, why))
+		return false;
+	r->request_id = xstrdup(s);
+	if (!get_str(o, "requester_id", true, 128, &s, why))
+		return false;
+	r->requester_id = xstrdup(s);
+	if (!get_str(o, "method", true, 8, &s, why))
+		return false;
+	r->method = xstrdup(s);
+	if (!get_str(o, "path", true, REQ_MAX_PATH_LEN, &s, why))
+		return false;
+	r->path = xstrdup(s);
+	if (!get_str(o, "query", false, REQ_MAX_PATH_LEN, &s, why))
+		return false;
+	r->query = s ? xstrdup(s) : NULL;
+	return true;
+}
+
+static bool
+exec_req_scopes(struct json_object *o, struct graph_request *r, const char **why)
+{
+	struct json_object *a = jx_get_arr(o, "scopes");
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (n == 0 || n > 32) {
+		*why = "scopes missing, empty or too many";
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+			*why = "scope is not a string without NUL";
+			return false;
+		}
+		strlist_add(&r->scopes, json_object_get_string(v));
+	}
+	return true;
+}
+
+/* Names are stored as given: policy (in tokend) judges them, and a name
+ * that is not lower case or a duplicate is refused there. */
+static bool
+exec_req_headers(struct json_object *o, struct graph_request *r, const char **why)
+{
+	struct json_object *h = get_obj(o, "headers", why);
+
+	if (h == NULL)
+		return false;
+	if (json_object_object_length(h) > REQ_MAX_HEADERS) {
+		*why = "too many headers";
+		return false;
+	}
+	json_object_object_foreach(h, name, v) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+			*why = "header value is not a string without NUL";
+			return false;
+		}
+		r->headers[r->n_headers].name = xstrdup(name);
+		r->headers[r->n_headers].value = xstrdup(json_object_get_string(v));
+		r->n_headers++;
+	}
+	return true;
+}
+
+static bool
+exec_req_graph(struct json_object *o, struct graph_request *r, const char **why)
+{
+	struct json_object *body = NULL;
+
+	if (!exec_req_scopes(o, r, why) || !exec_req_headers(o, r, why))
+		return false;
+	if (json_object_object_get_ex(o, "body", &body) && body != NULL)
+		r->body = json_object_get(body);
+	return true;
+}
+
+int
+msg_exec_req_decode(const struct ipc_msg *m, struct msg_exec_req *out, const char **why)
+{
+	struct json_object *o;
+	int64_t timeout;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, exec_req_members, why) ||
+	    !get_bool(o, "token_only", &out->token_only, why) ||
+	    !get_int(o, "timeout_ms", REQ_TIMEOUT_MIN_MS, REQ_TIMEOUT_MAX_MS, &timeout, why) ||
+	    !exec_req_strings(o, &out->req, out->token_only, why) ||
+	    (!out->token_only && !exec_req_graph(o, &out->req, why))) {
+		msg_exec_req_free(out);
+		return drop(o);
+	}
+	/* A token_only request carries nothing of a Graph call. */
+	if (out->token_only && json_object_object_length(o) != 4) {
+		msg_exec_req_free(out);
+		*why = "token_only request with members of a Graph call";
+		return drop(o);
+	}
+	out->req.timeout_ms = (long)timeout;
+	json_object_put(o);
+	return 0;
+}
+
+void
+msg_exec_req_free(struct msg_exec_req *x)
+{
+	request_free(&x->req);
+}
+
+/* ---- token metadata ---------------------------------------------------- */
+
+static const char *const token_sources[] = { "minted", "cache", "cache_fallback" };
+
+const char *
+msg_token_source_name(enum msg_token_source s)
+{
+	return token_sources[s];
+}
+
+static struct json_object *
+token_meta_object(const struct msg_token_meta *t)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "source", token_sources[t->source]);
+	jx_add_str(o, "token_type", t->token_type);
+	jx_add_str(o, "expires_at", t->expires_at);
+	return o;
+}
+
+struct json_object *
+msg_token_meta_json(const struct msg_token_meta *t)
+{
+	return token_meta_object(t);
+}
+
+static bool
+token_meta_decode(struct json_object *o, struct msg_token_meta *t, const char **why)
+{
+	static const char *const members[] = { "source", "token_type", "expires_at", NULL };
+	int src;
+
+	if (o == NULL || !members_known(o, members, why) ||
+	    !get_enum(o, "source", token_sources, NITEMS(token_sources), &src, why) ||
+	    !copy_str(o, "token_type", true, t->token_type, sizeof(t->token_type), why) ||
+	    !copy_str(o, "expires_at", true, t->expires_at, sizeof(t->expires_at), why))
+		return false;
+	t->source = (enum msg_token_source)src;
+	return true;
+}
+
+/* ---- EXEC_ANS ---------------------------------------------------------- */
+
+struct json_object *
+msg_execution_new(long status, const char *request_id, const char *client_request_id,
+    const char *retry_after, struct json_object *body)
+{
+	struct json_object *ex = json_object_new_object(), *h = json_object_new_object();
+
+	if (request_id && *request_id)
+		jx_add_str(h, "request-id", request_id);
+	if (client_request_id && *client_request_id)
+		jx_add_str(h, "client-request-id", client_request_id);
+	if (retry_after && *retry_after)
+		jx_add_str(h, "retry-after", retry_after);
+	jx_add_int(ex, "http_status", status);
+	jx_add_str(ex, "provider_request_id", request_id ? request_id : "");
+	jx_add(ex, "headers", h);
+	jx_add(ex, "body", body);
+	return ex;
+}
+
+void
+msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
+    struct json_object *execution)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_bool(o, "ok", true);
+	jx_add(o, "token", token_meta_object(token));
+	if (execution != NULL)
+		jx_add(o, "execution", json_object_get(execution));
+	send_json(c, MSG_EXEC_ANS, id, o);
+}
+
+/* Error messages fit the decoders' buffers: cut at a character boundary,
+ * since a cut inside a UTF-8 sequence would not parse at the other end. */
+static const char *
+clip(const char *s, char *out, size_t outsz)
+{
+	size_t n = strlen(s);
+
+	if (n < outsz)
+		return s;
+	n = outsz - 1;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return out;
+}
+
+static void
+error_send(struct ipc_chan *c, uint32_t type, uint64_t id, enum err_code code, const char *message,
+    bool with_ok)
+{
+	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+	char cut[sizeof(((struct msg_error *)0)->message)];
+
+	jx_add_str(e, "code", err_name(code));
+	jx_add_str(e, "message", clip(message ? message : "", cut, sizeof(cut)));
+	if (with_ok) {
+		jx_add_bool(o, "ok", false);
+		jx_add(o, "error", e);
+	} else {
+		json_object_put(o);
+		o = e;
+	}
+	send_json(c, type, id, o);
+}
+
+void
+msg_exec_ans_send_error(struct ipc_chan *c, uint64_t id, enum err_code code, const char *message)
+{
+	error_send(c, MSG_EXEC_ANS, id, code, message, true);
+}
+
+static bool
+error_decode(struct json_object *e, enum err_code *code, char *message, size_t len,
+    const char **why)
+{
+	static const char *const members[] = { "code", "message", NULL };
+	const char *name;
+
+	if (e == NULL || !members_known(e, members, why) ||
+	    !get_str(e, "code", true, 64, &name, why) ||
+	    !copy_str(e, "message", true, message, len, why))
+		return false;
+	if ((*code = err_from_name(name)) == ERR_NONE) {
+		*why = "unknown error code";
+		return false;
+	}
+	return true;
+}
+
+/* What brokerd passes on to the client: the status, the headers tokend
+ * keeps (by name), the body. */
+static bool
+execution_decode(struct json_object *ex, int *status, const char **why)
+{
+	static const char *const members[] = { "http_status", "provider_request_id", "headers",
+		"body", NULL };
+	static const char *const headers[] = { "request-id", "client-request-id", "retry-after",
+		NULL };
+	struct json_object *h;
+	const char *s;
+	int64_t st;
+
+	if (ex == NULL || !members_known(ex, members, why) ||
+	    !get_int(ex, "http_status", 100, 599, &st, why) ||
+	    !get_str(ex, "provider_request_id", false, 128, &s, why) ||
+	    (h = get_obj(ex, "headers", why)) == NULL || !members_known(h, headers, why))
+		return false;
+	json_object_object_foreach(h, name, v) {
+		(void)v;
+		if (!get_str(h, name, true, 128, &s, why))
+			return false;
+	}
+	*status = (int)st;
+	return true;
+}
+
+static int
+exec_ans_decode_ok(struct json_object *o, struct msg_exec_ans *out, const char **why)
+{
+	static const char *const members[] = { "ok", "token", "execution", NULL };
+	struct json_object *ex = NULL;
+
+	if (!members_known(o, members, why) || !token_meta_decode(jx_get_obj(o, "token"), &out->token, why))
+		return -1;
+	if (json_object_object_get_ex(o, "execution", &ex)) {
+		if (!execution_decode(jx_get_obj(o, "execution"), &out->http_status, why))
+			return -1;
+		out->execution = json_object_get(ex);
+	}
+	return 0;
+}
+
+int
+msg_exec_ans_decode(const struct ipc_msg *m, struct msg_exec_ans *out, const char **why)
+{
+	static const char *const members[] = { "ok", "error", NULL };
+	struct json_object *o;
+	bool ok;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!get_bool(o, "ok", &ok, why))
+		return drop(o);
+	if (ok)
+		rc = exec_ans_decode_ok(o, out, why);
+	else
+		rc = members_known(o, members, why) &&
+			error_decode(jx_get_obj(o, "error"), &out->code, out->message,
+			    sizeof(out->message), why)
+		    ? 0 : -1;
+	json_object_put(o);
+	if (rc == -1)
+		msg_exec_ans_free(out);
+	return rc;
+}
+
+void
+msg_exec_ans_free(struct msg_exec_ans *a)
+{
+	json_object_put(a->execution);
+	a->execution = NULL;
+}
+
+/* ---- DESCRIBE_REQ ------------------------------------------------------ */
+
+void
+msg_describe_req_send(struct ipc_chan *c, uint64_t id, const char *resource)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "resource", resource);
+	send_json(c, MSG_DESCRIBE_REQ, id, o);
+}
+
+int
+msg_describe_req_decode(const struct ipc_msg *m, char *resource, size_t len, const char **why)
+{
+	static const char *const members[] = { "resource", NULL };
+	struct json_object *o;
+
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) || !copy_str(o, "resource", true, resource, len, why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- DESCRIBE_ANS ------------------------------------------------------ */
+
+static const char *const cache_states[] = { "empty", "valid", "expired" };
+
+static struct json_object *
+describe_cache_object(const struct msg_describe_ans *a)
+{
+	struct json_object *c = json_object_new_object();
+
+	jx_add_str(c, "state", cache_states[a->state]);
+	if (a->state != CACHE_STATE_EMPTY) {
+		jx_add_str(c, "token_type", a->token_type);
+		jx_add_str(c, "expires_at", a->expires_at);
+		jx_add_int(c, "expires_in_s", a->expires_in_s);
+	}
+	jx_add_bool(c, "refreshing", a->refreshing);
+	jx_add_bool(c, "throttled", a->throttled);
+	return c;
+}
+
+void
+msg_describe_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_describe_ans *a)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add(o, "cache", describe_cache_object(a));
+	send_json(c, MSG_DESCRIBE_ANS, id, o);
+}
+
+struct json_object *
+msg_describe_ans_json(const struct msg_describe_ans *a)
+{
+	return describe_cache_object(a);
+}
+
+static bool
+describe_cache_decode(struct json_object *c, struct msg_describe_ans *a, const char **why)
+{
+	static const char *const members[] = { "state", "token_type", "expires_at",
+		"expires_in_s", "refreshing", "throttled", NULL };
+	int st;
+
+	if (c == NULL || !members_known(c, members, why) ||
+	    !get_enum(c, "state", cache_states, NITEMS(cache_states), &st, why) ||
+	    !get_bool(c, "refreshing", &a->refreshing, why) ||
+	    !get_bool(c, "throttled", &a->throttled, why))
+		return false;
+	a->state = (enum msg_cache_state)st;
+	if (a->state == CACHE_STATE_EMPTY)
+		return json_object_object_length(c) == 3 || (*why = "empty cache with a token", false);
+	return copy_str(c, "token_type", true, a->token_type, sizeof(a->token_type), why) &&
+	    copy_str(c, "expires_at", true, a->expires_at, sizeof(a->expires_at), why) &&
+	    get_int(c, "expires_in_s", INT32_MIN, INT32_MAX, &a->expires_in_s, why);
+}
+
+int
+msg_describe_ans_decode(const struct ipc_msg *m, struct msg_describe_ans *out, const char **why)
+{
+	static const char *const members[] = { "cache", NULL };
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) ||
+	    !describe_cache_decode(jx_get_obj(o, "cache"), out, why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- CANCEL_REQ -------------------------------------------------------- */
+
+void
+msg_cancel_req_send(struct ipc_chan *c, uint64_t id)
+{
+	send_raw(c, MSG_CANCEL_REQ, id, NULL, 0);
+}
+
+int
+msg_cancel_req_decode(const struct ipc_msg *m, const char **why)
+{
+	if (m->hdr.len != 0) {
+		*why = "CANCEL_REQ with a payload";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- PROGRESS ---------------------------------------------------------- */
+
+void
+msg_progress_send(struct ipc_chan *c, uint64_t id, const char *message, int64_t retry_in_ms)
+{
+	struct json_object *o = json_object_new_object();
+	char cut[sizeof(((struct msg_progress *)0)->message)];
+
+	jx_add_str(o, "message", clip(message, cut, sizeof(cut)));
+	jx_add_int(o, "retry_in_ms", retry_in_ms);
+	send_json(c, MSG_PROGRESS, id, o);
+}
+
+int
+msg_progress_decode(const struct ipc_msg *m, struct msg_progress *out, const char **why)
+{
+	static const char *const members[] = { "message", "retry_in_ms", NULL };
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) ||
+	    !copy_str(o, "message", true, out->message, sizeof(out->message), why) ||
+	    !get_int(o, "retry_in_ms", 0, REQ_TIMEOUT_MAX_MS, &out->retry_in_ms, why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- SECRET_REQ -------------------------------------------------------- */
+
+void
+msg_secret_req_send(struct ipc_chan *c, uint64_t id, bool refresh)
+{
+	static const char fresh[] = "{\"refresh\":true}";
+
+	send_raw(c, MSG_SECRET_REQ, id, refresh ? fresh : NULL, refresh ? sizeof(fresh) - 1 : 0);
+}
+
+int
+msg_secret_req_decode(const struct ipc_msg *m, bool *refresh, const char **why)
+{
+	static const char *const members[] = { "refresh", NULL };
+	struct json_object *o;
+
+	*refresh = false;
+	if (m->hdr.len == 0)
+		return 0;
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) || !get_bool(o, "refresh", refresh, why)) {
+		json_object_put(o);
+		return -2;
+	}
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- SECRET_ANS, OP_TOKEN: raw bytes ----------------------------------- */
+
+void
+msg_secret_ans_send(struct ipc_chan *c, uint64_t id, const unsigned char *p, size_t n)
+{
+	send_raw(c, MSG_SECRET_ANS, id, p, n);
+}
+
+int
+msg_secret_ans_decode(const struct ipc_msg *m, const char **why)
+{
+	if (m->hdr.len == 0) {
+		*why = "empty secret";
+		return -1;
+	}
+	return 0;
+}
+
+void
+msg_op_token_send(struct ipc_chan *c, const unsigned char *p, size_t n)
+{
+	send_raw(c, MSG_OP_TOKEN, 0, p, n);
+}
+
+int
+msg_op_token_decode(const struct ipc_msg *m, const char **why)
+{
+	if (m->hdr.id != 0) {
+		*why = "OP_TOKEN with an id";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- SECRET_ERR -------------------------------------------------------- */
+
+void
+msg_secret_err_send(struct ipc_chan *c, uint64_t id, enum err_code code, const char *message)
+{
+	error_send(c, MSG_SECRET_ERR, id, code, message, false);
+}
+
+int
+msg_secret_err_decode(const struct ipc_msg *m, struct msg_error *out, const char **why)
+{
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!error_decode(o, &out->code, out->message, sizeof(out->message), why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- SECRET_INFO ------------------------------------------------------- */
+
+void
+msg_secret_info_send(struct ipc_chan *c, const char *fingerprint, const char *provider)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "fingerprint", fingerprint);
+	jx_add_str(o, "provider", provider);
+	send_json(c, MSG_SECRET_INFO, 0, o);
+}
+
+int
+msg_secret_info_decode(const struct ipc_msg *m, struct msg_secret_info *out, const char **why)
+{
+	static const char *const members[] = { "fingerprint", "provider", NULL };
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) ||
+	    !copy_str(o, "fingerprint", true, out->fingerprint, sizeof(out->fingerprint), why) ||
+	    !copy_str(o, "provider", true, out->provider, sizeof(out->provider), why))
+		return drop(o);
+	json_object_put(o);
+	if (strlen(out->fingerprint) != 16 ||
+	    strspn(out->fingerprint, "0123456789abcdef") != 16) {
+		*why = "fingerprint is not 16 hex digits";
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,149 @@
+/* The IPC messages, typed (STYLE.md): one encoder and one validating decoder
+ * per message type, used by every sender and every receiver, so no other
+ * place builds or reads a message's payload by hand.
+ *
+ * An encoder queues the message on a channel (out of memory, or a payload
+ * over IPC_MAX_PAYLOAD, is fatal: every caller would die of it anyway).  A
+ * decoder checks the payload's whole shape (known members only, types,
+ * lengths, values from closed sets) and returns 0 and a filled structure, or
+ * -1 and a short reason in *why: the receiver treats -1 as a broken
+ * invariant (log, exit), except where its comment says otherwise.  What a
+ * request means (is it allowed?) is the receiver's to re-check with policy;
+ * a decoder only guarantees its shape. */
+#ifndef MAB_MSG_H
+#define MAB_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "errors.h"
+#include "ipc.h"
+#include "policy.h"
+#include "request.h"
+
+/* ---- EXEC_REQ: brokerd -> tokend --------------------------------------- */
+/* A Graph call as policy allowed it: only the headers policy forwards.  A
+ * token_only request (brokerd --ready) names a tenant and a resource and
+ * asks for the token's metadata, no Graph call. */
+struct msg_exec_req {
+	bool token_only;
+	struct graph_request req; /* released with msg_exec_req_free */
+};
+
+void msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *req,
+    const struct policy_decision *d);
+void msg_exec_req_send_token_only(struct ipc_chan *c, uint64_t id, const char *tenant_id,
+    const char *resource, long timeout_ms);
+int msg_exec_req_decode(const struct ipc_msg *m, struct msg_exec_req *out, const char **why);
+void msg_exec_req_free(struct msg_exec_req *x);
+
+/* ---- token metadata, in EXEC_ANS and DESCRIBE_ANS ---------------------- */
+enum msg_token_source { TOKEN_SOURCE_MINTED, TOKEN_SOURCE_CACHE, TOKEN_SOURCE_FALLBACK };
+
+struct msg_token_meta {
+	enum msg_token_source source;
+	char token_type[32];
+	char expires_at[32]; /* ISO 8601, UTC */
+};
+
+const char *msg_token_source_name(enum msg_token_source s);
+/* As the token object of a tool result: {source, token_type, expires_at}. */
+struct json_object *msg_token_meta_json(const struct msg_token_meta *t);
+
+/* ---- EXEC_ANS: tokend -> brokerd --------------------------------------- */
+/* Success: the token's metadata and, unless the request was token_only, the
+ * execution {http_status, provider_request_id, headers, body}.  Failure: an
+ * error code and message. */
+struct msg_exec_ans {
+	enum err_code code; /* ERR_NONE: success */
+	char message[512];
+	struct msg_token_meta token;
+	int http_status;		/* 0 when there is no execution */
+	struct json_object *execution; /* owned; NULL when there is none */
+};
+
+void msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
+    struct json_object *execution);
+void msg_exec_ans_send_error(struct ipc_chan *c, uint64_t id, enum err_code code,
+    const char *message);
+int msg_exec_ans_decode(const struct ipc_msg *m, struct msg_exec_ans *out, const char **why);
+void msg_exec_ans_free(struct msg_exec_ans *a);
+/* The execution object tokend sends, from Graph's status, the response
+ * headers it keeps and the body (owned; NULL for none). */
+struct json_object *msg_execution_new(long status, const char *request_id,
+    const char *client_request_id, const char *retry_after, struct json_object *body);
+
+/* ---- DESCRIBE_REQ: brokerd -> tokend ----------------------------------- */
+void msg_describe_req_send(struct ipc_chan *c, uint64_t id, const char *resource);
+/* out: the resource, as given (tokend checks it is an allowed one). */
+int msg_describe_req_decode(const struct ipc_msg *m, char *resource, size_t len, const char **why);
+
+/* ---- DESCRIBE_ANS: tokend -> brokerd ----------------------------------- */
+enum msg_cache_state { CACHE_STATE_EMPTY, CACHE_STATE_VALID, CACHE_STATE_EXPIRED };
+
+struct msg_describe_ans {
+	enum msg_cache_state state;
+	char token_type[32];  /* not empty unless state is empty */
+	char expires_at[32];
+	int64_t expires_in_s;
+	bool refreshing;
+	bool throttled;
+};
+
+void msg_describe_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_describe_ans *a);
+int msg_describe_ans_decode(const struct ipc_msg *m, struct msg_describe_ans *out, const char **why);
+/* As the cache object of the describe tool's result. */
+struct json_object *msg_describe_ans_json(const struct msg_describe_ans *a);
+
+/* ---- CANCEL_REQ: brokerd -> tokend, no payload, no answer -------------- */
+void msg_cancel_req_send(struct ipc_chan *c, uint64_t id);
+int msg_cancel_req_decode(const struct ipc_msg *m, const char **why);
+
+/* ---- PROGRESS: tokend -> brokerd, a call waits on a retry -------------- */
+struct msg_progress {
+	char message[160];
+	int64_t retry_in_ms;
+};
+
+void msg_progress_send(struct ipc_chan *c, uint64_t id, const char *message, int64_t retry_in_ms);
+int msg_progress_decode(const struct ipc_msg *m, struct msg_progress *out, const char **why);
+
+/* ---- SECRET_REQ: tokend -> secretd ------------------------------------- */
+/* refresh: the login endpoint rejected the secret.  A payload that is not
+ * a JSON object is -1 (fatal); one that names anything else is -2: secretd
+ * refuses it (an answer, not an exit), since a request for another
+ * reference is exactly what it exists to refuse. */
+void msg_secret_req_send(struct ipc_chan *c, uint64_t id, bool refresh);
+int msg_secret_req_decode(const struct ipc_msg *m, bool *refresh, const char **why);
+
+/* ---- SECRET_ANS: secretd -> tokend: the raw secret, never empty -------- */
+void msg_secret_ans_send(struct ipc_chan *c, uint64_t id, const unsigned char *p, size_t n);
+int msg_secret_ans_decode(const struct ipc_msg *m, const char **why);
+
+/* ---- SECRET_ERR: secretd -> tokend or brokerd -------------------------- */
+struct msg_error {
+	enum err_code code;
+	char message[512];
+};
+
+void msg_secret_err_send(struct ipc_chan *c, uint64_t id, enum err_code code, const char *message);
+int msg_secret_err_decode(const struct ipc_msg *m, struct msg_error *out, const char **why);
+
+/* ---- OP_TOKEN: brokerd -> secretd, once, first: the raw 1Password token
+ * (empty: secretd reads it from $CREDENTIALS_DIRECTORY itself) ---------- */
+void msg_op_token_send(struct ipc_chan *c, const unsigned char *p, size_t n);
+int msg_op_token_decode(const struct ipc_msg *m, const char **why);
+
+/* ---- SECRET_INFO: secretd -> brokerd, id 0: which secret is current ---- */
+struct msg_secret_info {
+	char fingerprint[17]; /* 16 hex digits */
+	char provider[16];
+};
+
+void msg_secret_info_send(struct ipc_chan *c, const char *fingerprint, const char *provider);
+int msg_secret_info_decode(const struct ipc_msg *m, struct msg_secret_info *out, const char **why);
+
+#endif
