@@ -1,0 +1,261 @@
+"""tokend is the monitor: a hostile brokerd gains nothing policy refuses.
+
+This test plays a compromised brokerd.  It starts the real secretd and the
+real tokend as brokerd would (channels at descriptors 3 and 4, the
+secretd-tokend pair between them) against the TLS mock of the login
+endpoint and Graph, then writes to tokend's channel what an attacker who
+runs code in brokerd could write.
+
+tokend decodes every request with the typed codec (common/msg.c) and
+decides it again with brokerd's own policy code (common/policy.c) on its own
+copy of the configuration.  A request that policy refuses is a broken
+invariant: tokend logs it and exits before it mints or sends anything (and
+brokerd, seeing its child die, exits 70: tests/integration/test_child_death.py).
+
+For each attack the test checks what an attacker would want: no byte
+reaches a second local server (a listening socket that must not even see a
+connection), no login request names anything but the configured resource,
+and no request reaches Graph at all.  One allowed request is served, so the
+set-up is shown to work and the refusals are refusals of the attack.
+"""
+
+import fcntl
+import json
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+mock_entra = harness.import_mock_entra()
+
+HDR = struct.Struct("=IIQII")
+MSG_EXEC_REQ, MSG_EXEC_ANS, MSG_DESCRIBE_REQ, MSG_DESCRIBE_ANS = 1, 2, 3, 4
+
+TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
+CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+SECRET = "mab-monitor-secret~" + os.urandom(12).hex()
+
+PKI = None
+_PKI_ROOT = None
+
+
+def setUpModule():
+    global PKI, _PKI_ROOT
+    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
+    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
+
+
+def tearDownModule():
+    if _PKI_ROOT is not None:
+        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+
+
+class Children:
+    """secretd and tokend as brokerd starts them; this process holds
+    brokerd's end of each channel."""
+
+    def __init__(self, st, env):
+        self.to_secretd, sd_end = socket.socketpair()
+        self.to_tokend, td_end = socket.socketpair()
+        peer_sd, peer_td = socket.socketpair()
+        self.procs = {}
+        self.logs = {}
+        for name, parent_end, peer_end in (("secretd", sd_end, peer_sd), ("tokend", td_end, peer_td)):
+            self.procs[name] = self._spawn(st, env, name, parent_end, peer_end)
+        for s in (sd_end, td_end, peer_sd, peer_td):
+            s.close()
+
+    def _spawn(self, st, env, name, parent_end, peer_end):
+        def at_3_and_4():
+            # Moved above 10 first, so that neither dup2 clobbers the other.
+            high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD, 10) for s in (parent_end, peer_end)]
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        proc = subprocess.Popen(
+            [os.path.join(st.libexecdir, name)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=harness.base_env(st, env), preexec_fn=at_3_and_4, close_fds=False)
+        chunks = []
+        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(4096), b"")),
+                                  daemon=True)
+        reader.start()
+        self.logs[name] = (chunks, reader)
+        return proc
+
+    def log(self, name):
+        """What the process wrote to stderr; all of it once it has exited."""
+        chunks, reader = self.logs[name]
+        if self.procs[name].poll() is not None:
+            reader.join(timeout=5)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def send(self, msg_type, msg_id, payload):
+        data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
+        self.to_tokend.sendall(HDR.pack(msg_type, 0, msg_id, len(data), 0) + data)
+
+    def recv(self, timeout=harness.DEFAULT_TIMEOUT):
+        """(type, id, payload) of tokend's next message, or None at its end."""
+        self.to_tokend.settimeout(timeout)
+        head = b""
+        while len(head) < HDR.size:
+            chunk = self.to_tokend.recv(HDR.size - len(head))
+            if not chunk:
+                return None
+            head += chunk
+        msg_type, _, msg_id, length, _ = HDR.unpack(head)
+        data = b""
+        while len(data) < length:
+            data += self.to_tokend.recv(length - len(data))
+        return msg_type, msg_id, json.loads(data)
+
+    def tokend_status(self, timeout=harness.DEFAULT_TIMEOUT):
+        return self.procs["tokend"].wait(timeout=timeout)
+
+    def close(self):
+        for s in (self.to_secretd, self.to_tokend):
+            s.close()
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.logs[name][1].join(timeout=5)
+            proc.stderr.close()
+
+
+class HostileBrokerd(harness.BrokerTestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mab-monitor-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.secret_file = os.path.join(self.tmp, "graph-client-secret")
+        harness.write_secret_file(self.secret_file, SECRET)
+        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(self.mock.stop)
+        self.mock.start()
+        # The second local server the attacker wants the token sent to.
+        # A connection waiting in its backlog is enough to fail.
+        self.bait = socket.socket()
+        self.bait.bind(("127.0.0.1", 0))
+        self.bait.listen(16)
+        self.addCleanup(self.bait.close)
+        self.bait_url = "https://127.0.0.1:%d" % self.bait.getsockname()[1]
+
+    def start(self, extra=None):
+        env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
+                              self.secret_file, TENANT, CLIENT_ID, extra)
+        kids = Children(self.stage, env)
+        self.addCleanup(kids.close)
+        return kids
+
+    def exec_req(self, **changes):
+        req = {"token_only": False, "request_id": "r-1", "requester_id": "attacker",
+               "tenant_id": TENANT, "resource": self.mock.base_url, "scopes": ["User.Read.All"],
+               "method": "GET", "path": "/v1.0/users", "headers": {}, "timeout_ms": 5000}
+        req.update(changes)
+        return {k: v for k, v in req.items() if v is not None}
+
+    def assert_nothing_sent(self):
+        self.assertEqual(self.mock.graph_requests(), [], "a request reached Graph")
+        for rec in self.mock.token_requests():
+            self.assertEqual(rec["resource"], self.mock.base_url,
+                             "a login named another resource: %r" % rec)
+        readable, _, _ = select.select([self.bait], [], [], 0.2)
+        self.assertEqual(readable, [], "tokend connected to the second server")
+
+    def assert_refused(self, kids, msg_type, payload, why="broken invariant"):
+        kids.send(msg_type, 7, payload)
+        self.assertIsNone(kids.recv(), "tokend answered a request policy refuses")
+        self.assertNotEqual(kids.tokend_status(), 0)
+        self.assertIn(why, kids.log("tokend"))
+        self.assert_nothing_sent()
+        self.assertEqual(self.mock.token_requests(), [], "tokend logged in for a refused request")
+
+    # -- the control: an allowed request is served --------------------------
+
+    def test_allowed_request_is_served(self):
+        kids = self.start()
+        kids.send(MSG_EXEC_REQ, 1, self.exec_req(query="$top=1", headers={"consistency-level": "eventual"}))
+        msg_type, msg_id, ans = kids.recv()
+        self.assertEqual((msg_type, msg_id), (MSG_EXEC_ANS, 1), ans)
+        self.assertTrue(ans["ok"], ans)
+        self.assertEqual(ans["execution"]["http_status"], 200)
+        [graph] = self.mock.graph_requests()
+        self.assertEqual((graph["path"], graph["query"]), ("/v1.0/users", "$top=1"))
+        self.assertEqual(graph["header_map"].get("consistency-level"), "eventual")
+        self.assertEqual(graph["host"], self.mock.base_url[len("https://"):])
+        readable, _, _ = select.select([self.bait], [], [], 0.2)
+        self.assertEqual(readable, [])
+
+    # -- where the token goes --------------------------------------------------
+
+    def test_path_naming_another_host(self):
+        port = self.bait.getsockname()[1]
+        for path in ("@127.0.0.1:%d/v1.0/x" % port, "//127.0.0.1:%d/v1.0/x" % port,
+                     "/v1.0/x@127.0.0.1:%d" % port):
+            with self.subTest(path=path):
+                self.assert_refused(self.start(), MSG_EXEC_REQ, self.exec_req(path=path))
+
+    def test_unconfigured_resource_is_neither_minted_nor_called(self):
+        for resource in (self.bait_url, "https://management.azure.com"):
+            with self.subTest(resource=resource):
+                self.assert_refused(self.start(), MSG_EXEC_REQ, self.exec_req(resource=resource))
+
+    def test_token_only_for_an_unconfigured_resource(self):
+        self.assert_refused(self.start(), MSG_EXEC_REQ,
+                            {"token_only": True, "tenant_id": TENANT, "resource": self.bait_url,
+                             "timeout_ms": 5000})
+
+    def test_describe_of_an_unconfigured_resource(self):
+        self.assert_refused(self.start(), MSG_DESCRIBE_REQ, {"resource": self.bait_url})
+
+    # -- what reaches Graph ------------------------------------------------------
+
+    def test_injected_headers(self):
+        for headers in ({"prefer": "x\r\nAuthorization: Bearer stolen"},
+                        {"authorization": "Bearer chosen-by-the-attacker"},
+                        {"Authorization": "Bearer chosen-by-the-attacker"},
+                        {"x-evil": "1"},
+                        {"accept": "application/json", "Accept": "text/plain"}):
+            with self.subTest(headers=headers):
+                self.assert_refused(self.start(), MSG_EXEC_REQ, self.exec_req(headers=headers))
+
+    def test_requests_policy_refuses(self):
+        cases = {
+            "tenant": self.exec_req(tenant_id="00000000-0000-0000-0000-000000000000"),
+            "scope": self.exec_req(scopes=["Directory.ReadWrite.All"]),
+            "mutation": self.exec_req(method="DELETE", path="/v1.0/users/x"),
+            "traversal": self.exec_req(path="/v1.0/users/../../admin"),
+            "query": self.exec_req(query="a b\r\nHost: evil"),
+            "identity": self.exec_req(requester_id=""),
+        }
+        for name, req in cases.items():
+            with self.subTest(case=name):
+                self.assert_refused(self.start(), MSG_EXEC_REQ, req,
+                                    why="malformed EXEC_REQ" if name == "identity" else "broken invariant")
+
+    def test_path_outside_the_allowlist(self):
+        extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users"}
+        self.assert_refused(self.start(extra), MSG_EXEC_REQ, self.exec_req(path="/v1.0/groups"))
+
+    def test_malformed_requests(self):
+        for payload in (b"not json", self.exec_req(extra_member=1),
+                        self.exec_req(timeout_ms=10 ** 9), self.exec_req(method=None)):
+            with self.subTest(payload=payload):
+                self.assert_refused(self.start(), MSG_EXEC_REQ, payload, why="malformed EXEC_REQ")
+
+
+if __name__ == "__main__":
+    harness.main()
