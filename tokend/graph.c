@@ -49,10 +49,15 @@ execution_object(long status, const char *rid, const char *crid, const char *ret
 static void
 graph_answer(struct tokend *td, struct exec *x, struct json_object *execution)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *token = token_meta(x->entry, x->source);
+	char when[32];
 
+	/* The expiry of the token the request carried: the entry may hold a
+	 * successor by now, or nothing (a 401 dropped it: never 1970). */
+	iso8601_utc(x->sent_expires_at, when, sizeof(when));
+	jx_add_str(token, "expires_at", when);
 	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", token_meta(x->entry, x->source));
+	jx_add(o, "token", token);
 	jx_add(o, "execution", execution);
 	exec_answer(td, x, o);
 }
@@ -156,6 +161,20 @@ graph_parse_answer(long status, const char *request_id, const char *client_reque
 	return ERR_NONE;
 }
 
+/* Graph's own verdict on the token: 401 with error.code
+ * InvalidAuthenticationToken.  A 401 with another body (a resource's own
+ * authorization check, a proxy) says nothing about the token. */
+static bool
+graph_token_rejected(long status, struct json_object *execution)
+{
+	const char *code;
+
+	if (status != 401)
+		return false;
+	code = jx_get_str(jx_get_obj(jx_get_obj(execution, "body"), "error"), "code");
+	return code != NULL && strcmp(code, "InvalidAuthenticationToken") == 0;
+}
+
 static void
 graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 {
@@ -183,8 +202,10 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 		exec_fail(td, x, code, why);
 		return;
 	}
-	if (xf->status == 401) /* revoked or rejected: the next call mints afresh */
-		cache_invalidate(x->entry);
+	if (graph_token_rejected(xf->status, execution) &&
+	    cache_invalidate_generation(x->entry, x->sent_generation))
+		log_info("call %llu: Graph rejected the token; the next call mints afresh",
+		    (unsigned long long)x->id);
 	graph_answer(td, x, execution);
 }
 
@@ -208,6 +229,8 @@ graph_headers(struct xfer *xf, struct exec *x)
 	n = snprintf(line, sizeof(line), "Authorization: %s %.*s", x->entry->token_type,
 	    (int)x->entry->token.len, (const char *)tok);
 	guard_close(&x->entry->token);
+	x->sent_generation = x->entry->generation;
+	x->sent_expires_at = x->entry->expires_at;
 	if (n < 0 || (size_t)n >= sizeof(line))
 		fatalx("access token too long for a header");
 	xfer_header(xf, line);
