@@ -1,6 +1,7 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,28 +41,95 @@ audit_open(const struct config *cfg)
 	}
 }
 
-void
+/* Why the last record could not be written ("" while it was). */
+static char audit_failure[160];
+/* The last write stopped inside a line: the next record starts on a new
+ * line, so the fragment never swallows it. */
+static bool audit_torn;
+
+const char *
+audit_broken(void)
+{
+	return audit_failure[0] != '\0' ? audit_failure : NULL;
+}
+
+/* The whole of buf or -1: a short write (a full disk, RLIMIT_FSIZE) is
+ * continued until it fails; what it left is a torn line. */
+static int
+audit_write_all(int fd, const char *buf, size_t len, size_t *done)
+{
+	ssize_t n;
+
+	*done = 0;
+	while (*done < len) {
+		n = write(fd, buf + *done, len - *done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+audit_note_failure(const char *sink, int errnum, size_t done)
+{
+	bool first = audit_failure[0] == '\0';
+
+	snprintf(audit_failure, sizeof(audit_failure), "%s: %s%s", sink, strerror(errnum),
+	    done > 0 ? " (record cut short)" : "");
+	if (done > 0)
+		audit_torn = true;
+	/* Once per failure, not once per refused call. */
+	if (first)
+		log_error("audit log cannot be written: %s; tool calls are refused until "
+			  "a record is written again",
+		    audit_failure);
+}
+
+int
 audit_write(const char *event, struct json_object *rec)
 {
-	char ts[32];
-	const char *line;
-	size_t len;
+	char ts[32], prefix[64];
+	const char *line, *sink;
+	size_t len, plen = 0, off, done;
+	char *buf;
+	int fd, rc, n;
 
 	iso8601_utc(wall_s(), ts, sizeof(ts));
 	jx_add_str(rec, "ts", ts);
 	jx_add_str(rec, "event", event);
 	line = jx_text(rec, &len); /* never a record cut short (out of memory) */
+	fd = audit_fd != -1 ? audit_fd : STDERR_FILENO;
+	sink = audit_fd != -1 ? "MCP_AUTH_BROKER_AUDIT_FILE" : "stderr";
 	if (audit_fd == -1) {
-		log_info("audit: %s", line);
-		return;
+		/* The log line's format (README, Audit), whatever the log level:
+		 * a record is not a log line. */
+		n = snprintf(prefix, sizeof(prefix), "%s[%ld]: info: audit: ", log_procname(),
+		    (long)getpid());
+		plen = n > 0 && (size_t)n < sizeof(prefix) ? (size_t)n : 0;
 	}
+	off = audit_torn ? 1 : 0;
 	/* One write per record so concurrent writers never interleave lines. */
-	char *buf = malloc(len + 1);
-	if (buf == NULL)
+	if ((buf = malloc(off + plen + len + 1)) == NULL)
 		fatalx("out of memory");
-	memcpy(buf, line, len);
-	buf[len] = '\n';
-	if (write(audit_fd, buf, len + 1) != (ssize_t)(len + 1))
-		log_warn("audit write to MCP_AUTH_BROKER_AUDIT_FILE");
+	buf[0] = '\n';
+	memcpy(buf + off, prefix, plen);
+	memcpy(buf + off + plen, line, len);
+	buf[off + plen + len] = '\n';
+	rc = audit_write_all(fd, buf, off + plen + len + 1, &done);
+	if (rc == -1) {
+		audit_note_failure(sink, errno, done);
+	} else {
+		if (audit_failure[0] != '\0')
+			log_warnx("audit log written again after: %s", audit_failure);
+		audit_failure[0] = '\0';
+		audit_torn = false;
+	}
 	free(buf);
+	return rc;
 }

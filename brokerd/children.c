@@ -95,6 +95,7 @@ child_exec(const char *path, int parent_fd, int peer_fd, pid_t parent, char **en
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 	execve(path, argv, env);
 	_exit(127);
 }

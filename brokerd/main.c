@@ -191,6 +191,9 @@ signals_setup(void)
 	int fd;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* An audit file past RLIMIT_FSIZE: a write that fails (EFBIG), so
+	 * that calls are refused with a reason, not a brokerd killed. */
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);

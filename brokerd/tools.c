@@ -280,12 +280,14 @@ audit_peer(struct json_object *rec, const struct session *s)
 	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
 }
 
-static void
+/* 0, or -1 when the record could not be written (audit.h). */
+static int
 audit_call(const struct broker *b, const struct session *s, const char *tool,
     const char *request_id, const char *requester_id, const struct policy_decision *d,
     const struct audit_outcome *out, int64_t started_ms)
 {
 	struct json_object *rec = json_object_new_object();
+	int rc;
 
 	audit_peer(rec, s);
 	/* A self-check's calls are real calls, and say what they were. */
@@ -310,15 +312,32 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 	/* Which secret was current, so a record shows whether a rotation had
 	 * taken effect; null until secretd has resolved one. */
 	jx_add_str(rec, "secret_fingerprint", b->secret_fingerprint[0] ? b->secret_fingerprint : NULL);
-	audit_write("tool_call", rec);
+	rc = audit_write("tool_call", rec);
 	json_object_put(rec);
+	return rc;
 }
 
-static void
+static int
 audit_call_done(const struct broker *b, const struct call *c, const struct audit_outcome *out)
 {
-	audit_call(b, c->session, c->tool, c->request_id, c->requester_id,
+	return audit_call(b, c->session, c->tool, c->request_id, c->requester_id,
 	    c->has_policy ? &c->policy : NULL, out, c->started_ms);
+}
+
+/* Audit before effect: while the last record could not be written, an
+ * allowed call is refused before it reaches tokend (and its refusal is
+ * recorded; a record written again lifts the refusal).  No audit.* code
+ * exists (DESIGN.md section 5): the broker cannot serve the call, so
+ * provider.unavailable, retryable once the operator has fixed the sink. */
+static bool
+audit_refuses(char *msg, size_t len)
+{
+	const char *why = audit_broken();
+
+	if (why == NULL)
+		return false;
+	snprintf(msg, len, "audit log cannot be written: %s; the call was not made", why);
+	return true;
 }
 
 /* ---- auth.graph.operation.execute.v1 ----------------------------------- */
@@ -358,6 +377,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	struct policy_decision d;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
 	int64_t started = mono_ms();
+	char msg[256];
 
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
@@ -365,7 +385,11 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 		audit_call(b, s, TOOL_EXECUTE, req.request_id, req.requester_id, NULL, &out, started);
 	} else {
 		policy_decide(&b->cfg, &req, &d);
-		if (d.allow) {
+		if (d.allow && audit_refuses(msg, sizeof(msg))) {
+			out.code = ERR_PROVIDER_UNAVAILABLE;
+			tool_fail(s, rq, req.request_id, out.code, msg, policy_object(&b->cfg, &d));
+			audit_call(b, s, TOOL_EXECUTE, req.request_id, req.requester_id, &d, &out, started);
+		} else if (d.allow) {
 			execute_dispatch(b, s, rq, &req, &d);
 		} else {
 			out.code = d.code;
@@ -381,6 +405,7 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 {
 	struct json_object *sc = json_object_new_object(), *token;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	char msg[256];
 
 	if (a->execution == NULL)
 		fatalx("EXEC_ANS from tokend without an execution");
@@ -393,8 +418,17 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 	jx_add(sc, "policy", policy_object(&b->cfg, &c->policy));
 	jx_add(sc, "token", token);
 	jx_add(sc, "execution", json_object_get(a->execution));
-	tool_result(c->session, &c->rpc, sc, false);
-	audit_call_done(b, c, &out);
+	/* Recorded before the client sees the result: a Graph answer whose
+	 * record is lost is not disclosed. */
+	if (audit_call_done(b, c, &out) == -1) {
+		snprintf(msg, sizeof(msg),
+		    "audit log cannot be written: %s; the Graph call was made, its result is withheld",
+		    audit_broken());
+		tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_UNAVAILABLE, msg,
+		    policy_object(&b->cfg, &c->policy));
+	} else {
+		tool_result(c->session, &c->rpc, sc, false);
+	}
 	json_object_put(sc);
 }
 
@@ -412,14 +446,31 @@ call_fail(struct broker *b, struct call *c, enum err_code code, const char *msg)
 
 /* ---- auth.graph.token.describe.v1 -------------------------------------- */
 
+/* describe is judged by the resource alone; its decision is recorded like
+ * execute's, so that a describe, allowed or denied, leaves one record. */
 static void
-tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
-    struct json_object *args)
+describe_decide(const struct config *cfg, const char *resource, char *key, size_t len,
+    struct policy_decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->rule, sizeof(d->rule), "resource");
+	if (!policy_resource_key(resource, key, len) || !config_resource_allowed(cfg, key)) {
+		d->code = ERR_POLICY_DENIED;
+		snprintf(d->reason, sizeof(d->reason), "policy.rule.deny.resource.not_allowed");
+		snprintf(d->message, sizeof(d->message),
+		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES");
+		return;
+	}
+	d->allow = true;
+	snprintf(d->reason, sizeof(d->reason), "policy.rule.allow.token.describe");
+}
+
+/* The arguments: only "resource", a string without NUL; NULL and a reason
+ * in *why when they are not. */
+static const char *
+describe_resource(const struct broker *b, struct json_object *args, const char **why)
 {
 	const char *resource = b->cfg.resources.v[0];
-	struct json_object *detail;
-	struct call *c;
-	char key[512];
 
 	json_object_object_foreach(args, k, v) {
 		/* A NUL in the resource would cut it short where it is used:
@@ -427,21 +478,43 @@ tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
 		 * allowed resource (found by tests/integration/test_hostile_input.py). */
 		if (strcmp(k, "resource") != 0 || !json_object_is_type(v, json_type_string) ||
 		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
-			tool_fail(s, rq, NULL, ERR_BAD_REQUEST_INVALID_FIELD,
-			    strcmp(k, "resource") ? "unknown field (only \"resource\" is accepted)"
-						  : "resource must be a string without NUL characters",
-			    NULL);
-			return;
+			*why = strcmp(k, "resource") ? "unknown field (only \"resource\" is accepted)"
+						     : "resource must be a string without NUL characters";
+			return NULL;
 		}
 		resource = json_object_get_string(v);
 	}
-	if (!policy_resource_key(resource, key, sizeof(key)) ||
-	    !config_resource_allowed(&b->cfg, key)) {
-		tool_fail(s, rq, NULL, ERR_POLICY_DENIED,
-		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES", NULL);
+	return resource;
+}
+
+static void
+tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
+    struct json_object *args)
+{
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	const char *resource, *why = NULL;
+	struct json_object *detail;
+	struct policy_decision d;
+	int64_t started = mono_ms();
+	struct call *c;
+	char key[512], msg[256];
+
+	if ((resource = describe_resource(b, args, &why)) == NULL) {
+		out.code = ERR_BAD_REQUEST_INVALID_FIELD;
+		tool_fail(s, rq, NULL, out.code, why, NULL);
+		audit_call(b, s, TOOL_DESCRIBE, NULL, NULL, NULL, &out, started);
+		return;
+	}
+	describe_decide(&b->cfg, resource, key, sizeof(key), &d);
+	if (!d.allow || audit_refuses(msg, sizeof(msg))) {
+		out.code = d.allow ? ERR_PROVIDER_UNAVAILABLE : d.code;
+		tool_fail(s, rq, NULL, out.code, d.allow ? msg : d.message, NULL);
+		audit_call(b, s, TOOL_DESCRIBE, NULL, NULL, &d, &out, started);
 		return;
 	}
 	c = call_new(b, s, rq, TOOL_DESCRIBE, 0);
+	c->policy = d;
+	c->has_policy = true;
 	detail = json_object_new_object();
 	jx_add_str(detail, "tenant_id", b->cfg.tenant_id);
 	jx_add_str(detail, "client_id", b->cfg.client_id);
@@ -451,14 +524,22 @@ tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
 }
 
 static void
-describe_done(struct call *c, const struct msg_describe_ans *a)
+describe_done(struct broker *b, struct call *c, const struct msg_describe_ans *a)
 {
 	struct json_object *sc = json_object_new_object();
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	char msg[256];
 
 	jx_add_str(sc, "status", "ok");
 	json_object_object_foreach(c->detail, k, v) jx_add(sc, k, json_object_get(v));
 	jx_add(sc, "cache", msg_describe_ans_json(a));
-	tool_result(c->session, &c->rpc, sc, false);
+	/* Recorded before the client sees the token state, as execute. */
+	if (audit_call_done(b, c, &out) == -1) {
+		snprintf(msg, sizeof(msg), "audit log cannot be written: %s", audit_broken());
+		tool_fail(c->session, &c->rpc, NULL, ERR_PROVIDER_UNAVAILABLE, msg, NULL);
+	} else {
+		tool_result(c->session, &c->rpc, sc, false);
+	}
 	json_object_put(sc);
 }
 
@@ -528,7 +609,7 @@ tools_progress(struct call *c, const struct ipc_msg *m)
 }
 
 static void
-tools_describe_answer(struct call *c, const struct ipc_msg *m)
+tools_describe_answer(struct broker *b, struct call *c, const struct ipc_msg *m)
 {
 	struct msg_describe_ans a;
 	const char *why = NULL;
@@ -538,7 +619,7 @@ tools_describe_answer(struct call *c, const struct ipc_msg *m)
 	if (c != NULL && strcmp(c->tool, TOOL_DESCRIBE) != 0)
 		fatalx("DESCRIBE_ANS from tokend for an execute call");
 	if (c != NULL)
-		describe_done(c, &a);
+		describe_done(b, c, &a);
 }
 
 static void
@@ -572,7 +653,7 @@ tools_answer(struct broker *b, const struct ipc_msg *m)
 	if (c == NULL) /* answered already by the backstop timer, or cancelled */
 		log_debug("late answer from tokend for call %llu", (unsigned long long)m->hdr.id);
 	if (m->hdr.type == MSG_DESCRIBE_ANS)
-		tools_describe_answer(c, m);
+		tools_describe_answer(b, c, m);
 	else
 		tools_exec_answer(b, c, m);
 	if (c != NULL)

@@ -153,6 +153,30 @@ START_TEST(invalidate_forgets_token)
 }
 END_TEST
 
+/* Issue 9 item 6: a 401 drops the token it was sent with, once; a late 401
+ * about an old token leaves its successor alone. */
+START_TEST(rejection_drops_only_the_token_it_was_about)
+{
+	uint64_t first, second;
+
+	cache_store(&c, e, "tok1", 4, "Bearer", 3000);
+	first = e->generation;
+	ck_assert(cache_invalidate_generation(e, first));
+	ck_assert_int_eq(cache_state(&c, e), CACHE_EMPTY);
+	/* Nine more 401s about the same token: nothing more to drop. */
+	for (int i = 0; i < 9; i++)
+		ck_assert(!cache_invalidate_generation(e, first));
+	cache_store(&c, e, "tok2", 4, "Bearer", 3000);
+	second = e->generation;
+	ck_assert_uint_ne(first, second);
+	/* A late 401 about tok1 arrives after tok2 was stored. */
+	ck_assert(!cache_invalidate_generation(e, first));
+	ck_assert_int_eq(cache_state(&c, e), CACHE_VALID);
+	ck_assert(cache_invalidate_generation(e, second));
+	ck_assert_int_eq(cache_state(&c, e), CACHE_EMPTY);
+}
+END_TEST
+
 START_TEST(token_kept_no_access)
 {
 	const unsigned char *p;
@@ -208,6 +232,7 @@ main(void)
 	tcase_add_test(tc, throttle_after_identical_4xx_only);
 	tcase_add_test(tc, unavailable_does_not_throttle);
 	tcase_add_test(tc, invalidate_forgets_token);
+	tcase_add_test(tc, rejection_drops_only_the_token_it_was_about);
 	tcase_add_test(tc, token_kept_no_access);
 	tcase_add_test(tc, minting_lookup_by_id);
 #ifndef HAVE_SANITIZERS

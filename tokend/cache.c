@@ -89,6 +89,7 @@ cache_store(struct token_cache *c, struct token_entry *e, const char *token, siz
 	if (guard_store(&e->token, token, len) == -1)
 		return -1;
 	snprintf(e->token_type, sizeof(e->token_type), "%s", token_type);
+	e->generation++;
 	e->minted_at = c->now();
 	e->expires_at = e->minted_at + ttl;
 	e->refresh_at = e->minted_at + (ttl - c->skew_s) * 3 / 4;
@@ -149,4 +150,13 @@ cache_invalidate(struct token_entry *e)
 {
 	guard_free(&e->token);
 	e->expires_at = 0;
+}
+
+bool
+cache_invalidate_generation(struct token_entry *e, uint64_t generation)
+{
+	if (e->token.p == NULL || e->generation != generation)
+		return false;
+	cache_invalidate(e);
+	return true;
 }

@@ -27,6 +27,9 @@ struct token_entry {
 	bool awaiting_secret; /* its secret request to secretd is unanswered */
 	bool refresh_failed; /* the last refresh failed while a token remained */
 	uint64_t mint_id;   /* the login's request id on the secretd channel */
+	/* Which token this is: counts stores, so that a Graph answer about a
+	 * token can be told from one about its successor. */
+	uint64_t generation;
 	/* Throttling of login requests after 429 and repeated identical 4xx. */
 	int64_t throttled_until;
 	enum err_code throttle_code;
@@ -70,6 +73,10 @@ void cache_note_failure(struct token_cache *c, struct token_entry *e, enum err_c
     const char *msg, const char *sig, long retry_after_s);
 void cache_note_success(struct token_entry *e);
 void cache_invalidate(struct token_entry *e);
+/* Graph rejected the token of this generation: drop it, unless it has been
+ * dropped or replaced since (a late 401 about an old token must not drop
+ * a fresh one).  True when it dropped it. */
+bool cache_invalidate_generation(struct token_entry *e, uint64_t generation);
 /* Stores a fresh token; the effective TTL is min(expires_in, max_ttl). */
 int cache_store(struct token_cache *c, struct token_entry *e, const char *token, size_t len,
     const char *token_type, long expires_in);

@@ -132,6 +132,20 @@ graph_parse_answer(long status, const char *request_id, const char *client_reque
 	return ERR_NONE;
 }
 
+/* Graph's own verdict on the token: 401 with error.code
+ * InvalidAuthenticationToken.  A 401 with another body (a resource's own
+ * authorization check, a proxy) says nothing about the token. */
+static bool
+graph_token_rejected(long status, struct json_object *execution)
+{
+	const char *code;
+
+	if (status != 401)
+		return false;
+	code = jx_get_str(jx_get_obj(jx_get_obj(execution, "body"), "error"), "code");
+	return code != NULL && strcmp(code, "InvalidAuthenticationToken") == 0;
+}
+
 static void
 graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 {
@@ -159,8 +173,10 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 		exec_fail(td, x, code, why);
 		return;
 	}
-	if (xf->status == 401) /* revoked or rejected: the next call mints afresh */
-		cache_invalidate(x->entry);
+	if (graph_token_rejected(xf->status, execution) &&
+	    cache_invalidate_generation(x->entry, x->sent_generation))
+		log_info("call %llu: Graph rejected the token; the next call mints afresh",
+		    (unsigned long long)x->id);
 	graph_answer(td, x, execution);
 }
 
@@ -192,8 +208,9 @@ request_has_header(const struct graph_request *req, const char *name)
 
 /* Last, and only once the URL is known to be on the configured resource. */
 static void
-graph_authorization(struct xfer *xf, struct token_entry *e)
+graph_authorization(struct xfer *xf, struct exec *x)
 {
+	struct token_entry *e = x->entry;
 	const unsigned char *tok;
 	char line[8192];
 	int n;
@@ -202,6 +219,8 @@ graph_authorization(struct xfer *xf, struct token_entry *e)
 	n = snprintf(line, sizeof(line), "Authorization: %s %.*s", e->token_type, (int)e->token.len,
 	    (const char *)tok);
 	guard_close(&e->token);
+	x->sent_generation = e->generation;
+	x->sent_expires_at = e->expires_at;
 	if (n < 0 || (size_t)n >= sizeof(line))
 		fatalx("access token too long for a header");
 	xfer_header(xf, line);
@@ -318,7 +337,7 @@ graph_start(struct tokend *td, struct exec *x)
 	curl_free(url);
 	graph_headers(xf, &x->req);
 	graph_body(xf, &x->req);
-	graph_authorization(xf, x->entry);
+	graph_authorization(xf, x);
 	x->attempts++;
 	x->state = EXEC_WAIT_GRAPH;
 	x->xfer = xf;

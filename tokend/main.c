@@ -52,15 +52,17 @@ exec_remove(struct tokend *td, struct exec *x)
 	free(x);
 }
 
-/* The token's metadata as of now: taken before anything (a 401) can
- * invalidate the entry, so an answer never reports an emptied one. */
+/* The token's metadata, for the answer. */
 static void
 exec_token_meta(const struct exec *x, struct msg_token_meta *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->source = x->source;
 	snprintf(t->token_type, sizeof(t->token_type), "%s", x->entry->token_type);
-	iso8601_utc(x->entry->expires_at, t->expires_at, sizeof(t->expires_at));
+	/* Once sent, the token the request carried: the entry may hold a
+	 * successor by now, or nothing (a 401 dropped it: never 1970). */
+	iso8601_utc(x->sent_generation != 0 ? x->sent_expires_at : x->entry->expires_at,
+	    t->expires_at, sizeof(t->expires_at));
 }
 
 void

@@ -36,6 +36,10 @@ struct exec {
 	struct json_object *answer; /* smoke: the execution to send at due_ms */
 	struct xfer *xfer;	    /* the running Graph transfer */
 	int attempts;
+	/* The token the Graph request was sent with: its generation (for a
+	 * 401) and its expiry (for the answer, whatever became of it). */
+	uint64_t sent_generation;
+	int64_t sent_expires_at;
 	bool token_only; /* brokerd --ready: the token's metadata, no Graph call */
 	struct exec *next;
 };

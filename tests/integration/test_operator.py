@@ -125,11 +125,16 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertIn("token source cache", details["execute (cached)"])
         self.assertIn("token cache valid", details["describe (warm)"])
         # The calls went through policy and audit like any client's.
+        # Every call, the two describes included (issue 9 item 7).
         records = harness.audit_records(self.audit, "tool_call")
-        self.assertEqual([(r["requester_id"], r["outcome"], r.get("token_source")) for r in records],
+        executes = [r for r in records if r["tool"] == harness.EXECUTE_TOOL]
+        self.assertEqual([(r["requester_id"], r["outcome"], r.get("token_source")) for r in executes],
                          [("brokerd-selfcheck", "ok", "minted"), ("brokerd-selfcheck", "ok", "cache"),
                           ("brokerd-selfcheck", "policy.denied", None)], records)
-        self.assertEqual(records[2]["reason"], "policy.rule.deny.path.unsafe")
+        self.assertEqual(executes[2]["reason"], "policy.rule.deny.path.unsafe")
+        describes = [r for r in records if r["tool"] == harness.DESCRIBE_TOOL]
+        self.assertEqual([(r["decision"], r["outcome"]) for r in describes], [("allow", "ok")] * 2, records)
+        self.assertEqual(len(records), 5, records)
         # Marked as a self-check, with the checker (not its parent) as the peer.
         self.assertEqual({r.get("selfcheck") for r in records}, {"smoke-e2e"})
         self.assertNotIn(os.getpid(), {r["peer_pid"] for r in records})

@@ -628,6 +628,77 @@ class CacheTests(TokendHttpCase):
         self.assertEqual(len(self.mock.token_requests()), 1, "describe requested a token")
 
 
+class Graph401Tests(TokendHttpCase):
+    """Issue 9 item 6: a 401 drops only the token it was sent with, at most
+    once per token, and only for Graph's InvalidAuthenticationToken."""
+
+    def assert_real_expiry(self, sc):
+        expires_at = parse_utc(sc["token"]["expires_at"])
+        self.assertGreater(expires_at, time.time() + 60, "an answer reports an invalidated entry's expiry: " + dump(sc))
+
+    def test_revoked_token_answer_reports_the_expiry_of_the_token_sent(self):
+        broker = self.broker()
+        first = self.assert_ok(self.call(broker), source="minted")
+        self.mock.revoke()
+        sc = self.assert_ok(self.call(broker, request_id="req-2"), "req-2", http_status=401)
+        self.assertEqual(sc["token"]["expires_at"], first["token"]["expires_at"], dump(sc))
+        self.assert_real_expiry(sc)
+        self.assert_ok(self.call(broker, request_id="req-3"), "req-3", source="minted")
+        self.assertEqual(len(self.mock.token_requests()), 2, dump(self.mock.token_requests()))
+
+    def test_concurrent_401s_drop_the_token_once(self):
+        broker = self.broker()
+        self.assert_ok(self.call(broker, request_id="warm"), "warm", source="minted")
+        count = 10
+        # Delayed, so that all ten are sent with the same token before the
+        # first 401 comes back.
+        self.mock.set_fault("graph", "401", count=count, delay=1)
+        ids = {}
+        for n in range(count):
+            rid = "req-401-%02d" % n
+            ids[self.send_call(broker, request_id=rid, timeout_ms=30000)] = rid
+        answers = harness.recv_in_order(broker, count, timeout=60)
+        for a in answers:
+            sc = self.assert_ok(a, ids[a["id"]], http_status=401, source="cache")
+            self.assert_real_expiry(sc)
+        after = self.assert_ok(self.call(broker, request_id="after"), "after", source="minted")
+        self.assert_real_expiry(after)
+        self.assert_ok(self.call(broker, request_id="again"), "again", source="cache")
+        self.assert_no_more_token_requests(self.mock, 2)
+        print("\n    %d concurrent 401 InvalidAuthenticationToken: %d logins in all"
+              % (count, len(self.mock.token_requests())), file=sys.stderr)
+
+    def test_late_401_about_an_old_token_keeps_its_successor(self):
+        broker = self.broker()
+        self.assert_ok(self.call(broker, request_id="warm"), "warm", source="minted")
+        # A call sent with token 1 whose 401 comes back late...
+        self.mock.add_fault("graph", "401", count=1, match={"path": "/v1.0/users"}, delay=3)
+        late = self.send_call(broker, {"operation.path": "/v1.0/users"}, request_id="late", timeout_ms=30000)
+        self.assertTrue(self.mock.wait_for(lambda m: len(m.graph_requests()) == 2, 10), dump(self.mock.graph_requests()))
+        # ...meanwhile token 1 is rejected at once, and token 2 minted.
+        self.mock.add_fault("graph", "401", count=1, match={"path": "/v1.0/organization"})
+        self.assert_ok(self.call(broker, {"operation.path": "/v1.0/organization"}, request_id="r1"), "r1", http_status=401)
+        self.assert_ok(self.call(broker, {"operation.path": "/v1.0/organization"}, request_id="r2"), "r2", source="minted")
+        self.assertEqual(len(self.mock.token_requests()), 2)
+        sc = self.assert_ok(broker.recv_response(late, timeout=30), "late", http_status=401)
+        self.assert_real_expiry(sc)
+        # The late 401 was about token 1: token 2 stays.
+        self.assert_ok(self.call(broker, {"operation.path": "/v1.0/organization"}, request_id="r3"), "r3", source="cache")
+        self.assert_no_more_token_requests(self.mock, 2)
+
+    def test_401_with_another_code_keeps_the_token(self):
+        broker = self.broker()
+        self.assert_ok(self.call(broker, request_id="warm"), "warm", source="minted")
+        self.mock.set_fault("graph", "401", count=3, code="Unauthorized")
+        for n, path in enumerate(("/v1.0/users", "/v1.0/organization", "/beta/no-such-thing")):
+            sc = self.assert_ok(self.call(broker, {"operation.path": path}, request_id="r%d" % n), "r%d" % n,
+                                http_status=401, source="cache")
+            self.assertEqual(sc["execution"]["body"]["error"]["code"], "Unauthorized", dump(sc))
+            self.assert_real_expiry(sc)
+        self.assert_ok(self.call(broker, request_id="after"), "after", source="cache")
+        self.assert_no_more_token_requests(self.mock, 1)
+
+
 # ---- output hygiene ------------------------------------------------------------------
 
 
