@@ -40,8 +40,9 @@ static bool
 check_identity(const struct graph_request *req, struct policy_decision *d)
 {
 	if (req->requester_id == NULL || req->requester_id[0] == '\0')
-		return policy_deny(d, ERR_POLICY_MISSING_IDENTITY, "policy.rule.deny.identity.missing",
-		    "identity", "requester.requester_id is required");
+		return policy_deny(d, ERR_POLICY_MISSING_IDENTITY,
+		    "policy.rule.deny.identity.missing", "identity",
+		    "requester.requester_id is required");
 	return true;
 }
 
@@ -51,8 +52,8 @@ check_tenant(const struct config *cfg, const struct graph_request *req,
 {
 	if (req->tenant_id == NULL || cfg->tenant_id == NULL ||
 	    strcasecmp(req->tenant_id, cfg->tenant_id) != 0)
-		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.tenant.mismatch", "tenant",
-		    "graph.tenant_id is not the tenant this broker serves");
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.tenant.mismatch",
+		    "tenant", "graph.tenant_id is not the tenant this broker serves");
 	return true;
 }
 
@@ -91,8 +92,8 @@ check_scopes(const struct config *cfg, const struct graph_request *req,
 	char q[QUOTE_LEN + 1];
 
 	if (req->scopes.n == 0)
-		return policy_deny(d, ERR_POLICY_INVALID_SCOPE, "policy.rule.deny.scope.not_permitted",
-		    "scope", "no scope requested");
+		return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
+		    "policy.rule.deny.scope.not_permitted", "scope", "no scope requested");
 	for (size_t i = 0; i < req->scopes.n; i++) {
 		if (!config_scope_allowed(cfg, req->scopes.v[i]))
 			return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
@@ -102,8 +103,8 @@ check_scopes(const struct config *cfg, const struct graph_request *req,
 	return true;
 }
 
-static int
-hexval(char c)
+int
+policy_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -123,7 +124,7 @@ static const char *
 path_escapes_bad(const char *path)
 {
 	for (const char *p = path; (p = strchr(p, '%')) != NULL; p += 3) {
-		int hi = hexval(p[1]), lo = hi == -1 ? -1 : hexval(p[2]);
+		int hi = policy_hexval(p[1]), lo = hi == -1 ? -1 : policy_hexval(p[2]);
 		int c = hi * 16 + lo;
 
 		if (hi == -1 || lo == -1)
@@ -197,7 +198,8 @@ query_bad(const char *query)
 			return "query contains a space, control or non-ASCII character";
 		if (*p == '#')
 			return "query contains a fragment ('#')";
-		if (*p == '%' && (hexval((char)p[1]) == -1 || hexval((char)p[2]) == -1))
+		if (*p == '%' &&
+		    (policy_hexval((char)p[1]) == -1 || policy_hexval((char)p[2]) == -1))
 			return "query contains a malformed percent-escape";
 	}
 	return NULL;
@@ -241,7 +243,8 @@ check_path(const struct graph_request *req, struct policy_decision *d)
 	const char *why = NULL;
 
 	if (!policy_path_safe(req->path, req->query, &why))
-		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.unsafe", "path", "%s", why);
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.unsafe", "path",
+		    "%s", why);
 	return true;
 }
 
@@ -253,8 +256,8 @@ check_mutation(const struct config *cfg, const struct graph_request *req,
 	bool is_read = req->method != NULL && strcmp(req->method, "GET") == 0;
 
 	if (!is_read && (req->method == NULL || !cfg->enable_mutations))
-		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled", "mutation",
-		    "%s is refused: mutations are disabled",
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled",
+		    "mutation", "%s is refused: mutations are disabled",
 		    req->method != NULL ? req->method : "the method");
 	return true;
 }

@@ -37,20 +37,52 @@ batch_fail(struct policy_decision *d, const char *fmt, ...)
 	    "%s", msg);
 }
 
-/* The first segment after the version, with "%24" read as '$' and in any
- * letter case: that is how Graph finds its batch endpoint, so it is how we
- * must find it too, or "/v1.0/%24batch" would pass as an ordinary POST. */
+/* The first segment after the version, percent-decoded and lower-cased
+ * (Graph decodes "%24batch" and ignores case), cut to fit in out; false
+ * when it had to be cut. */
+static bool
+first_segment(const char *path, char *out, size_t outsz)
+{
+	const char *seg = path + POLICY_VERSION_LEN;
+	size_t len = strcspn(seg, "/"), o = 0;
+
+	for (size_t i = 0; i < len; i++, o++) {
+		char c = seg[i];
+
+		if (o + 1 >= outsz) {
+			out[o] = '\0';
+			return false;
+		}
+		/* path safety has refused a malformed escape already */
+		if (c == '%' && i + 2 < len) {
+			c = (char)(policy_hexval(seg[i + 1]) * 16 + policy_hexval(seg[i + 2]));
+			i += 2;
+		}
+		out[o] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/* Any first segment that Graph could read as "$batch" followed by more
+ * ("$batch%20", "$batch;x") is taken for a batch too, and then refused
+ * as malformed unless it is exactly "$batch": a batch must never pass for
+ * an ordinary POST that a broad rule such as POST:/v1.0/ + '*' allows. */
 bool
 policy_batch_path(const char *path)
 {
-	const char *seg = path + POLICY_VERSION_LEN;
-	size_t len = strcspn(seg, "/");
+	char seg[32];
 
-	if (len == strlen("$batch"))
-		return strncasecmp(seg, "$batch", len) == 0;
-	if (len == strlen("%24batch"))
-		return strncasecmp(seg, "%24batch", len) == 0;
-	return false;
+	(void)first_segment(path, seg, sizeof(seg));
+	return strncmp(seg, "$batch", strlen("$batch")) == 0;
+}
+
+static bool
+batch_segment_exact(const char *path)
+{
+	char seg[32];
+
+	return first_segment(path, seg, sizeof(seg)) && strcmp(seg, "$batch") == 0;
 }
 
 static bool
@@ -316,7 +348,8 @@ judge_item(const struct config *cfg, const struct graph_request *parent,
 	ok = policy_judge_operation(cfg, &s.req, true, &sd, &rule, is_read);
 	sub_free(&s);
 	if (!ok)
-		policy_deny(d, sd.code, sd.reason, sd.rule, "batch request '%s': %s", q, sd.message);
+		policy_deny(d, sd.code, sd.reason, sd.rule, "batch request '%s': %s", q,
+		    sd.message);
 	return ok;
 }
 
@@ -353,7 +386,7 @@ envelope_ok(const struct config *cfg, const struct graph_request *req,
 
 	if (strcmp(req->method, "POST") != 0)
 		return batch_fail(d, "a batch is sent with POST");
-	if (seg[strcspn(seg, "/")] != '\0')
+	if (seg[strcspn(seg, "/")] != '\0' || !batch_segment_exact(req->path))
 		return batch_fail(d, "nothing may follow $batch in the path");
 	if (req->query != NULL)
 		return batch_fail(d, "a batch takes no query options");

@@ -14,6 +14,9 @@
 bool policy_deny(struct policy_decision *d, enum err_code code, const char *reason,
     const char *rule, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The value of a hex digit, or -1. */
+int policy_hexval(char c);
+
 /* The allowlist rule that admits METHOD on PATH, or NULL; with no allowlist
  * configured, NULL too (callers look at cfg->n_paths first). */
 const struct path_rule *policy_allowlist_find(const struct config *cfg, const char *method,

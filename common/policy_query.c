@@ -24,18 +24,6 @@ struct expand_ctx {
 	int depth;
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-escapes decoded and '+' read as a space, as Graph reads a query;
  * false when out is too small (the query check has already refused a
  * malformed escape). */
@@ -47,9 +35,9 @@ decode(const char *s, size_t n, char *out, size_t outsz)
 	for (size_t i = 0; i < n; i++, o++) {
 		if (o + 1 >= outsz)
 			return false;
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) != -1 &&
-		    hexval(s[i + 2]) != -1) {
-			out[o] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		if (s[i] == '%' && i + 2 < n && policy_hexval(s[i + 1]) != -1 &&
+		    policy_hexval(s[i + 2]) != -1) {
+			out[o] = (char)(policy_hexval(s[i + 1]) * 16 + policy_hexval(s[i + 2]));
 			i += 2;
 		} else
 			out[o] = s[i] == '+' ? ' ' : s[i];
@@ -295,7 +283,8 @@ judge_reference_value(const struct config *cfg, const struct graph_request *req,
 		    json_object_get_string(v));
 	if (v != NULL && json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++)
-			if (!judge_reference_value(cfg, req, d, key, json_object_array_get_idx(v, i)))
+			if (!judge_reference_value(cfg, req, d, key,
+			    json_object_array_get_idx(v, i)))
 				return false;
 		return true;
 	}
