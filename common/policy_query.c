@@ -108,19 +108,26 @@ static bool
 expand_options(struct expand_ctx *x, const char *base, const char *s, size_t n)
 {
 	while (n > 0) {
-		size_t end = (size_t)scan_to(s, n, ';'), len = end, klen;
+		long at = scan_to(s, n, ';');
+		size_t end = (size_t)at, len = end, klen;
 		const char *opt = s, *eq;
 		char key[32];
 
+		/* "a(b)c(d)": the item's own parentheses need not balance inside */
+		if (at < 0)
+			return expand_fail(x, "$expand under ", base + POLICY_VERSION_LEN,
+			    " has unbalanced parentheses or quotes");
 		trim(&opt, &len);
 		eq = memchr(opt, '=', len);
 		klen = eq != NULL ? (size_t)(eq - opt) : len;
+		while (klen > 0 && (opt[klen - 1] == ' ' || opt[klen - 1] == '\t'))
+			klen--;
 		snprintf(key, sizeof(key), "%.*s", (int)(klen < sizeof(key) ? klen : 0), opt);
 		if (option_is(key, "levels"))
 			return expand_fail(x, "$levels under ", base + POLICY_VERSION_LEN,
 			    " cannot be judged against the path allowlist");
 		if (eq != NULL && option_is(key, "expand") &&
-		    !expand_list(x, base, eq + 1, len - klen - 1))
+		    !expand_list(x, base, eq + 1, len - (size_t)(eq + 1 - opt)))
 			return false;
 		s += end + (end < n);
 		n -= end + (end < n);
@@ -254,19 +261,17 @@ policy_check_query(const struct config *cfg, const struct graph_request *req,
 /* OData spells a reference "@odata.id" and a link to set "<property>@odata.bind";
  * Graph's JSON reader is not known to be strict about case or about the
  * short forms of OData 4.01 ("@id", "@bind"), so none of them passes
- * unjudged. */
+ * unjudged, whatever comes before it. */
 static bool
 is_reference_key(const char *key)
 {
-	static const char *suffixes[] = { "@odata.id", "odata.id", "@id", "odata.bind", "@bind" };
+	static const char *suffixes[] = { "odata.id", "@id", "odata.bind", "@bind" };
 	size_t len = strlen(key);
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		size_t sl = strlen(suffixes[i]);
-		bool whole = i < 3; /* an id is the member; a bind ends one */
 
-		if (whole ? strcasecmp(key, suffixes[i]) == 0 :
-		    (len >= sl && strcasecmp(key + len - sl, suffixes[i]) == 0))
+		if (len >= sl && strcasecmp(key + len - sl, suffixes[i]) == 0)
 			return true;
 	}
 	return false;

@@ -793,6 +793,8 @@ static const char *nested_refused[] = {
 	"$expand=memberOf(expand=owners)",
 	"$expand=memberOf($filter=x%20eq%20')'),manager",
 	"$expand=memberOf($levels=max)",
+	"$expand=memberOf($expand%20=owners)",
+	"$expand=memberOf(a)b(c)",
 	"$expand=memberOf(",
 	"$expand=memberOf)",
 	"$expand=../../groups",
@@ -871,6 +873,8 @@ static const struct {
 	{ "POST", "/v1.0/groups", "{\"displayName\":\"g\",\"members@odata.bind\":["
 	    "\"https://graph.microsoft.com/v1.0/users/u\","
 	    "\"https://graph.microsoft.com/v1.0/servicePrincipals/sp\"]}", false },
+	{ "POST", "/v1.0/groups", "{\"x\":{\"members@ODATA.BIND\":"
+	    "\"https://graph.microsoft.com/v1.0/directoryObjects/sp\"}}", false },
 	{ "POST", "/v1.0/groups", "{\"x\":[{\"owners@odata.bind\":"
 	    "\"https://graph.microsoft.com/v1.0/directoryObjects/sp\"}]}", false },
 	{ "DELETE", "/v1.0/groups/g/members/$ref?$id=https://graph.microsoft.com/v1.0/users/u",
