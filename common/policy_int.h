@@ -30,9 +30,9 @@ const struct path_rule *policy_allowlist_find(const struct config *cfg, const ch
 bool policy_judge_operation(const struct config *cfg, const struct graph_request *req,
     bool in_batch, struct policy_decision *d, const struct path_rule **rule, bool *is_read);
 
-/* policy_batch.c: whether PATH (already judged safe) addresses the batch
- * endpoint, "%24batch" and any letter case included: Graph decodes and
- * matches it so. */
+/* policy_batch.c: whether PATH (already judged safe) may address the batch
+ * endpoint: its first segment, percent-decoded and in any letter case,
+ * begins with "$batch" (policy_check_batch refuses all but "$batch"). */
 bool policy_batch_path(const char *path);
 /* The envelope and every request in it; *is_read when all are GET. */
 bool policy_check_batch(const struct config *cfg, const struct graph_request *req,
