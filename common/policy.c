@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "policy.h"
+#include "policy_int.h"
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -19,12 +19,9 @@ static const char *forwarded_headers[] = { POLICY_FORWARDED_HEADERS };
 
 /* Longest scope or header name a message quotes. */
 
-static bool deny(struct policy_decision *d, enum err_code code, const char *reason,
-    const char *rule, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
 /* Fills a denial and returns false, so each check can end with it. */
-static bool
-deny(struct policy_decision *d, enum err_code code, const char *reason, const char *rule,
+bool
+policy_deny(struct policy_decision *d, enum err_code code, const char *reason, const char *rule,
     const char *fmt, ...)
 {
 	va_list ap;
@@ -43,8 +40,9 @@ static bool
 check_identity(const struct graph_request *req, struct policy_decision *d)
 {
 	if (req->requester_id == NULL || req->requester_id[0] == '\0')
-		return deny(d, ERR_POLICY_MISSING_IDENTITY, "policy.rule.deny.identity.missing",
-		    "identity", "requester.requester_id is required");
+		return policy_deny(d, ERR_POLICY_MISSING_IDENTITY,
+		    "policy.rule.deny.identity.missing", "identity",
+		    "requester.requester_id is required");
 	return true;
 }
 
@@ -54,8 +52,8 @@ check_tenant(const struct config *cfg, const struct graph_request *req,
 {
 	if (req->tenant_id == NULL || cfg->tenant_id == NULL ||
 	    strcasecmp(req->tenant_id, cfg->tenant_id) != 0)
-		return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.tenant.mismatch", "tenant",
-		    "graph.tenant_id is not the tenant this broker serves");
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.tenant.mismatch",
+		    "tenant", "graph.tenant_id is not the tenant this broker serves");
 	return true;
 }
 
@@ -82,7 +80,7 @@ check_resource(const struct config *cfg, const struct graph_request *req,
 {
 	if (!policy_resource_key(req->resource, norm, normsz) ||
 	    !config_resource_allowed(cfg, norm))
-		return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.resource.not_allowed",
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.resource.not_allowed",
 		    "resource", "graph.resource is not an allowed Graph resource");
 	return true;
 }
@@ -94,19 +92,19 @@ check_scopes(const struct config *cfg, const struct graph_request *req,
 	char q[QUOTE_LEN + 1];
 
 	if (req->scopes.n == 0)
-		return deny(d, ERR_POLICY_INVALID_SCOPE, "policy.rule.deny.scope.not_permitted",
-		    "scope", "no scope requested");
+		return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
+		    "policy.rule.deny.scope.not_permitted", "scope", "no scope requested");
 	for (size_t i = 0; i < req->scopes.n; i++) {
 		if (!config_scope_allowed(cfg, req->scopes.v[i]))
-			return deny(d, ERR_POLICY_INVALID_SCOPE,
+			return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
 			    "policy.rule.deny.scope.not_permitted", "scope",
 			    "scope '%s' is not permitted", text_quote(req->scopes.v[i], q, sizeof(q)));
 	}
 	return true;
 }
 
-static int
-hexval(char c)
+int
+policy_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -126,7 +124,7 @@ static const char *
 path_escapes_bad(const char *path)
 {
 	for (const char *p = path; (p = strchr(p, '%')) != NULL; p += 3) {
-		int hi = hexval(p[1]), lo = hi == -1 ? -1 : hexval(p[2]);
+		int hi = policy_hexval(p[1]), lo = hi == -1 ? -1 : policy_hexval(p[2]);
 		int c = hi * 16 + lo;
 
 		if (hi == -1 || lo == -1)
@@ -187,6 +185,9 @@ path_first_segment_colon(const char *path)
 	return memchr(seg, ':', strcspn(seg, "/")) != NULL;
 }
 
+/* Query options are split and percent-decoded (policy_query.c) before
+ * $expand is judged; an escape that does not decode would be read one way
+ * here and perhaps another by Graph. */
 static const char *
 query_bad(const char *query)
 {
@@ -197,6 +198,9 @@ query_bad(const char *query)
 			return "query contains a space, control or non-ASCII character";
 		if (*p == '#')
 			return "query contains a fragment ('#')";
+		if (*p == '%' &&
+		    (policy_hexval((char)p[1]) == -1 || policy_hexval((char)p[2]) == -1))
+			return "query contains a malformed percent-escape";
 	}
 	return NULL;
 }
@@ -239,7 +243,8 @@ check_path(const struct graph_request *req, struct policy_decision *d)
 	const char *why = NULL;
 
 	if (!policy_path_safe(req->path, req->query, &why))
-		return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.unsafe", "path", "%s", why);
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.unsafe", "path",
+		    "%s", why);
 	return true;
 }
 
@@ -251,14 +256,27 @@ check_mutation(const struct config *cfg, const struct graph_request *req,
 	bool is_read = req->method != NULL && strcmp(req->method, "GET") == 0;
 
 	if (!is_read && (req->method == NULL || !cfg->enable_mutations))
-		return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled", "mutation",
-		    "%s is refused: mutations are disabled",
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled",
+		    "mutation", "%s is refused: mutations are disabled",
 		    req->method != NULL ? req->method : "the method");
 	return true;
 }
 
 /* FNM_PATHNAME: a '*' stays within one path segment, so a rule for the
  * items of a collection does not also open everything below each item. */
+const struct path_rule *
+policy_allowlist_find(const struct config *cfg, const char *method, const char *path)
+{
+	for (size_t i = 0; i < cfg->n_paths; i++) {
+		const struct path_rule *r = &cfg->paths[i];
+
+		if ((r->method == NULL || strcmp(r->method, method) == 0) &&
+		    fnmatch(r->pattern, path, FNM_PATHNAME) == 0)
+			return r;
+	}
+	return NULL;
+}
+
 static bool
 check_allowlist(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d, const struct path_rule **matched)
@@ -266,17 +284,10 @@ check_allowlist(const struct config *cfg, const struct graph_request *req,
 	*matched = NULL;
 	if (cfg->n_paths == 0)
 		return true;
-	for (size_t i = 0; i < cfg->n_paths; i++) {
-		const struct path_rule *r = &cfg->paths[i];
-
-		if ((r->method == NULL || strcmp(r->method, req->method) == 0) &&
-		    fnmatch(r->pattern, req->path, FNM_PATHNAME) == 0) {
-			*matched = r;
-			return true;
-		}
-	}
-	return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.not_allowed", "allowlist",
-	    "operation.path is not in the path allowlist for %s", req->method);
+	if ((*matched = policy_allowlist_find(cfg, req->method, req->path)) != NULL)
+		return true;
+	return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.not_allowed",
+	    "allowlist", "operation.path is not in the path allowlist for %s", req->method);
 }
 
 /* RFC 9110 token characters. */
@@ -316,9 +327,10 @@ header_forwarded(const char *name)
 }
 
 /* Every header is judged before any is marked, so a denial leaves no
- * half-filled forward[] behind. */
+ * half-filled forward[] behind.  Inside a $batch a header travels in the
+ * body, where it cannot be stripped: one we would not forward is refused. */
 static bool
-check_headers(const struct graph_request *req, struct policy_decision *d)
+check_headers(const struct graph_request *req, bool in_batch, struct policy_decision *d)
 {
 	char q[QUOTE_LEN + 1];
 
@@ -326,16 +338,21 @@ check_headers(const struct graph_request *req, struct policy_decision *d)
 		const struct header_kv *h = &req->headers[i];
 
 		if (!header_name_ok(h->name) || !header_value_ok(h->value))
-			return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
+			return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
 			    "header", "header '%s' has an invalid name or value",
 			    text_quote(h->name, q, sizeof(q)));
 		/* Names differing in case only are one HTTP header: which value
 		 * would win is not left to chance. */
 		for (size_t j = 0; j < i; j++)
 			if (strcasecmp(h->name, req->headers[j].name) == 0)
-				return deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
+				return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.header.invalid",
 				    "header", "header '%s' is given more than once",
 				    text_quote(h->name, q, sizeof(q)));
+		if (in_batch && !header_forwarded(h->name))
+			return policy_deny(d, ERR_POLICY_DENIED,
+			    "policy.rule.deny.header.not_forwarded", "header",
+			    "header '%s' is not forwarded and cannot be stripped from a batch",
+			    text_quote(h->name, q, sizeof(q)));
 	}
 	for (size_t i = 0; i < req->n_headers && i < REQ_MAX_HEADERS; i++) {
 		d->forward[i] = header_forwarded(req->headers[i].name);
@@ -364,11 +381,9 @@ rule_printf(struct policy_decision *d, const char *fmt, ...)
 }
 
 static void
-allow(const struct config *cfg, const struct graph_request *req, const char *resource,
+allow(const struct config *cfg, bool is_read, const char *resource,
     const struct path_rule *rule, struct policy_decision *d)
 {
-	bool is_read = strcmp(req->method, "GET") == 0;
-
 	d->allow = true;
 	d->code = ERR_NONE;
 	snprintf(d->reason, sizeof(d->reason), "%s",
@@ -381,22 +396,49 @@ allow(const struct config *cfg, const struct graph_request *req, const char *res
 	snprintf(d->message, sizeof(d->message), "allowed by policy");
 }
 
+/* A batch is recognised only once its path is known to be safe, and judged
+ * as a whole by policy_batch.c, which comes back here for each request in
+ * it.  The order is part of the contract, as in policy_decide. */
+bool
+policy_judge_operation(const struct config *cfg, const struct graph_request *req,
+    bool in_batch, struct policy_decision *d, const struct path_rule **rule, bool *is_read)
+{
+	*rule = NULL;
+	*is_read = false;
+	if (!check_path(req, d))
+		return false;
+	if (policy_batch_path(req->path)) {
+		if (in_batch)
+			return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.batch.nested",
+			    "batch", "a batch may not contain another batch");
+		return policy_check_batch(cfg, req, d, rule, is_read) &&
+		    check_headers(req, false, d);
+	}
+	if (!check_mutation(cfg, req, d) || !check_allowlist(cfg, req, d, rule) ||
+	    !policy_check_query(cfg, req, d) || !policy_check_references(cfg, req, d) ||
+	    !check_headers(req, in_batch, d))
+		return false;
+	*is_read = strcmp(req->method, "GET") == 0;
+	return true;
+}
+
 void
 policy_decide(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d)
 {
 	const struct path_rule *rule = NULL;
 	char resource[512];
+	bool is_read = false;
 
 	memset(d, 0, sizeof(*d));
 	/* The order is part of the contract: a request failing several checks
 	 * gets the reason of the first, the same one every time. */
 	if (!check_identity(req, d) || !check_tenant(cfg, req, d) ||
 	    !check_resource(cfg, req, d, resource, sizeof(resource)) ||
-	    !check_scopes(cfg, req, d) || !check_path(req, d) || !check_mutation(cfg, req, d) ||
-	    !check_allowlist(cfg, req, d, &rule) || !check_headers(req, d))
+	    !check_scopes(cfg, req, d) ||
+	    !policy_judge_operation(cfg, req, false, d, &rule, &is_read))
 		return;
-	allow(cfg, req, resource, rule, d);
+	allow(cfg, is_read, resource, rule, d);
 }
 
 /* A token with no Graph call (brokerd --ready): only whose token it is
