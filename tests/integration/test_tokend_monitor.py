@@ -250,6 +250,25 @@ class HostileBrokerd(harness.BrokerTestCase):
         extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users"}
         self.assert_refused(self.start(extra), MSG_EXEC_REQ, self.exec_req(path="/v1.0/groups"))
 
+    def test_batch_smuggling_refused_requests(self):
+        # Each sub-request is judged as if sent alone: the envelope's POST to
+        # an allowed $batch does not carry a DELETE or an addPassword along.
+        extra = {"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
+                 "MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users,GET:/v1.0/users/*,POST:/v1.0/$batch"}
+        batch = {"requests": [
+            {"id": "1", "method": "GET", "url": "/users/x"},
+            {"id": "2", "method": "DELETE", "url": "/users/x"},
+            {"id": "3", "method": "POST", "url": "/servicePrincipals/x/addPassword",
+             "headers": {"content-type": "application/json"}, "body": {}}]}
+        self.assert_refused(self.start(extra), MSG_EXEC_REQ, self.exec_req(
+            method="POST", path="/v1.0/$batch", body=batch,
+            headers={"content-type": "application/json"}))
+
+    def test_expand_reaching_past_the_allowlist(self):
+        extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*"}
+        self.assert_refused(self.start(extra), MSG_EXEC_REQ, self.exec_req(
+            path="/v1.0/users/x", query="$expand=memberOf,ownedObjects"))
+
     def test_malformed_requests(self):
         for payload in (b"not json", self.exec_req(extra_member=1),
                         self.exec_req(timeout_ms=10 ** 9), self.exec_req(method=None)):
