@@ -11,8 +11,11 @@
 #include "request.h"
 
 /* Headers forwarded to Graph when present and valid; anything else is
- * stripped (authorization and cookie among them, always). */
-#define POLICY_FORWARDED_HEADERS "accept", "content-type", "if-match", "prefer", "consistency-level"
+ * stripped (authorization and cookie among them, always).  Graph's own
+ * spelling of the advanced-query header is ConsistencyLevel; the hyphenated
+ * name of the original broker's list is kept for its clients. */
+#define POLICY_FORWARDED_HEADERS "accept", "content-type", "if-match", "prefer", \
+	"consistency-level", "consistencylevel"
 
 struct policy_decision {
 	bool allow;

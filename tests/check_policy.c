@@ -389,10 +389,10 @@ START_TEST(test_headers_stripped_and_forwarded)
 	ck_assert_str_eq(req.headers[2].name, "cookie");
 	ck_assert(!d.forward[2]);
 	ck_assert(!d.forward[3]); /* x-forwarded-for */
-	ck_assert(!d.forward[4]); /* consistencylevel: not the allowed spelling */
-	ck_assert(d.forward[5]);  /* consistency-level */
+	ck_assert(d.forward[4]);  /* consistencylevel: Graph's ConsistencyLevel */
+	ck_assert(d.forward[5]);  /* consistency-level: the original broker's spelling */
 	ck_assert(d.forward[6]);  /* prefer */
-	ck_assert_uint_eq(d.n_stripped, 4);
+	ck_assert_uint_eq(d.n_stripped, 3);
 	request_free(&req);
 }
 END_TEST

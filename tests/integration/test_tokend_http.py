@@ -38,7 +38,8 @@ OTHER_CLIENT_ID = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
 # Random per run, so that a leak check cannot pass by luck.
 SECRET_V1 = "mab-test-secret-v1~" + os.urandom(12).hex()
 SECRET_V2 = "mab-test-secret-v2~" + os.urandom(12).hex()
-FORWARDED_HEADERS = ("accept", "content-type", "if-match", "prefer", "consistency-level")
+FORWARDED_HEADERS = ("accept", "content-type", "if-match", "prefer", "consistency-level",
+                     "consistencylevel")
 RESULT_HEADERS = ("request-id", "client-request-id", "retry-after")
 RETRYABLE = ("provider.rate_limited", "provider.timeout", "provider.unavailable",
              "secret.timeout", "secret.unavailable")
@@ -250,6 +251,13 @@ class WireTests(TokendHttpCase):
         for name in ("consistency-level", "prefer", "accept"):
             self.assertEqual(req["header_map"].get(name), agent_headers[name], dump(req["headers"]))
         self.assertNotIn("agent-supplied-token", json.dumps(req["headers"]))
+
+    def test_graphs_own_consistencylevel_spelling_is_forwarded(self):
+        # Graph's advanced queries ($count, $search) need ConsistencyLevel.
+        broker = self.broker()
+        self.assert_ok(self.call(broker, {"operation.headers": {"ConsistencyLevel": "eventual"}}))
+        [req] = self.mock.graph_requests()
+        self.assertEqual(req["header_map"].get("consistencylevel"), "eventual", dump(req["headers"]))
 
     def test_result_has_graph_body_and_only_allowed_response_headers(self):
         broker = self.broker()
