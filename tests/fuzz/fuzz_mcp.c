@@ -56,7 +56,8 @@ static char *const env_wide[] = {
 	"MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com,https://graph.microsoft.us:443",
 	"MCP_AUTH_BROKER_ALLOWED_SCOPES=User.Read.All Group.Read.All",
 	"MCP_AUTH_BROKER_ALLOWED_PATHS=GET:/v1.0/users/*,POST:/v1.0/users,PATCH:/v1.0/users/*,"
-	"/beta/*/drive/*,DELETE:/v1.0/groups/*",
+	"/beta/*/drive/*,DELETE:/v1.0/groups/*,POST:/v1.0/$batch,GET:/v1.0/users/*/memberOf,"
+	"POST:/v1.0/groups/*/members/$ref",
 	NULL,
 };
 

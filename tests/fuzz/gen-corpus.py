@@ -322,6 +322,16 @@ MCP = {
                      operation__headers={"if-match": "*"}, operation__body={"jobTitle": "x"})) +
     call(3, contract(operation__path="/v1.0/groups")) +
     call(4, contract(operation__path="/beta/users/1/drive/root:/a/b:", graph__scopes=["user.read.all", "Group.Read.All"])),
+    "batch-expand-ref": MUT + INIT +
+    call(1, contract(operation__method="POST", operation__path="/v1.0/$batch",
+                     operation__headers={"content-type": "application/json"},
+                     operation__body={"requests": [
+                         {"id": "1", "method": "GET", "url": "/users/1?$expand=memberOf"},
+                         {"id": "2", "method": "DELETE", "url": "groups/2", "dependsOn": ["1"]}]})) +
+    call(2, contract(operation__path="/v1.0/users/1?$expand=memberOf($select=id;$expand=owners),manager")) +
+    call(3, contract(operation__method="POST", operation__path="/v1.0/groups/1/members/$ref",
+                     operation__headers={"content-type": "application/json"},
+                     operation__body={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/2"})),
     "nonfinite-numbers": MUT + INIT +
     call(1, contract(operation__method="POST", operation__path="/v1.0/users")).replace(
         b'"timeout_ms":5000', b'"timeout_ms":5000,"x":NaN') +
