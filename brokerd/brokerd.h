@@ -82,6 +82,7 @@ struct call {
 	const char *tool;
 	char *request_id;   /* execute: the contract's request_id */
 	char *requester_id; /* for audit */
+	char *target;	    /* execute: resource and path, the URI of binary content */
 	struct json_object *scopes;
 	struct json_object *detail; /* describe: tenant, client, resource */
 	struct policy_decision policy;

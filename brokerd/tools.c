@@ -142,7 +142,8 @@ tools_list(const char *protocol)
 /* A tool result: the structured JSON, and the same JSON as text for clients
  * that predate structuredContent. */
 static void
-tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error)
+tool_result_with(struct session *s, const struct rpc_req *rq, struct json_object *sc,
+    bool is_error, struct json_object *extra)
 {
 	struct json_object *r = json_object_new_object(), *content = json_object_new_array();
 	struct json_object *text = json_object_new_object();
@@ -151,11 +152,19 @@ tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc,
 	/* jx_text: never a text cut short under memory pressure. */
 	jx_add_str(text, "text", jx_text(sc, NULL));
 	json_object_array_add(content, text);
+	if (extra != NULL)
+		json_object_array_add(content, extra);
 	jx_add(r, "content", content);
 	if (mcp_structured(rq->protocol))
 		jx_add(r, "structuredContent", json_object_get(sc));
 	jx_add_bool(r, "isError", is_error);
 	mcp_send_result(s, rq, r);
+}
+
+static void
+tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error)
+{
+	tool_result_with(s, rq, sc, is_error, NULL);
 }
 
 static struct json_object *
@@ -239,6 +248,7 @@ call_free(struct broker *b, struct call *c)
 	json_object_put(c->detail);
 	free(c->request_id);
 	free(c->requester_id);
+	free(c->target);
 	free(c);
 }
 
@@ -359,7 +369,8 @@ execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq,
 	struct call *c = call_new(b, s, rq, TOOL_EXECUTE, req->timeout_ms);
 
 	if ((c->request_id = strdup(req->request_id)) == NULL ||
-	    (c->requester_id = strdup(req->requester_id)) == NULL)
+	    (c->requester_id = strdup(req->requester_id)) == NULL ||
+	    asprintf(&c->target, "%s%s", req->resource, req->path) == -1)
 		fatalx("out of memory");
 	c->policy = *d;
 	c->has_policy = true;
@@ -400,10 +411,37 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	request_free(&req);
 }
 
+/* An image, or other binary content, as MCP content of its own (image, or
+ * an embedded resource blob) rather than inside structuredContent: the
+ * base64 is sent once, and execution keeps its format and content type. */
+static struct json_object *
+binary_content(const struct call *c, const struct msg_exec_ans *a)
+{
+	struct json_object *ex = a->execution, *b64 = NULL, *item = json_object_new_object(), *res;
+	const char *ctype = jx_get_str(jx_get_obj(ex, "headers"), "content-type");
+
+	json_object_object_get_ex(ex, "body_base64", &b64);
+	json_object_get(b64);
+	json_object_object_del(ex, "body_base64");
+	if (a->body_format == BODY_IMAGE) {
+		jx_add_str(item, "type", "image");
+		jx_add(item, "data", b64);
+		jx_add_str(item, "mimeType", ctype);
+		return item;
+	}
+	res = json_object_new_object();
+	jx_add_str(res, "uri", c->target);
+	jx_add_str(res, "mimeType", ctype);
+	jx_add(res, "blob", b64);
+	jx_add_str(item, "type", "resource");
+	jx_add(item, "resource", res);
+	return item;
+}
+
 static void
 execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 {
-	struct json_object *sc = json_object_new_object(), *token;
+	struct json_object *sc = json_object_new_object(), *token, *extra = NULL;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
 	char msg[256];
 
@@ -417,6 +455,8 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 	jx_add_str(sc, "request_id", c->request_id);
 	jx_add(sc, "policy", policy_object(&b->cfg, &c->policy));
 	jx_add(sc, "token", token);
+	if (a->body_format == BODY_IMAGE || a->body_format == BODY_BINARY)
+		extra = binary_content(c, a);
 	jx_add(sc, "execution", json_object_get(a->execution));
 	/* Recorded before the client sees the result: a Graph answer whose
 	 * record is lost is not disclosed. */
@@ -426,8 +466,9 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 		    audit_broken());
 		tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_UNAVAILABLE, msg,
 		    policy_object(&b->cfg, &c->policy));
+		json_object_put(extra);
 	} else {
-		tool_result(c->session, &c->rpc, sc, false);
+		tool_result_with(c->session, &c->rpc, sc, false, extra);
 	}
 	json_object_put(sc);
 }

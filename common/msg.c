@@ -394,28 +394,41 @@ token_meta_decode(struct json_object *o, struct msg_token_meta *t, const char **
 
 /* ---- EXEC_ANS ---------------------------------------------------------- */
 
+static const char *const body_formats[] = { "empty", "json", "text", "image", "binary" };
+
+const char *
+msg_body_format_name(enum msg_body_format f)
+{
+	return body_formats[f];
+}
+
 struct json_object *
-msg_execution_new(long status, const char *request_id, const char *client_request_id,
-    const char *retry_after, struct json_object *body)
+msg_execution_new(const struct msg_graph_meta *g, enum msg_body_format f,
+    struct json_object *body)
 {
 	struct json_object *ex = json_object_new_object(), *h = json_object_new_object();
+	const char *kept[][2] = { { "request-id", g->request_id },
+		{ "client-request-id", g->client_request_id }, { "retry-after", g->retry_after },
+		{ "content-type", g->content_type }, { "location", g->location } };
 
-	if (request_id && *request_id)
-		jx_add_str(h, "request-id", request_id);
-	if (client_request_id && *client_request_id)
-		jx_add_str(h, "client-request-id", client_request_id);
-	if (retry_after && *retry_after)
-		jx_add_str(h, "retry-after", retry_after);
-	jx_add_int(ex, "http_status", status);
-	jx_add_str(ex, "provider_request_id", request_id ? request_id : "");
+	for (size_t i = 0; i < NITEMS(kept); i++)
+		if (kept[i][1] != NULL && *kept[i][1] != '\0')
+			jx_add_str(h, kept[i][0], kept[i][1]);
+	jx_add_int(ex, "http_status", g->status);
+	jx_add_str(ex, "provider_request_id", g->request_id ? g->request_id : "");
 	jx_add(ex, "headers", h);
-	jx_add(ex, "body", body);
+	jx_add_str(ex, "body_format", body_formats[f]);
+	if (f == BODY_IMAGE || f == BODY_BINARY) {
+		jx_add(ex, "body", NULL);
+		jx_add(ex, "body_base64", body);
+	} else {
+		jx_add(ex, "body", body);
+	}
 	return ex;
 }
 
-void
-msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
-    struct json_object *execution)
+static struct json_object *
+exec_ans_object(const struct msg_token_meta *token, struct json_object *execution)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -423,7 +436,25 @@ msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *
 	jx_add(o, "token", token_meta_object(token));
 	if (execution != NULL)
 		jx_add(o, "execution", json_object_get(execution));
-	send_json(c, MSG_EXEC_ANS, id, o);
+	return o;
+}
+
+void
+msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
+    struct json_object *execution)
+{
+	send_json(c, MSG_EXEC_ANS, id, exec_ans_object(token, execution));
+}
+
+int
+msg_exec_ans_try_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
+    struct json_object *execution)
+{
+	struct json_object *o = exec_ans_object(token, execution);
+	int rc = ipc_send_json(c, MSG_EXEC_ANS, id, o);
+
+	json_object_put(o);
+	return rc;
 }
 
 /* Error messages fit the decoders' buffers: cut at a character boundary,
@@ -488,29 +519,56 @@ error_decode(struct json_object *e, enum err_code *code, char *message, size_t l
 
 /* What brokerd passes on to the client: the status, the headers tokend
  * keeps (by name), the body. */
+/* The body matches its format: JSON any value, text a string, an image or
+ * binary content base64 with its content type, empty nothing. */
 static bool
-execution_decode(struct json_object *ex, int *status, const char **why)
+execution_body_decode(struct json_object *ex, struct json_object *h, enum msg_body_format f,
+    const char **why)
+{
+	struct json_object *body = NULL;
+	const char *b64 = NULL, *ctype = NULL;
+	bool has_body = json_object_object_get_ex(ex, "body", &body);
+
+	if (!get_str(ex, "body_base64", false, IPC_MAX_PAYLOAD, &b64, why) ||
+	    !get_str(h, "content-type", false, 128, &ctype, why))
+		return false;
+	if ((f == BODY_IMAGE || f == BODY_BINARY) != (b64 != NULL) ||
+	    (b64 != NULL && (ctype == NULL || body != NULL)) || !has_body ||
+	    (f == BODY_TEXT && !json_object_is_type(body, json_type_string)) ||
+	    (f == BODY_EMPTY && body != NULL)) {
+		*why = "body does not match its format";
+		return false;
+	}
+	return true;
+}
+
+static bool
+execution_decode(struct json_object *ex, int *status, enum msg_body_format *format,
+    const char **why)
 {
 	static const char *const members[] = { "http_status", "provider_request_id", "headers",
-		"body", NULL };
+		"body_format", "body", "body_base64", NULL };
 	static const char *const headers[] = { "request-id", "client-request-id", "retry-after",
-		NULL };
+		"content-type", "location", NULL };
 	struct json_object *h;
 	const char *s;
 	int64_t st;
+	int f;
 
 	if (ex == NULL || !members_known(ex, members, why) ||
 	    !get_int(ex, "http_status", 100, 599, &st, why) ||
 	    !get_str(ex, "provider_request_id", false, 128, &s, why) ||
-	    (h = get_obj(ex, "headers", why)) == NULL || !members_known(h, headers, why))
+	    (h = get_obj(ex, "headers", why)) == NULL || !members_known(h, headers, why) ||
+	    !get_enum(ex, "body_format", body_formats, NITEMS(body_formats), &f, why))
 		return false;
 	json_object_object_foreach(h, name, v) {
 		(void)v;
-		if (!get_str(h, name, true, 128, &s, why))
+		if (!get_str(h, name, true, strcmp(name, "location") == 0 ? 4095 : 128, &s, why))
 			return false;
 	}
 	*status = (int)st;
-	return true;
+	*format = (enum msg_body_format)f;
+	return execution_body_decode(ex, h, *format, why);
 }
 
 static int
@@ -522,7 +580,8 @@ exec_ans_decode_ok(struct json_object *o, struct msg_exec_ans *out, const char *
 	if (!members_known(o, members, why) || !token_meta_decode(jx_get_obj(o, "token"), &out->token, why))
 		return -1;
 	if (json_object_object_get_ex(o, "execution", &ex)) {
-		if (!execution_decode(jx_get_obj(o, "execution"), &out->http_status, why))
+		if (!execution_decode(jx_get_obj(o, "execution"), &out->http_status,
+			&out->body_format, why))
 			return -1;
 		out->execution = json_object_get(ex);
 	}

@@ -54,6 +54,23 @@ const char *msg_token_source_name(enum msg_token_source s);
 struct json_object *msg_token_meta_json(const struct msg_token_meta *t);
 
 /* ---- EXEC_ANS: tokend -> brokerd --------------------------------------- */
+/* What Graph answered, as tokend keeps it: the status and the response
+ * headers brokerd may see (NULL or empty: absent). */
+struct msg_graph_meta {
+	long status;
+	const char *request_id;
+	const char *client_request_id;
+	const char *retry_after;
+	const char *content_type;
+	const char *location; /* a redirect's target: data, never followed */
+};
+
+/* How the body travels: JSON as JSON, text as a string, an image or other
+ * binary content as base64 (execution.body_base64, with its content type). */
+enum msg_body_format { BODY_EMPTY, BODY_JSON, BODY_TEXT, BODY_IMAGE, BODY_BINARY };
+
+const char *msg_body_format_name(enum msg_body_format f);
+
 /* Success: the token's metadata and, unless the request was token_only, the
  * execution {http_status, provider_request_id, headers, body}.  Failure: an
  * error code and message. */
@@ -62,19 +79,26 @@ struct msg_exec_ans {
 	char message[512];
 	struct msg_token_meta token;
 	int http_status;		/* 0 when there is no execution */
+	enum msg_body_format body_format;
 	struct json_object *execution; /* owned; NULL when there is none */
 };
 
 void msg_exec_ans_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
     struct json_object *execution);
+/* The same, or -1 (nothing queued) when the encoded answer would exceed
+ * IPC_MAX_PAYLOAD: a body within MCP_AUTH_BROKER_MAX_RESPONSE_BYTES can
+ * grow past it once escaped or in base64. */
+int msg_exec_ans_try_send(struct ipc_chan *c, uint64_t id, const struct msg_token_meta *token,
+    struct json_object *execution);
 void msg_exec_ans_send_error(struct ipc_chan *c, uint64_t id, enum err_code code,
     const char *message);
 int msg_exec_ans_decode(const struct ipc_msg *m, struct msg_exec_ans *out, const char **why);
 void msg_exec_ans_free(struct msg_exec_ans *a);
-/* The execution object tokend sends, from Graph's status, the response
- * headers it keeps and the body (owned; NULL for none). */
-struct json_object *msg_execution_new(long status, const char *request_id,
-    const char *client_request_id, const char *retry_after, struct json_object *body);
+/* The execution object tokend sends.  body (owned): for BODY_JSON any JSON
+ * value, for BODY_TEXT a string, for BODY_IMAGE and BODY_BINARY the base64
+ * string, for BODY_EMPTY NULL. */
+struct json_object *msg_execution_new(const struct msg_graph_meta *g, enum msg_body_format f,
+    struct json_object *body);
 
 /* ---- DESCRIBE_REQ: brokerd -> tokend ----------------------------------- */
 void msg_describe_req_send(struct ipc_chan *c, uint64_t id, const char *resource);

@@ -53,7 +53,9 @@ graph_smoke(struct tokend *td, struct exec *x)
 	snprintf(rid, sizeof(rid), "00000000-0000-4000-8000-%012llx",
 	    (unsigned long long)++td->graph_seq);
 	x->state = EXEC_WAIT_GRAPH;
-	x->answer = msg_execution_new(g.status, rid, NULL, g.retry_after, g.body);
+	x->answer = msg_execution_new(&(struct msg_graph_meta){ g.status, rid, NULL, g.retry_after,
+					  g.body ? "application/json" : NULL, NULL },
+	    g.body ? BODY_JSON : BODY_EMPTY, g.body);
 	x->due_ms = mono_ms() + g.delay_ms;
 }
 
@@ -100,35 +102,143 @@ graph_transfer_error(const struct xfer *xf, CURLcode rc, char *msg, size_t len)
 	return ERR_PROVIDER_UNAVAILABLE;
 }
 
-/* Everything in a Graph answer comes from the network: this is the one place
- * it is turned into what brokerd gets, and what the fuzzer exercises. */
-enum err_code
-graph_parse_answer(long status, const char *request_id, const char *client_request_id,
-    const char *retry_after, const char *body, size_t len, struct json_object **execution,
-    const char **why)
+/* The media type of a Content-Type value, lower case, without parameters. */
+static void
+media_type(const char *content_type, char *out, size_t outsz)
 {
-	struct json_object *o = NULL;
-	const char *reason = NULL;
+	size_t n = 0;
 
-	*execution = NULL;
-	/* curl takes any three digits; brokerd's decoder, HTTP's range only. */
-	if (status < 100 || status > 599) {
-		*why = "Graph answered with an HTTP status out of range";
-		return ERR_PROVIDER_BAD_RESPONSE;
+	for (const char *p = content_type ? content_type : ""; *p && *p != ';' && n + 1 < outsz; p++)
+		if (*p != ' ' && *p != '\t')
+			out[n++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+	out[n] = '\0';
+}
+
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Well-formed UTF-8 without NUL: what a JSON string (and an MCP text
+ * content) can carry as it is. */
+static bool
+utf8_text(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		    (c & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+
+		if (c == 0 || n == 0 || i + n > len)
+			return false;
+		for (size_t k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond U+10FFFF. */
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += n;
 	}
+	return true;
+}
+
+/* How the body is passed on, by its declared type: JSON must be JSON;
+ * text (any text type, XML, CSV) that is not UTF-8 travels as binary; an answer
+ * without a type is JSON if it parses, else judged by its bytes. */
+static enum msg_body_format
+body_format(const char *content_type, const char *body, size_t len, bool *must_be_json)
+{
+	char mt[128];
+
+	media_type(content_type, mt, sizeof(mt));
+	*must_be_json = strcmp(mt, "application/json") == 0 || has_suffix(mt, "+json") ||
+	    strcmp(mt, "text/json") == 0;
+	if (len == 0)
+		return BODY_EMPTY;
+	if (*must_be_json || mt[0] == '\0')
+		return BODY_JSON;
+	if (strncmp(mt, "image/", 6) == 0)
+		return BODY_IMAGE;
+	if ((strncmp(mt, "text/", 5) == 0 || strcmp(mt, "application/xml") == 0 ||
+		has_suffix(mt, "+xml") || strcmp(mt, "application/csv") == 0) &&
+	    utf8_text((const unsigned char *)body, len))
+		return BODY_TEXT;
+	return BODY_BINARY;
+}
+
+static struct json_object *
+base64_string(const char *body, size_t len)
+{
+	size_t n = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(n);
+	struct json_object *s;
+
+	if (b64 == NULL)
+		fatalx("out of memory");
+	sodium_bin2base64(b64, n, (const unsigned char *)body, len, sodium_base64_VARIANT_ORIGINAL);
+	s = json_object_new_string_len(b64, (int)(n - 1));
+	free(b64);
+	return s;
+}
+
+/* The body as JSON; NULL with *why if it is not JSON brokerd can read. */
+static struct json_object *
+json_body(const char *body, size_t len, const char **why)
+{
+	const char *reason = NULL;
+	struct json_object *o;
+
 	/* The body travels to brokerd as EXEC_ANS.execution.body, two levels
 	 * down, and brokerd parses EXEC_ANS with jx_parse and treats a message
 	 * it cannot parse as fatal: a body nested to within two levels of
 	 * JX_MAX_DEPTH would take brokerd down.  fuzz_graph checks this. */
-	if (len > 0 && (o = jx_parse_depth(body, len, JX_MAX_DEPTH - GRAPH_BODY_ENVELOPE_DEPTH,
-			    &reason)) == NULL) {
+	o = jx_parse_depth(body, len, JX_MAX_DEPTH - GRAPH_BODY_ENVELOPE_DEPTH, &reason);
+	if (o == NULL && reason != jx_why_null)
 		*why = reason != NULL &&
 			strcmp(reason, json_tokener_error_desc(json_tokener_error_depth)) == 0
 		    ? "Graph answered with JSON nested too deeply to pass on"
 		    : "Graph answered with a body that is not JSON";
+	return o;
+}
+
+/* Everything in a Graph answer comes from the network: this is the one place
+ * it is turned into what brokerd gets, and what the fuzzer exercises. */
+enum err_code
+graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
+    struct json_object **execution, const char **why)
+{
+	struct json_object *o = NULL;
+	enum msg_body_format f;
+	bool must_be_json;
+
+	*execution = NULL;
+	*why = NULL;
+	/* curl takes any three digits; brokerd's decoder, HTTP's range only. */
+	if (g->status < 100 || g->status > 599) {
+		*why = "Graph answered with an HTTP status out of range";
 		return ERR_PROVIDER_BAD_RESPONSE;
 	}
-	*execution = msg_execution_new(status, request_id, client_request_id, retry_after, o);
+	f = body_format(g->content_type, body, len, &must_be_json);
+	if (f == BODY_JSON) {
+		o = json_body(body, len, why);
+		if (*why != NULL && (must_be_json || strstr(*why, "deeply") != NULL))
+			return ERR_PROVIDER_BAD_RESPONSE;
+		if (*why != NULL) /* no declared type, and not JSON: by its bytes */
+			f = utf8_text((const unsigned char *)body, len) ? BODY_TEXT : BODY_BINARY;
+		*why = NULL;
+	}
+	if (f == BODY_TEXT)
+		o = json_object_new_string_len(body, (int)len);
+	else if (f == BODY_IMAGE || f == BODY_BINARY)
+		o = base64_string(body, len);
+	*execution = msg_execution_new(g, f, o);
 	return ERR_NONE;
 }
 
@@ -166,9 +276,10 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 		    xf->status);
 		return;
 	}
-	code = graph_parse_answer(xf->status, xf->request_id, xf->client_request_id,
-	    xf->retry_after, (const char *)buf_head(&xf->body), buf_avail(&xf->body), &execution,
-	    &why);
+	code = graph_parse_answer(&(struct msg_graph_meta){ xf->status, xf->request_id,
+				      xf->client_request_id, xf->retry_after, xf->content_type,
+				      xf->location },
+	    (const char *)buf_head(&xf->body), buf_avail(&xf->body), &execution, &why);
 	if (code != ERR_NONE) {
 		exec_fail(td, x, code, why);
 		return;

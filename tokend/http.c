@@ -136,6 +136,8 @@ xfer_on_header(char *p, size_t size, size_t n, void *arg)
 	keep_header(p, len, "client-request-id", x->client_request_id,
 	    sizeof(x->client_request_id));
 	keep_header(p, len, "retry-after", x->retry_after, sizeof(x->retry_after));
+	keep_header(p, len, "content-type", x->content_type, sizeof(x->content_type));
+	keep_header(p, len, "location", x->location, sizeof(x->location));
 	return len;
 }
 

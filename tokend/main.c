@@ -71,7 +71,9 @@ exec_answer(struct tokend *td, struct exec *x, struct json_object *execution)
 	struct msg_token_meta t;
 
 	exec_token_meta(x, &t);
-	msg_exec_ans_send(&td->broker, x->id, &t, execution);
+	if (msg_exec_ans_try_send(&td->broker, x->id, &t, execution) == -1)
+		msg_exec_ans_send_error(&td->broker, x->id, ERR_PROVIDER_BAD_RESPONSE,
+		    "Graph's answer is too large to pass on once encoded (escaped text or base64)");
 	json_object_put(execution);
 	exec_remove(td, x);
 }

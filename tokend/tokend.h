@@ -83,6 +83,8 @@ struct xfer {
 	char request_id[128];
 	char client_request_id[128];
 	char retry_after[32];
+	char content_type[128];
+	char location[4096]; /* a redirect's target (download URLs run long) */
 };
 
 void http_init(struct tokend *td);
@@ -116,8 +118,7 @@ bool graph_url_on_resource(const char *url, const char *resource);
 /* Exposed for the fuzzer: a finished Graph answer (status, the response
  * headers kept, the body) as the execution object brokerd gets, or
  * ERR_PROVIDER_BAD_RESPONSE with *why.  Retries are decided before. */
-enum err_code graph_parse_answer(long status, const char *request_id,
-    const char *client_request_id, const char *retry_after, const char *body, size_t len,
+enum err_code graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
     struct json_object **execution, const char **why);
 
 /* smoke.c: MCP_AUTH_BROKER_ENV=smoke stand-ins for the login endpoint and

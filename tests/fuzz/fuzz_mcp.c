@@ -149,8 +149,9 @@ answer_exec(struct broker *b, uint64_t id, const struct graph_request *req)
 		deliver(b, &c);
 	}
 	/* The request's own body, echoed: the deepest body brokerd can send. */
-	ex = msg_execution_new(200, "8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11", NULL, NULL,
-	    req->body ? json_object_get(req->body) : NULL);
+	ex = msg_execution_new(&(struct msg_graph_meta){ 200, "8d1b6a0e-4c5f-4d7a-9e2b-1f3c5a7b9d11",
+				   NULL, NULL, "application/json", NULL },
+	    BODY_JSON, req->body ? json_object_get(req->body) : NULL);
 	msg_exec_ans_send(&c, id, &tok, ex);
 	json_object_put(ex);
 	deliver(b, &c);

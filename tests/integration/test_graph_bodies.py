@@ -1,0 +1,118 @@
+"""Graph answers that are not JSON, as an MCP client gets them, through the
+real brokerd and tokend against the TLS mock of Graph.
+
+Text (text/*, XML, CSV) comes back as text; an image as MCP image content;
+other binary content as an embedded resource blob with its MIME type; a
+redirect (reports, file downloads) as data with its Location, never
+followed with the token.  JSON declared as JSON must still be JSON.
+"""
+
+import base64
+import os
+import shutil
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import EXECUTE_TOOL, execute_args  # noqa: E402
+
+mock_entra = harness.import_mock_entra()
+
+TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
+CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+SECRET = "mab-bodies-secret~" + os.urandom(12).hex()
+USER = "/v1.0/users/adele@contoso.example"
+
+PKI = None
+_PKI_ROOT = None
+
+
+def setUpModule():
+    global PKI, _PKI_ROOT
+    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
+    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
+
+
+def tearDownModule():
+    if _PKI_ROOT is not None:
+        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+
+
+class NonJsonBodies(harness.BrokerTestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mab-bodies-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        secret_file = os.path.join(self.tmp, "graph-client-secret")
+        harness.write_secret_file(secret_file, SECRET)
+        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(self.mock.stop)
+        self.mock.start()
+        self.env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
+                                   secret_file, TENANT, CLIENT_ID)
+
+    def get(self, path, version="2025-06-18"):
+        broker = self.started(version=version, env_overrides=self.env)
+        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
+            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+            "operation.path": path}))
+        result = resp["result"]
+        self.assertFalse(result["isError"], result)
+        return result
+
+    def test_csv_is_text(self):
+        result = self.get(USER + "/drive/root:/report.csv:/content")
+        ex = result["structuredContent"]["execution"]
+        self.assertEqual(ex["body_format"], "text")
+        self.assertEqual(ex["body"], mock_entra.REPORT_CSV)
+        self.assertTrue(ex["headers"]["content-type"].startswith("text/csv"))
+        self.assertEqual(len(result["content"]), 1)
+
+    def test_photo_is_image_content(self):
+        result = self.get(USER + "/photo/$value")
+        ex = result["structuredContent"]["execution"]
+        self.assertEqual((ex["body_format"], ex["body"]), ("image", None))
+        self.assertNotIn("body_base64", ex, "the image is sent twice")
+        [_, image] = result["content"]
+        self.assertEqual((image["type"], image["mimeType"]), ("image", "image/jpeg"))
+        self.assertEqual(base64.b64decode(image["data"]), mock_entra.PHOTO_JPEG)
+
+    def test_other_binary_is_an_embedded_blob(self):
+        path = USER + "/drive/root:/data.bin:/content"
+        result = self.get(path)
+        self.assertEqual(result["structuredContent"]["execution"]["body_format"], "binary")
+        [_, blob] = result["content"]
+        self.assertEqual(blob["type"], "resource")
+        self.assertEqual(blob["resource"]["mimeType"], "application/octet-stream")
+        self.assertEqual(blob["resource"]["uri"], self.mock.base_url + path)
+        self.assertEqual(base64.b64decode(blob["resource"]["blob"]), mock_entra.BLOB_BYTES)
+
+    def test_binary_in_a_text_only_protocol_version(self):
+        # 2025-03-26 has no structuredContent: the JSON text and the image.
+        result = self.get(USER + "/photo/$value", version="2025-03-26")
+        self.assertNotIn("structuredContent", result)
+        self.assertEqual([c["type"] for c in result["content"]], ["text", "image"])
+
+    def test_a_redirect_is_data_and_never_followed(self):
+        result = self.get("/v1.0/reports/getOffice365ActiveUserCounts(period='D7')")
+        ex = result["structuredContent"]["execution"]
+        self.assertEqual(ex["http_status"], 302)
+        self.assertEqual(ex["headers"]["location"],
+                         self.mock.base_url + "/_mock/download/report.csv?sig=mock")
+        self.assertEqual(len(self.mock.graph_requests()), 1, "the redirect was followed")
+        self.assertEqual(self.mock.other_requests(), [])
+
+    def test_json_declared_but_not_json_is_still_refused(self):
+        self.mock.set_fault("graph", "garbage")
+        broker = self.started(env_overrides=self.env)
+        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
+            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url}))
+        sc = resp["result"]["structuredContent"]
+        self.assertEqual(sc["error"]["code"], "provider.bad_response")
+
+
+if __name__ == "__main__":
+    harness.main()
