@@ -238,7 +238,15 @@ graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
 		o = json_object_new_string_len(body, (int)len);
 	else if (f == BODY_IMAGE || f == BODY_BINARY)
 		o = base64_string(body, len);
-	*execution = msg_execution_new(g, f, o);
+	/* Content without a declared type still needs one to be MCP content. */
+	if (f == BODY_BINARY && (g->content_type == NULL || *g->content_type == '\0')) {
+		struct msg_graph_meta typed = *g;
+
+		typed.content_type = "application/octet-stream";
+		*execution = msg_execution_new(&typed, f, o);
+	} else {
+		*execution = msg_execution_new(g, f, o);
+	}
 	return ERR_NONE;
 }
 

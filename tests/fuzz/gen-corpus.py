@@ -200,6 +200,12 @@ GRAPH_SEEDS = {
                                "retry-after: 99999999999999999999", "retry-after: -1"], b"[]"),
     "deep-body": graph(200, [RID], b"[" * 20 + b"{}" + b"]" * 20),
     "count-text": graph(200, STD + ["Content-Type: text/plain"], b"42"),
+    "photo-jpeg": graph(200, [RID, "Content-Type: image/jpeg"], b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\xff\xd9"),
+    "report-csv": graph(200, [RID, "Content-Type: text/csv; charset=utf-8"], "a,b\n1,\u00e9\n".encode()),
+    "latin1-text": graph(200, [RID, "Content-Type: text/plain; charset=iso-8859-1"], b"caf\xe9\x00"),
+    "blob": graph(200, [RID, "Content-Type: application/octet-stream"], bytes(range(256))),
+    "redirect-302": graph(302, [RID, "Location: https://contoso.example/download?tempauth=x", "Content-Length: 0"], b""),
+    "untyped-text": graph(200, [RID], b"plain words, not JSON"),
     # Regressions: bodies nested 31 and 32 deep were accepted by tokend and
     # made an EXEC_ANS brokerd could not parse (fatal for brokerd).
     "regress-body-depth-31": graph(200, [RID], b"[" * 31 + b"]" * 31),
