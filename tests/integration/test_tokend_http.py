@@ -40,7 +40,7 @@ SECRET_V1 = "mab-test-secret-v1~" + os.urandom(12).hex()
 SECRET_V2 = "mab-test-secret-v2~" + os.urandom(12).hex()
 FORWARDED_HEADERS = ("accept", "content-type", "if-match", "prefer", "consistency-level",
                      "consistencylevel")
-RESULT_HEADERS = ("request-id", "client-request-id", "retry-after")
+RESULT_HEADERS = ("request-id", "client-request-id", "retry-after", "content-type", "location")
 RETRYABLE = ("provider.rate_limited", "provider.timeout", "provider.unavailable",
              "secret.timeout", "secret.unavailable")
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
