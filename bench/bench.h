@@ -110,7 +110,7 @@ struct mock_row {
 };
 
 struct results {
-	long calls, warmup, cold_runs, cg_calls;
+	long calls, warmup, repeat, cold_runs, cg_calls;
 	size_t msg_size;
 	struct lat floor[N_FLOORS][N_WINDOWS];
 	int floor_ok[N_FLOORS][N_WINDOWS];

@@ -49,8 +49,19 @@ stat_field(const char *rest, int n)
 	return rest != NULL ? strtol(rest, NULL, 10) : -1;
 }
 
-void
-proc_set_find(struct proc_set *ps, pid_t brokerd)
+static int
+proc_set_complete(const struct proc_set *ps)
+{
+	int i;
+
+	for (i = 0; i < BENCH_NPROCS; i++)
+		if (ps->pid[i] == 0)
+			return 0;
+	return 1;
+}
+
+static void
+proc_set_scan(struct proc_set *ps, pid_t brokerd)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -73,6 +84,22 @@ proc_set_find(struct proc_set *ps, pid_t brokerd)
 				ps->pid[i] = pid;
 	}
 	closedir(d);
+}
+
+/* Scans again for a while when a child is missing: one scan has been seen
+ * to miss one. */
+void
+proc_set_find(struct proc_set *ps, pid_t brokerd)
+{
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		proc_set_scan(ps, brokerd);
+		if (proc_set_complete(ps))
+			return;
+		usleep(10000);
+	}
+	log_warnx("brokerd %d: not all of its children found", (int)brokerd);
 }
 
 long

@@ -55,8 +55,8 @@ report_mcp(FILE *f, const struct results *r)
 {
 	int k, w;
 
-	fprintf(f, "## MCP over stdio (smoke mode), %ld calls per row after %ld warm-up calls\n\n",
-	    r->calls, r->warmup);
+	fprintf(f, "## MCP over stdio (smoke mode), a brokerd per kind of call, after %ld warm-up calls\n\n",
+	    r->warmup);
 	fprintf(f, "In parentheses: calls/s as a fraction of the floor's round trips/s, and\n"
 		   "latency as a multiple of the floor's, at the same number in flight.\n\n");
 	fprintf(f, "| call | in flight | floor | calls/s (of floor) | p50 us (x floor) | "
@@ -152,6 +152,9 @@ report_write(FILE *f, const struct results *r)
 {
 	fprintf(f, "# mcp-auth-broker benchmark (`make bench`)\n\n");
 	fprintf(f, "Machine: %s.\n\n", r->machine);
+	fprintf(f, "Each throughput row: the best of %ld runs of %ld calls (calls/s, and\n"
+		   "that run's latencies).\n\n",
+	    r->repeat, r->calls);
 	report_floor(f, r);
 	report_mcp(f, r);
 	report_cold(f, r);
