@@ -142,6 +142,7 @@ int
 callgrind_measure(const char *nosec_stage, struct results *res)
 {
 	char valgrind[4096];
+	int k;
 
 	if (find_in_path("valgrind", valgrind, sizeof(valgrind)) == -1) {
 		snprintf(res->insn_note, sizeof(res->insn_note), "n/a: valgrind is not installed");
@@ -158,10 +159,10 @@ callgrind_measure(const char *nosec_stage, struct results *res)
 	    "the warm-up only; a build without the seccomp filters (valgrind cannot run "
 	    "them; they run in the kernel, which callgrind does not count)",
 	    res->cg_calls, CG_WARMUP);
-	if (cg_kind(valgrind, nosec_stage, CALL_DESCRIBE, res) == -1 ||
-	    cg_kind(valgrind, nosec_stage, CALL_EXECUTE, res) == -1) {
-		snprintf(res->insn_note, sizeof(res->insn_note), "failed under callgrind");
-		return -1;
-	}
+	for (k = 0; k < N_CALLS; k++)
+		if (cg_kind(valgrind, nosec_stage, (enum call_kind)k, res) == -1) {
+			snprintf(res->insn_note, sizeof(res->insn_note), "failed under callgrind");
+			return -1;
+		}
 	return 0;
 }

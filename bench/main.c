@@ -69,7 +69,8 @@ floor_measure(struct results *res)
 			for (i = 0; i < res->repeat && res->floor_ok[f][w]; i++) {
 				res->floor_ok[f][w] = floor_run(hops[f], res->msg_size, res->calls,
 				    bench_windows[w], &l) == 0;
-				keep_best(&res->floor[f][w], &l, i == 0);
+				if (res->floor_ok[f][w])
+					keep_best(&res->floor[f][w], &l, i == 0);
 			}
 		}
 }
@@ -94,13 +95,16 @@ mcp_windows(struct broker *b, const struct call *c, struct results *res)
 	long i;
 	int w, p, ok = 1;
 
+	for (p = 0; p < BENCH_NPROCS; p++)
+		before[p] = after[p] = -1;
 	proc_set_find(&ps, b->pid);
 	for (w = 0; w < N_WINDOWS && ok; w++) {
 		if (w == N_WINDOWS - 1)
 			cpu_sample(&ps, before);
 		for (i = 0; i < res->repeat && ok; i++) {
 			ok = broker_load(b, c, res->calls, bench_windows[w], &l) == 0;
-			keep_best(&res->mcp[c->kind][w], &l, i == 0);
+			if (ok)
+				keep_best(&res->mcp[c->kind][w], &l, i == 0);
 		}
 		res->mcp_ok[c->kind][w] = ok;
 	}
@@ -287,9 +291,10 @@ main(int argc, char **argv)
 	fprintf(stderr, "bench: cold start\n");
 	failed |= cold_measure(&env, &res);
 	fprintf(stderr, "bench: instructions per call\n");
-	callgrind_measure(o.nosec_stage, &res);
+	failed |= callgrind_measure(o.nosec_stage, &res);
 	fprintf(stderr, "bench: against the TLS mock\n");
-	tlsmock_measure(&env, o.srcdir, &res);
+	failed |= tlsmock_measure(&env, o.srcdir, &res);
+	/* Written even when a section failed: the table says which. */
 	write_out(o.out, &res);
 	return failed ? 1 : 0;
 }

@@ -201,6 +201,7 @@ tlsmock_measure(const struct bench_env *smoke, const char *srcdir, struct result
 	if (mock_start(&m, srcdir) == -1) {
 		snprintf(res->mock_note, sizeof(res->mock_note),
 		    "the mock did not start (python3 and openssl needed)");
+		mock_stop(&m);
 		return -1;
 	}
 	snprintf(secret, sizeof(secret), "%s/secret", m.dir);
