@@ -579,6 +579,16 @@ class CacheTests(TokendHttpCase):
                          % (count, len(self.mock.token_requests())))
         self.assertEqual(len(self.graph_requests()), count)
 
+    def test_sequential_calls_reuse_one_tls_connection(self):
+        # Login and Graph are one host here: one handshake serves the login
+        # and every call after it (bench/ reports the same count for 1,000).
+        broker = self.broker()
+        for n in range(20):
+            self.assert_ok(self.call(broker, request_id="req-s%02d" % n), "req-s%02d" % n)
+        counts = self.mock.counts()
+        self.assertEqual(counts["graph_requests"], 20, dump(counts))
+        self.assertEqual(counts["handshakes"], 1, "20 sequential calls: %s" % dump(counts))
+
     def test_expired_token_is_minted_again(self):
         # expires_in 70 with a skew of 60: usable for 10 s.
         self.mock.set_fault("token", "expires_in", value=70)
