@@ -394,7 +394,8 @@ token_meta_decode(struct json_object *o, struct msg_token_meta *t, const char **
 
 /* ---- EXEC_ANS ---------------------------------------------------------- */
 
-static const char *const body_formats[] = { "empty", "json", "text", "image", "binary" };
+static const char *const body_formats[] = { "empty", "json", "text", "image", "binary",
+	"batch" };
 
 const char *
 msg_body_format_name(enum msg_body_format f)
@@ -421,6 +422,9 @@ msg_execution_new(const struct msg_graph_meta *g, enum msg_body_format f,
 	if (f == BODY_IMAGE || f == BODY_BINARY) {
 		jx_add(ex, "body", NULL);
 		jx_add(ex, "body_base64", body);
+	} else if (f == BODY_BATCH) {
+		jx_add(ex, "body", NULL);
+		jx_add(ex, "responses", body);
 	} else {
 		jx_add(ex, "body", body);
 	}
@@ -519,25 +523,60 @@ error_decode(struct json_object *e, enum err_code *code, char *message, size_t l
 
 /* What brokerd passes on to the client: the status, the headers tokend
  * keeps (by name), the body. */
+static bool execution_responses_decode(struct json_object *ex, const char **why);
+
 /* The body matches its format: JSON any value, text a string, an image or
- * binary content base64 with its content type, empty nothing. */
+ * binary content base64 with its content type, empty nothing, a batch its
+ * sub-responses. */
 static bool
 execution_body_decode(struct json_object *ex, struct json_object *h, enum msg_body_format f,
     const char **why)
 {
-	struct json_object *body = NULL;
+	struct json_object *body = NULL, *responses = NULL;
 	const char *b64 = NULL, *ctype = NULL;
 	bool has_body = json_object_object_get_ex(ex, "body", &body);
 
+	json_object_object_get_ex(ex, "responses", &responses);
 	if (!get_str(ex, "body_base64", false, IPC_MAX_PAYLOAD, &b64, why) ||
 	    !get_str(h, "content-type", false, 128, &ctype, why))
 		return false;
 	if ((f == BODY_IMAGE || f == BODY_BINARY) != (b64 != NULL) ||
 	    (b64 != NULL && (ctype == NULL || body != NULL)) || !has_body ||
 	    (f == BODY_TEXT && !json_object_is_type(body, json_type_string)) ||
-	    (f == BODY_EMPTY && body != NULL)) {
+	    ((f == BODY_EMPTY || f == BODY_BATCH) && body != NULL) ||
+	    (f == BODY_BATCH) != (responses != NULL)) {
 		*why = "body does not match its format";
 		return false;
+	}
+	return f != BODY_BATCH || execution_responses_decode(ex, why);
+}
+
+/* Each sub-response of a batch: {id, status, headers, body_format, body
+ * [, body_base64]}, its body as a single answer's. */
+static bool
+execution_responses_decode(struct json_object *ex, const char **why)
+{
+	static const char *const members[] = { "id", "status", "headers", "body_format", "body",
+		"body_base64", NULL };
+	struct json_object *a = jx_get_arr(ex, "responses");
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (a == NULL || n > 20) {
+		*why = "batch responses missing or more than 20";
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(a, i), *h;
+		const char *s;
+		int64_t st;
+		int f;
+
+		if (!json_object_is_type(r, json_type_object) || !members_known(r, members, why) ||
+		    !get_str(r, "id", true, 128, &s, why) || !get_int(r, "status", 100, 599, &st, why) ||
+		    (h = get_obj(r, "headers", why)) == NULL ||
+		    !get_enum(r, "body_format", body_formats, NITEMS(body_formats) - 1, &f, why) ||
+		    !execution_body_decode(r, h, (enum msg_body_format)f, why))
+			return false;
 	}
 	return true;
 }
@@ -547,7 +586,7 @@ execution_decode(struct json_object *ex, int *status, enum msg_body_format *form
     const char **why)
 {
 	static const char *const members[] = { "http_status", "provider_request_id", "headers",
-		"body_format", "body", "body_base64", NULL };
+		"body_format", "body", "body_base64", "responses", NULL };
 	static const char *const headers[] = { "request-id", "client-request-id", "retry-after",
 		"content-type", "location", NULL };
 	struct json_object *h;

@@ -67,7 +67,7 @@ struct msg_graph_meta {
 
 /* How the body travels: JSON as JSON, text as a string, an image or other
  * binary content as base64 (execution.body_base64, with its content type). */
-enum msg_body_format { BODY_EMPTY, BODY_JSON, BODY_TEXT, BODY_IMAGE, BODY_BINARY };
+enum msg_body_format { BODY_EMPTY, BODY_JSON, BODY_TEXT, BODY_IMAGE, BODY_BINARY, BODY_BATCH };
 
 const char *msg_body_format_name(enum msg_body_format f);
 
@@ -96,7 +96,9 @@ int msg_exec_ans_decode(const struct ipc_msg *m, struct msg_exec_ans *out, const
 void msg_exec_ans_free(struct msg_exec_ans *a);
 /* The execution object tokend sends.  body (owned): for BODY_JSON any JSON
  * value, for BODY_TEXT a string, for BODY_IMAGE and BODY_BINARY the base64
- * string, for BODY_EMPTY NULL. */
+ * string, for BODY_EMPTY NULL, for BODY_BATCH the array of sub-responses
+ * (each {id, status, headers, body_format, body[, body_base64]}: the same
+ * formats but batch), sent as execution.responses. */
 struct json_object *msg_execution_new(const struct msg_graph_meta *g, enum msg_body_format f,
     struct json_object *body);
 

@@ -456,3 +456,9 @@ policy_decide_target(const struct config *cfg, const struct graph_request *req,
 	snprintf(d->reason, sizeof(d->reason), "policy.rule.allow.token");
 	rule_printf(d, "tenant=%s resource=%s", cfg->tenant_id, resource);
 }
+
+bool
+policy_is_batch(const char *path)
+{
+	return path != NULL && strlen(path) > POLICY_VERSION_LEN && policy_batch_path(path);
+}

@@ -29,6 +29,8 @@ struct policy_decision {
 
 void policy_decide(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d);
+/* Whether a request to path (one policy allowed) is a JSON batch. */
+bool policy_is_batch(const char *path);
 /* The tenant and resource checks alone: a token_only request (--ready). */
 void policy_decide_target(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d);

@@ -149,6 +149,16 @@ utf8_text(const unsigned char *p, size_t len)
 	return true;
 }
 
+static bool
+media_is_json(const char *content_type)
+{
+	char mt[128];
+
+	media_type(content_type, mt, sizeof(mt));
+	return strcmp(mt, "application/json") == 0 || has_suffix(mt, "+json") ||
+	    strcmp(mt, "text/json") == 0;
+}
+
 /* How the body is passed on, by its declared type: JSON must be JSON;
  * text (any text type, XML, CSV) that is not UTF-8 travels as binary; an answer
  * without a type is JSON if it parses, else judged by its bytes. */
@@ -158,8 +168,7 @@ body_format(const char *content_type, const char *body, size_t len, bool *must_b
 	char mt[128];
 
 	media_type(content_type, mt, sizeof(mt));
-	*must_be_json = strcmp(mt, "application/json") == 0 || has_suffix(mt, "+json") ||
-	    strcmp(mt, "text/json") == 0;
+	*must_be_json = media_is_json(content_type);
 	if (len == 0)
 		return BODY_EMPTY;
 	if (*must_be_json || mt[0] == '\0')
@@ -208,10 +217,113 @@ json_body(const char *body, size_t len, const char **why)
 	return o;
 }
 
+/* A sub-response's headers, by name in any case: the few a single answer
+ * passes back, names lower case. */
+static struct json_object *
+batch_headers(struct json_object *h, const char **content_type)
+{
+	static const char *const kept[] = { "content-type", "location", "retry-after" };
+	struct json_object *out = json_object_new_object();
+
+	*content_type = NULL;
+	if (h == NULL)
+		return out;
+	json_object_object_foreach(h, name, v) {
+		for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+			if (strcasecmp(name, kept[i]) != 0 || !json_object_is_type(v, json_type_string) ||
+			    json_object_get_string_len(v) > 128)
+				continue;
+			jx_add_str(out, kept[i], json_object_get_string(v));
+			if (i == 0)
+				*content_type = json_object_get_string(v);
+		}
+	}
+	return out;
+}
+
+/* Graph sends a sub-response body that is not JSON as a base64 string: it is
+ * decoded and passed on as a single answer's would be. */
+static void
+batch_body(struct json_object *entry, struct json_object *body, const char *content_type)
+{
+	const char *b64 = json_object_get_string(body);
+	size_t n = (size_t)json_object_get_string_len(body), len = 0;
+	unsigned char *raw = malloc(n + 1);
+	bool must_be_json;
+	enum msg_body_format f;
+
+	if (raw == NULL)
+		fatalx("out of memory");
+	if (sodium_base642bin(raw, n + 1, b64, n, " \r\n", &len, NULL,
+		sodium_base64_VARIANT_ORIGINAL) != 0)
+		f = BODY_TEXT; /* not base64 after all: the string is the body */
+	else
+		f = body_format(content_type, (const char *)raw, len, &must_be_json);
+	if (f == BODY_JSON) /* JSON text sent as base64: passed on as received */
+		f = BODY_TEXT;
+	jx_add_str(entry, "body_format", msg_body_format_name(f));
+	if (f == BODY_TEXT && len > 0 && utf8_text(raw, len))
+		jx_add(entry, "body", json_object_new_string_len((const char *)raw, (int)len));
+	else if (f == BODY_TEXT || f == BODY_EMPTY)
+		jx_add(entry, "body", f == BODY_EMPTY ? NULL : json_object_get(body));
+	else {
+		jx_add(entry, "body", NULL);
+		jx_add(entry, "body_base64", json_object_get(body));
+	}
+	free(raw);
+}
+
+/* One sub-response, or NULL if it is not what Graph documents. */
+static struct json_object *
+batch_entry(struct json_object *r)
+{
+	struct json_object *e, *body = NULL;
+	const char *id = jx_get_str(r, "id"), *ctype;
+	int64_t status = 0;
+
+	if (id == NULL || json_object_get_string_len(jx_get(r, "id")) > 128 ||
+	    strlen(id) != (size_t)json_object_get_string_len(jx_get(r, "id")) || *id == '\0' ||
+	    !jx_get_int64(r, "status", &status) || status < 100 || status > 599)
+		return NULL;
+	e = json_object_new_object();
+	jx_add_str(e, "id", id);
+	jx_add_int(e, "status", status);
+	jx_add(e, "headers", batch_headers(jx_get_obj(r, "headers"), &ctype));
+	json_object_object_get_ex(r, "body", &body);
+	if (body != NULL && json_object_is_type(body, json_type_string) && !media_is_json(ctype)) {
+		batch_body(e, body, ctype);
+	} else {
+		jx_add_str(e, "body_format", msg_body_format_name(body ? BODY_JSON : BODY_EMPTY));
+		jx_add(e, "body", json_object_get(body));
+	}
+	return e;
+}
+
+/* A batch's answer, {"responses":[...]}, as one entry per sub-response;
+ * NULL (then passed on as plain JSON) if it is not that shape. */
+static struct json_object *
+batch_responses(struct json_object *o)
+{
+	struct json_object *a = jx_get_arr(o, "responses"), *out, *e;
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (a == NULL || n > 20 || json_object_object_length(o) != 1)
+		return NULL;
+	out = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		if ((e = batch_entry(json_object_array_get_idx(a, i))) == NULL) {
+			json_object_put(out);
+			return NULL;
+		}
+		json_object_array_add(out, e);
+	}
+	return out;
+}
+
 /* Everything in a Graph answer comes from the network: this is the one place
  * it is turned into what brokerd gets, and what the fuzzer exercises. */
 enum err_code
-graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
+graph_parse_answer(const struct msg_graph_meta *g, bool batch, const char *body, size_t len,
     struct json_object **execution, const char **why)
 {
 	struct json_object *o = NULL;
@@ -233,6 +345,15 @@ graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
 		if (*why != NULL) /* no declared type, and not JSON: by its bytes */
 			f = utf8_text((const unsigned char *)body, len) ? BODY_TEXT : BODY_BINARY;
 		*why = NULL;
+	}
+	if (f == BODY_JSON && batch && g->status == 200 && o != NULL) {
+		struct json_object *responses = batch_responses(o);
+
+		if (responses != NULL) {
+			json_object_put(o);
+			o = responses;
+			f = BODY_BATCH;
+		}
 	}
 	if (f == BODY_TEXT)
 		o = json_object_new_string_len(body, (int)len);
@@ -287,6 +408,7 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 	code = graph_parse_answer(&(struct msg_graph_meta){ xf->status, xf->request_id,
 				      xf->client_request_id, xf->retry_after, xf->content_type,
 				      xf->location },
+	    strcmp(x->req.method, "POST") == 0 && policy_is_batch(x->req.path),
 	    (const char *)buf_head(&xf->body), buf_avail(&xf->body), &execution, &why);
 	if (code != ERR_NONE) {
 		exec_fail(td, x, code, why);

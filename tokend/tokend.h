@@ -118,8 +118,8 @@ bool graph_url_on_resource(const char *url, const char *resource);
 /* Exposed for the fuzzer: a finished Graph answer (status, the response
  * headers kept, the body) as the execution object brokerd gets, or
  * ERR_PROVIDER_BAD_RESPONSE with *why.  Retries are decided before. */
-enum err_code graph_parse_answer(const struct msg_graph_meta *g, const char *body, size_t len,
-    struct json_object **execution, const char **why);
+enum err_code graph_parse_answer(const struct msg_graph_meta *g, bool batch, const char *body,
+    size_t len, struct json_object **execution, const char **why);
 
 /* smoke.c: MCP_AUTH_BROKER_ENV=smoke stand-ins for the login endpoint and
  * Graph.  Every call still crosses the real IPC. */

@@ -1,7 +1,8 @@
 /* libFuzzer harness: Graph's answer in tokend (tokend/graph.c, http.c).
  *
  * The input is an HTTP answer as curl hands it over: two bytes of status
- * (0..999), then header lines, each ending in "\n", up to an empty line,
+ * (their value modulo 1000; an odd number of thousands says the request was
+ * a $batch), then header lines, each ending in "\n", up to an empty line,
  * then the body.  Each header line goes through curl's header callback
  * (xfer_on_header), Retry-After through retry_after_seconds, and status,
  * kept headers and body through graph_parse_answer, as graph_done does.
@@ -100,7 +101,7 @@ check_exec_ans(long status, struct json_object *ex, size_t body_len)
 	format = jx_get_str(ex, "body_format");
 	if (format == NULL)
 		abort();
-	if (m.hdr.len > (strcmp(format, "text") == 0 ? 6 * body_len :
+	if (m.hdr.len > (strcmp(format, "text") == 0 || strcmp(format, "batch") == 0 ? 6 * body_len :
 			    strcmp(format, "json") == 0 ? body_len : body_len / 3 * 4 + 4) +
 		ENVELOPE_MAX)
 		abort();
@@ -146,7 +147,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	code = graph_parse_answer(&(struct msg_graph_meta){ status, xf.request_id,
 				      xf.client_request_id, xf.retry_after, xf.content_type,
 				      xf.location },
-	    body, len, &ex, &why);
+	    ((((unsigned)data[0] << 8 | data[1]) / 1000) & 1) != 0, body, len, &ex, &why);
 	if (code == ERR_NONE) {
 		if (ex == NULL)
 			abort();

@@ -206,6 +206,13 @@ GRAPH_SEEDS = {
     "blob": graph(200, [RID, "Content-Type: application/octet-stream"], bytes(range(256))),
     "redirect-302": graph(302, [RID, "Location: https://contoso.example/download?tempauth=x", "Content-Length: 0"], b""),
     "untyped-text": graph(200, [RID], b"plain words, not JSON"),
+    # Batch answers (a status field over 999, odd thousands, marks the
+    # request a batch): sub-responses with JSON, base64 image and text bodies.
+    "batch-answer": graph(1200, STD, {"responses": [
+        {"id": "1", "status": 200, "headers": {"Content-Type": "application/json"}, "body": {"id": "u"}},
+        {"id": "2", "status": 200, "headers": {"Content-Type": "image/jpeg"}, "body": "/9j/4AAQ"},
+        {"id": "3", "status": 200, "headers": {"content-type": "text/csv"}, "body": "YSxiCjEsMgo="},
+        {"id": "4", "status": 404, "body": {"error": {"code": "NotFound"}}}]}),
     # Regressions: bodies nested 31 and 32 deep were accepted by tokend and
     # made an EXEC_ANS brokerd could not parse (fatal for brokerd).
     "regress-body-depth-31": graph(200, [RID], b"[" * 31 + b"]" * 31),

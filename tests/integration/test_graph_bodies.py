@@ -105,6 +105,32 @@ class NonJsonBodies(harness.BrokerTestCase):
         self.assertEqual(len(self.mock.graph_requests()), 1, "the redirect was followed")
         self.assertEqual(self.mock.other_requests(), [])
 
+    def test_batch_sub_responses_are_entries_with_their_own_bodies(self):
+        # No allowlist, mutations off: a batch of GETs is a read.
+        broker = self.started(env_overrides=self.env)
+        batch = {"requests": [
+            {"id": "u", "method": "GET", "url": "/users/AdeleV@contoso.example"},
+            {"id": "p", "method": "GET", "url": "/users/adele@contoso.example/photo/$value"},
+            {"id": "c", "method": "GET", "url": "/users/adele@contoso.example/drive/root:/report.csv:/content"},
+            {"id": "x", "method": "GET", "url": "/users/nobody@contoso.example"}]}
+        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
+            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+            "operation.method": "POST", "operation.path": "/v1.0/$batch",
+            "operation.headers": {"content-type": "application/json"}, "operation.body": batch}))
+        result = resp["result"]
+        self.assertFalse(result["isError"], result)
+        ex = result["structuredContent"]["execution"]
+        self.assertEqual((ex["body_format"], ex["body"]), ("batch", None))
+        entries = {e["id"]: e for e in ex["responses"]}
+        self.assertEqual(sorted(entries), ["c", "p", "u", "x"])
+        self.assertEqual((entries["u"]["status"], entries["u"]["body_format"]), (200, "json"))
+        self.assertEqual(entries["u"]["body"]["userPrincipalName"], "AdeleV@contoso.example")
+        self.assertEqual((entries["p"]["body_format"], entries["p"]["headers"]["content-type"]),
+                         ("image", "image/jpeg"))
+        self.assertEqual(base64.b64decode(entries["p"]["body_base64"]), mock_entra.PHOTO_JPEG)
+        self.assertEqual((entries["c"]["body_format"], entries["c"]["body"]), ("text", mock_entra.REPORT_CSV))
+        self.assertEqual(entries["x"]["status"], 404)
+
     def test_json_declared_but_not_json_is_still_refused(self):
         self.mock.set_fault("graph", "garbage")
         broker = self.started(env_overrides=self.env)
