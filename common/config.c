@@ -483,6 +483,10 @@ LONG_SETTER(set_max_message, max_message_bytes, 4096, 16L * 1024 * 1024)
 /* The IPC payload cap (16 MiB) must hold the body plus its envelope. */
 LONG_SETTER(set_max_response, max_response_bytes, 1024, 12L * 1024 * 1024)
 LONG_SETTER(set_max_inflight, max_inflight, 1, 4096)
+/* Paging multiplies one call's Graph requests and its answer: bounded by
+ * configuration, whatever a caller asks. */
+LONG_SETTER(set_paging_max_pages, paging_max_pages, 1, 100)
+LONG_SETTER(set_paging_max_items, paging_max_items, 1, 100000)
 /* Past five minutes a service manager has long since given up waiting. */
 LONG_SETTER(set_shutdown_grace, shutdown_grace_s, 0, 300)
 /* secretd waits for a helper synchronously: two minutes is already long. */
@@ -512,6 +516,8 @@ static const struct cfg_var {
 	{ PREFIX "MAX_MESSAGE_BYTES", set_max_message },
 	{ PREFIX "MAX_RESPONSE_BYTES", set_max_response },
 	{ PREFIX "MAX_INFLIGHT", set_max_inflight },
+	{ PREFIX "PAGING_MAX_PAGES", set_paging_max_pages },
+	{ PREFIX "PAGING_MAX_ITEMS", set_paging_max_items },
 	{ PREFIX "LIBEXECDIR", set_libexecdir },
 	{ PREFIX "ALLOWED_UIDS", set_allowed_uids },
 	{ PREFIX "ALLOWED_GIDS", set_allowed_gids },
@@ -552,6 +558,8 @@ config_defaults(struct config *cfg)
 	cfg->max_message_bytes = 1024L * 1024;
 	cfg->max_response_bytes = 4L * 1024 * 1024;
 	cfg->max_inflight = 64;
+	cfg->paging_max_pages = 10;
+	cfg->paging_max_items = 1000;
 	cfg->shutdown_grace_s = 10;
 	cfg->secret_timeout_s = 5;
 	cfg->secret_cache_s = 300;

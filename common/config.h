@@ -56,6 +56,8 @@ struct config {
 	long max_message_bytes;
 	long max_response_bytes;
 	long max_inflight;
+	long paging_max_pages; /* the most pages one call's max_pages may follow */
+	long paging_max_items; /* no further page is fetched past this many items */
 	/* Unix-socket peers (SO_PEERCRED): allowed when the uid is listed, or the
 	 * primary or a supplementary gid is.  No uid listed: brokerd's own. */
 	uid_t *allowed_uids;

@@ -170,7 +170,7 @@ drop(struct json_object *o)
 
 static const char *const exec_req_members[] = { "token_only", "request_id", "requester_id",
 	"tenant_id", "resource", "scopes", "method", "path", "query", "headers", "body",
-	"timeout_ms", NULL };
+	"timeout_ms", "max_pages", NULL };
 
 static void
 exec_req_common(struct json_object *o, bool token_only, const char *tenant_id,
@@ -210,6 +210,7 @@ msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *r
 	jx_add(o, "headers", h);
 	if (req->body != NULL)
 		jx_add(o, "body", json_object_get(req->body));
+	jx_add_int(o, "max_pages", req->max_pages > 0 ? req->max_pages : 1);
 	send_json(c, MSG_EXEC_REQ, id, o);
 }
 
@@ -308,9 +309,16 @@ static bool
 exec_req_graph(struct json_object *o, struct graph_request *r, const char **why)
 {
 	struct json_object *body = NULL;
+	int64_t pages;
 
-	if (!exec_req_scopes(o, r, why) || !exec_req_headers(o, r, why))
+	if (!exec_req_scopes(o, r, why) || !exec_req_headers(o, r, why) ||
+	    !get_int(o, "max_pages", 1, REQ_MAX_PAGES, &pages, why))
 		return false;
+	r->max_pages = (long)pages;
+	if (pages > 1 && strcmp(r->method, "GET") != 0) {
+		*why = "max_pages over 1 for a method other than GET";
+		return false;
+	}
 	if (json_object_object_get_ex(o, "body", &body) && body != NULL)
 		r->body = json_object_get(body);
 	return true;
@@ -581,12 +589,36 @@ execution_responses_decode(struct json_object *ex, const char **why)
 	return true;
 }
 
+/* How many pages a paged answer merged, and where to continue from. */
+static bool
+execution_paging_decode(struct json_object *ex, const char **why)
+{
+	static const char *const members[] = { "pages", "items", "truncated", "next_link",
+		"stopped", NULL };
+	struct json_object *p = NULL;
+	const char *s;
+	int64_t n;
+	bool b;
+
+	if (!json_object_object_get_ex(ex, "paging", &p))
+		return true;
+	if (!json_object_is_type(p, json_type_object) || !members_known(p, members, why) ||
+	    !get_int(p, "pages", 1, REQ_MAX_PAGES, &n, why) ||
+	    !get_int(p, "items", 0, INT32_MAX, &n, why) || !get_bool(p, "truncated", &b, why) ||
+	    !get_str(p, "next_link", false, 4095, &s, why) ||
+	    !get_str(p, "stopped", false, 160, &s, why)) {
+		*why = *why ? *why : "malformed paging";
+		return false;
+	}
+	return true;
+}
+
 static bool
 execution_decode(struct json_object *ex, int *status, enum msg_body_format *format,
     const char **why)
 {
 	static const char *const members[] = { "http_status", "provider_request_id", "headers",
-		"body_format", "body", "body_base64", "responses", NULL };
+		"body_format", "body", "body_base64", "responses", "paging", NULL };
 	static const char *const headers[] = { "request-id", "client-request-id", "retry-after",
 		"content-type", "location", NULL };
 	struct json_object *h;
@@ -607,7 +639,7 @@ execution_decode(struct json_object *ex, int *status, enum msg_body_format *form
 	}
 	*status = (int)st;
 	*format = (enum msg_body_format)f;
-	return execution_body_decode(ex, h, *format, why);
+	return execution_body_decode(ex, h, *format, why) && execution_paging_decode(ex, why);
 }
 
 static int

@@ -30,7 +30,7 @@ enum req_chars {
 };
 
 static const char *top_fields[] = { "contract_version", "request_id", "requester", "graph",
-	"operation", "timeout_ms", NULL };
+	"operation", "timeout_ms", "max_pages", NULL };
 static const char *requester_fields[] = { "requester_id", "identity_assurance", NULL };
 static const char *graph_fields[] = { "tenant_id", "resource", "scopes", NULL };
 static const char *operation_fields[] = { "action", "method", "path", "headers", "body",
@@ -411,11 +411,35 @@ parse_timeout(struct json_object *args, struct graph_request *req, struct req_er
 	    REQ_TIMEOUT_MIN_MS, REQ_TIMEOUT_MAX_MS);
 }
 
+/* Pages to follow by @odata.nextLink (GET only: a next link is read). */
+static int
+parse_max_pages(struct json_object *args, struct graph_request *req, struct req_error *err)
+{
+	struct json_object *v;
+	bool present;
+	int64_t n;
+
+	v = member(args, "max_pages", &present);
+	if (!present)
+		return 0;
+	if (json_object_is_type(v, json_type_int) && (n = json_object_get_int64(v)) >= 1 &&
+	    n <= REQ_MAX_PAGES) {
+		if (n > 1 && strcmp(req->method, "GET") != 0)
+			return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
+			    "max_pages over 1 is for GET only");
+		req->max_pages = (long)n;
+		return 0;
+	}
+	return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
+	    "max_pages must be a whole number from 1 to %d", REQ_MAX_PAGES);
+}
+
 int
 request_parse(struct json_object *args, struct graph_request *req, struct req_error *err)
 {
 	memset(req, 0, sizeof(*req));
 	req->timeout_ms = REQ_TIMEOUT_DEFAULT_MS;
+	req->max_pages = 1;
 	memset(err, 0, sizeof(*err));
 	if (args == NULL || !json_object_is_type(args, json_type_object))
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "arguments must be an object");
@@ -426,7 +450,8 @@ request_parse(struct json_object *args, struct graph_request *req, struct req_er
 		&req->request_id, err) == -1 ||
 	    check_unknown(args, top_fields, "", err) == -1 || parse_contract(args, err) == -1 ||
 	    parse_requester(args, req, err) == -1 || parse_graph(args, req, err) == -1 ||
-	    parse_operation(args, req, err) == -1 || parse_timeout(args, req, err) == -1)
+	    parse_operation(args, req, err) == -1 || parse_timeout(args, req, err) == -1 ||
+	    parse_max_pages(args, req, err) == -1)
 		return -1;
 	return 0;
 }

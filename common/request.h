@@ -19,6 +19,8 @@
 #define REQ_TIMEOUT_MIN_MS 100
 #define REQ_TIMEOUT_MAX_MS 120000
 #define REQ_TIMEOUT_DEFAULT_MS 30000
+/* max_pages as a request may ask; the configuration caps what is followed. */
+#define REQ_MAX_PAGES 1000
 
 struct header_kv {
 	char *name; /* lower case */
@@ -39,6 +41,7 @@ struct graph_request {
 	size_t n_headers;
 	struct json_object *body; /* a reference we own, or NULL */
 	long timeout_ms;
+	long max_pages; /* pages to follow by @odata.nextLink; 1: only this one */
 };
 
 struct req_error {

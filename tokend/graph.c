@@ -418,6 +418,8 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 	    cache_invalidate_generation(x->entry, x->sent_generation))
 		log_info("call %llu: Graph rejected the token; the next call mints afresh",
 		    (unsigned long long)x->id);
+	if (paging_continue(td, x, buf_avail(&xf->body), &execution))
+		return;
 	graph_answer(td, x, execution);
 }
 
@@ -573,8 +575,9 @@ graph_start(struct tokend *td, struct exec *x)
 	 * configured resource, and that resource is one we serve. */
 	if (!config_resource_allowed(&td->cfg, resource) || !graph_url_on_resource(url, resource))
 		fatalx("broken invariant: the Graph URL is not on the configured resource");
+	/* Pages together stay within MCP_AUTH_BROKER_MAX_RESPONSE_BYTES. */
 	xf = xfer_new(td, url, (long)(x->deadline_ms - mono_ms()),
-	    (size_t)td->cfg.max_response_bytes, graph_done, x);
+	    (size_t)td->cfg.max_response_bytes - x->page_bytes, graph_done, x);
 	curl_free(url);
 	graph_headers(xf, &x->req);
 	graph_body(xf, &x->req);

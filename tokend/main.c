@@ -49,6 +49,7 @@ exec_remove(struct tokend *td, struct exec *x)
 		xfer_abort(td, x->xfer);
 	request_free(&x->req);
 	json_object_put(x->answer);
+	json_object_put(x->paged);
 	free(x);
 }
 

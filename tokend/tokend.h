@@ -41,6 +41,11 @@ struct exec {
 	uint64_t sent_generation;
 	int64_t sent_expires_at;
 	bool token_only; /* brokerd --ready: the token's metadata, no Graph call */
+	/* Paging (max_pages over 1): the execution merged so far, the pages
+	 * and body bytes it holds. */
+	struct json_object *paged;
+	int pages;
+	size_t page_bytes;
 	struct exec *next;
 };
 
@@ -120,6 +125,12 @@ bool graph_url_on_resource(const char *url, const char *resource);
  * ERR_PROVIDER_BAD_RESPONSE with *why.  Retries are decided before. */
 enum err_code graph_parse_answer(const struct msg_graph_meta *g, bool batch, const char *body,
     size_t len, struct json_object **execution, const char **why);
+
+/* paging.c: after a page of a call with max_pages over 1.  True: the next
+ * page was started (the page is kept).  False: the call is complete, and
+ * *execution is its answer (the pages merged, when there were several). */
+bool paging_continue(struct tokend *td, struct exec *x, size_t page_bytes,
+    struct json_object **execution);
 
 /* smoke.c: MCP_AUTH_BROKER_ENV=smoke stand-ins for the login endpoint and
  * Graph.  Every call still crosses the real IPC. */

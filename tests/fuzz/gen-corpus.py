@@ -66,7 +66,8 @@ DESCRIBE = {"cache": {"state": "valid", "token_type": "Bearer",
 EXEC_REQ_P = {"token_only": False, "request_id": "r-1", "requester_id": "agent-1",
               "tenant_id": "11111111-1111-1111-1111-111111111111", "resource": GRAPH,
               "scopes": ["User.Read.All"], "method": "GET", "path": "/v1.0/users",
-              "query": "$top=5", "headers": {"consistency-level": "eventual"}, "timeout_ms": 5000}
+              "query": "$top=5", "headers": {"consistency-level": "eventual"}, "timeout_ms": 5000,
+              "max_pages": 3}
 EXEC_REQ_TOKEN = {"token_only": True, "tenant_id": "11111111-1111-1111-1111-111111111111",
                   "resource": GRAPH, "timeout_ms": 5000}
 IPC = {

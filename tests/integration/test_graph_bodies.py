@@ -1,5 +1,6 @@
-"""Graph answers that are not JSON, as an MCP client gets them, through the
-real brokerd and tokend against the TLS mock of Graph.
+"""Graph answers as an MCP client gets them, through the real brokerd and
+tokend against the TLS mock of Graph: bodies that are not JSON, batches,
+and pages followed by @odata.nextLink.
 
 Text (text/*, XML, CSV) comes back as text; an image as MCP image content;
 other binary content as an embedded resource blob with its MIME type; a
@@ -130,6 +131,66 @@ class NonJsonBodies(harness.BrokerTestCase):
         self.assertEqual(base64.b64decode(entries["p"]["body_base64"]), mock_entra.PHOTO_JPEG)
         self.assertEqual((entries["c"]["body_format"], entries["c"]["body"]), ("text", mock_entra.REPORT_CSV))
         self.assertEqual(entries["x"]["status"], 404)
+
+    def paged(self, query, max_pages, extra=None):
+        env = dict(self.env, **(extra or {}))
+        broker = self.started(env_overrides=env)
+        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+                             "operation.path": "/v1.0/users?" + query})
+        args["max_pages"] = max_pages
+        resp = broker.call_tool(EXECUTE_TOOL, args)
+        return resp["result"]
+
+    def test_pages_are_followed_and_merged(self):
+        result = self.paged("$top=1", 10)
+        self.assertFalse(result["isError"], result)
+        ex = result["structuredContent"]["execution"]
+        ids = [u["id"] for u in ex["body"]["value"]]
+        self.assertEqual(ids, [u["id"] for u in mock_entra.MOCK_USERS])
+        self.assertNotIn("@odata.nextLink", ex["body"])
+        self.assertEqual(ex["paging"], {"pages": len(ids), "items": len(ids), "truncated": False,
+                                        "next_link": None})
+        self.assertEqual(len(self.mock.graph_requests()), len(ids))
+
+    def test_paging_stops_at_max_pages_with_a_link_to_continue(self):
+        result = self.paged("$top=1", 2)
+        paging = result["structuredContent"]["execution"]["paging"]
+        self.assertEqual((paging["pages"], paging["items"], paging["truncated"]), (2, 2, True))
+        self.assertEqual(paging["next_link"], self.mock.base_url + "/v1.0/users?$top=1&$skiptoken=2")
+        self.assertEqual(paging["stopped"], "max_pages reached")
+        self.assertEqual(len(self.mock.graph_requests()), 2)
+
+    def test_paging_caps_from_configuration(self):
+        result = self.paged("$top=1", 50, {"MCP_AUTH_BROKER_PAGING_MAX_PAGES": "2"})
+        paging = result["structuredContent"]["execution"]["paging"]
+        self.assertEqual((paging["pages"], paging["stopped"]), (2, "MCP_AUTH_BROKER_PAGING_MAX_PAGES reached"))
+        result = self.paged("$top=1", 50, {"MCP_AUTH_BROKER_PAGING_MAX_ITEMS": "2"})
+        paging = result["structuredContent"]["execution"]["paging"]
+        self.assertEqual((paging["items"], paging["stopped"]), (2, "MCP_AUTH_BROKER_PAGING_MAX_ITEMS reached"))
+
+    def test_a_next_link_to_another_host_is_not_followed(self):
+        result = self.paged("$top=1&$skiptoken=elsewhere", 5)
+        paging = result["structuredContent"]["execution"]["paging"]
+        self.assertTrue(paging["truncated"])
+        self.assertEqual(paging["stopped"], "the next link is not on the configured resource")
+        self.assertEqual(len(self.mock.graph_requests()), 1)
+
+    def test_a_next_link_policy_refuses_is_not_followed(self):
+        # Same host, but a collection the allowlist does not admit.
+        result = self.paged("$top=1&$skiptoken=otherpath", 5,
+                            {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users"})
+        self.assertFalse(result["isError"], result)
+        paging = result["structuredContent"]["execution"]["paging"]
+        self.assertEqual((paging["pages"], paging["stopped"]), (1, "the next link is refused by policy"))
+        self.assertEqual(len(self.mock.graph_requests()), 1)
+
+    def test_max_pages_is_for_get_only(self):
+        broker = self.started(env_overrides=self.env)
+        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+                             "operation.method": "POST", "operation.path": "/v1.0/users"})
+        args["max_pages"] = 2
+        sc = broker.call_tool(EXECUTE_TOOL, args)["result"]["structuredContent"]
+        self.assertEqual(sc["error"]["code"], "bad_request.invalid_field")
 
     def test_json_declared_but_not_json_is_still_refused(self):
         self.mock.set_fault("graph", "garbage")

@@ -163,7 +163,8 @@ class HostileBrokerd(harness.BrokerTestCase):
     def exec_req(self, **changes):
         req = {"token_only": False, "request_id": "r-1", "requester_id": "attacker",
                "tenant_id": TENANT, "resource": self.mock.base_url, "scopes": ["User.Read.All"],
-               "method": "GET", "path": "/v1.0/users", "headers": {}, "timeout_ms": 5000}
+               "method": "GET", "path": "/v1.0/users", "headers": {}, "timeout_ms": 5000,
+               "max_pages": 1}
         req.update(changes)
         return {k: v for k, v in req.items() if v is not None}
 
