@@ -21,7 +21,9 @@
 /* Exit status when a child dies: the unit should be restarted as a whole. */
 #define EXIT_CHILD_DIED 70
 /* A client that does not read its answers stops being read at this much
- * unsent output, so it cannot make brokerd's memory grow without bound. */
+ * unsent output (or at MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES, if less), so
+ * its requests cannot add to it; what its calls already in flight may add
+ * is bounded by that cap (session_send_capped). */
 #define SESSION_OUT_HIGH_WATER (8u * 1024u * 1024u)
 /* How long past its timeout_ms brokerd waits for tokend before answering a
  * call itself: tokend enforces timeout_ms, this is only a backstop. */
@@ -52,6 +54,7 @@ struct session {
 	bool initialized;
 	char protocol[16]; /* negotiated version (initialize) */
 	size_t inflight;
+	size_t max_output; /* MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES */
 	struct session *next;
 };
 
@@ -142,6 +145,11 @@ struct session *session_new(struct broker *b, enum session_transport t, int in_f
 void session_close(struct broker *b, struct session *s);
 /* Queues one JSON-RPC message; the caller keeps its reference to o. */
 void session_send(struct session *s, struct json_object *o);
+/* The same, unless o would take the unsent output past the session's cap:
+ * then nothing is queued and -1 returned (the caller answers otherwise). */
+int session_send_capped(struct session *s, struct json_object *o);
+/* How many more bytes of output the cap allows now. */
+size_t session_out_room(const struct session *s);
 /* Reads and handles what the client sent; returns 0 at end of input. */
 int session_read(struct broker *b, struct session *s);
 /* Handles the complete lines already buffered (after calls finished). */
@@ -172,6 +180,9 @@ void mcp_send_error(struct session *s, struct json_object *id, int code, const c
     const char *detail);
 /* A result; a 2026-07-28 request's also gets resultType and _meta.serverInfo. */
 void mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result);
+/* The same unless it would take the session past its output cap: then -1,
+ * nothing sent (session_send_capped); result is released either way. */
+int mcp_send_result_capped(struct session *s, const struct rpc_req *r, struct json_object *result);
 void mcp_send_notification(struct session *s, const char *method, struct json_object *params);
 bool mcp_structured(const char *protocol);
 

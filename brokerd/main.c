@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -440,6 +441,13 @@ main(int argc, char **argv)
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
+	/* A Graph answer passes through blocks of megabytes (tokend's message,
+	 * the parsed body, the result's text, the session's output).  glibc
+	 * would raise its mmap threshold after the first such block is freed
+	 * and take the next ones from the heap, which it rarely gives back: a
+	 * fixed threshold keeps every large block mmapped, returned at free,
+	 * so brokerd's resident size follows what it holds now (issue 9). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	parse_args(argc, argv, &a);
 	if (a.check == OPT_TOOLS)
 		print_tools(); /* needs no configuration and starts nothing */

@@ -157,8 +157,8 @@ mcp_send_error(struct session *s, struct json_object *id, int code, const char *
 	mcp_send_error_data(s, id, code, msg, data);
 }
 
-void
-mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result)
+static struct json_object *
+result_message(const struct rpc_req *r, struct json_object *result)
 {
 	struct json_object *o = rpc_envelope(r->id), *meta;
 
@@ -170,8 +170,26 @@ mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *
 		jx_add(result, "_meta", meta);
 	}
 	jx_add(o, "result", result);
+	return o;
+}
+
+void
+mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result)
+{
+	struct json_object *o = result_message(r, result);
+
 	session_send(s, o);
 	json_object_put(o);
+}
+
+int
+mcp_send_result_capped(struct session *s, const struct rpc_req *r, struct json_object *result)
+{
+	struct json_object *o = result_message(r, result);
+	int rc = session_send_capped(s, o);
+
+	json_object_put(o);
+	return rc;
 }
 
 void

@@ -3,10 +3,16 @@
  * output is buffered and written as the peer takes it.  The same limits hold
  * for every session: a line over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES is refused
  * and skipped, at most MCP_AUTH_BROKER_MAX_INFLIGHT calls are in flight, and a
- * peer that does not read its answers stops being read. */
+ * peer that does not read its answers stops being read.
+ *
+ * What a session holds is bounded by configuration, not by its client: its
+ * unread answers by MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES (an answer of a
+ * call already in flight that would go past it is replaced by a small error,
+ * tools.c). */
 #include "buildconf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +34,7 @@ session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
 	s->in_fd = in_fd;
 	s->out_fd = out_fd;
 	s->peer_uid = getuid(); /* the caller sets a socket peer's */
+	s->max_output = (size_t)b->cfg.session_max_output_bytes;
 	buf_init(&s->in);
 	buf_init(&s->out);
 	if (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1)
@@ -58,20 +65,41 @@ session_close(struct broker *b, struct session *s)
 	free(s);
 }
 
-void
-session_send(struct session *s, struct json_object *o)
+size_t
+session_out_room(const struct session *s)
+{
+	return buf_avail(&s->out) < s->max_output ? s->max_output - buf_avail(&s->out) : 0;
+}
+
+static int
+session_queue(struct session *s, struct json_object *o, size_t limit)
 {
 	size_t len;
 	const char *text;
 
 	if (s->out_broken)
-		return;
+		return 0;
 	/* Plain output never contains a raw newline, so one message is one line. */
 	/* jx_text: json-c's own text could come out empty or cut short under
 	 * memory pressure (tests/integration/test_faults.py). */
 	text = jx_text(o, &len);
+	if (len >= limit)
+		return -1;
 	if (buf_append(&s->out, text, len) == -1 || buf_append(&s->out, "\n", 1) == -1)
 		fatalx("out of memory");
+	return 0;
+}
+
+void
+session_send(struct session *s, struct json_object *o)
+{
+	(void)session_queue(s, o, SIZE_MAX);
+}
+
+int
+session_send_capped(struct session *s, struct json_object *o)
+{
+	return session_queue(s, o, session_out_room(s));
 }
 
 int
@@ -89,15 +117,22 @@ session_flush(struct session *s)
 			return -1;
 		}
 		buf_consume(&s->out, (size_t)n);
-	}
+		}
 	return 0;
+}
+
+/* Whether the client has left so much unread that its input waits. */
+static bool
+session_out_full(const struct session *s)
+{
+	return buf_avail(&s->out) >= SESSION_OUT_HIGH_WATER || session_out_room(s) == 0;
 }
 
 bool
 session_wants_input(const struct broker *b, const struct session *s)
 {
 	return !s->in_eof && !s->peer_gone && !s->out_broken && !b->stopping &&
-	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && s->inflight < (size_t)b->cfg.max_inflight;
+	    !session_out_full(s) && s->inflight < (size_t)b->cfg.max_inflight;
 }
 
 /* Done when the client has said all it will and everything it asked for is
@@ -116,8 +151,8 @@ session_done(const struct session *s)
 static bool
 session_may_handle(const struct broker *b, const struct session *s)
 {
-	return s->inflight < (size_t)b->cfg.max_inflight &&
-	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && !s->peer_gone && !s->out_broken;
+	return s->inflight < (size_t)b->cfg.max_inflight && !session_out_full(s) &&
+	    !s->peer_gone && !s->out_broken;
 }
 
 static void
@@ -188,7 +223,7 @@ session_read(struct broker *b, struct session *s)
 		s->in_eof = true;
 	} else {
 		s->in.len += (size_t)n;
-	}
+		}
 	session_process(b, s);
 	return !s->in_eof;
 }

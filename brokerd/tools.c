@@ -139,22 +139,39 @@ tools_list(const char *protocol)
 /* ---- results ----------------------------------------------------------- */
 
 /* A tool result: the structured JSON, and the same JSON as text for clients
- * that predate structuredContent. */
-static void
-tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error)
+ * that predate structuredContent.  Capped (a Graph answer, of any size): -1
+ * when it would take the session's unread output past
+ * MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES, and nothing is sent; the caller
+ * answers with a small error instead.  Errors and token descriptions are a
+ * few hundred bytes and always sent, so every call gets its one answer. */
+static int
+tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error,
+    bool capped)
 {
-	struct json_object *r = json_object_new_object(), *content = json_object_new_array();
-	struct json_object *text = json_object_new_object();
-
-	jx_add_str(text, "type", "text");
+	struct json_object *r, *content, *text;
+	size_t len;
 	/* jx_text: never a text cut short under memory pressure. */
-	jx_add_str(text, "text", jx_text(sc, NULL));
+	const char *sc_text = jx_text(sc, &len);
+
+	/* The result holds sc_text at least once: when that alone does not fit,
+	 * the whole result is not built (that would cost a few times its size). */
+	if (capped && len >= session_out_room(s))
+		return -1;
+	r = json_object_new_object();
+	content = json_object_new_array();
+	text = json_object_new_object();
+	jx_add_str(text, "type", "text");
+	jx_add_str(text, "text", sc_text);
 	json_object_array_add(content, text);
 	jx_add(r, "content", content);
 	if (mcp_structured(rq->protocol))
 		jx_add(r, "structuredContent", json_object_get(sc));
 	jx_add_bool(r, "isError", is_error);
-	mcp_send_result(s, rq, r);
+	if (!capped) {
+		mcp_send_result(s, rq, r);
+		return 0;
+	}
+	return mcp_send_result_capped(s, rq, r);
 }
 
 static struct json_object *
@@ -194,7 +211,7 @@ tool_fail(struct session *s, const struct rpc_req *rq, const char *request_id, e
 	jx_add(sc, "error", error_object(code, msg));
 	if (policy != NULL)
 		jx_add(sc, "policy", policy);
-	tool_result(s, rq, sc, true);
+	tool_result(s, rq, sc, true, false);
 	json_object_put(sc);
 }
 
@@ -266,6 +283,7 @@ struct audit_outcome {
 	int http_status; /* 0: none */
 	const char *token_source;
 	bool cancelled; /* the client cancelled, went away, or brokerd stopped */
+	const char *detail; /* why, when the code alone does not say it */
 };
 
 /* Who asked: the session and its peer (SO_PEERCRED on the socket; on stdio
@@ -305,6 +323,8 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 		jx_add_int(rec, "http_status", out->http_status);
 	if (out->token_source != NULL)
 		jx_add_str(rec, "token_source", out->token_source);
+	if (out->detail != NULL)
+		jx_add_str(rec, "detail", out->detail);
 	jx_add_int(rec, "duration_ms", mono_ms() - started_ms);
 	/* Which secret was current, so a record shows whether a rotation had
 	 * taken effect; null until secretd has resolved one. */
@@ -380,7 +400,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	struct graph_request req;
 	struct req_error err = { ERR_NONE, "" };
 	struct policy_decision d;
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
 
 	if (request_parse(args, &req, &err) == -1) {
@@ -400,12 +420,40 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	request_free(&req);
 }
 
+/* The Graph call was made, but its answer would take the session's unread
+ * output past its cap: a client that sends calls and does not read their
+ * answers would otherwise make brokerd hold them all.  The answer is dropped
+ * and the call answered with provider.bad_response, the code a Graph body
+ * over MCP_AUTH_BROKER_MAX_RESPONSE_BYTES gets (the body exists but cannot be
+ * passed back); not retryable, since asking again while not reading meets
+ * the same cap.  The audit record keeps the HTTP status and says why. */
+static void
+execute_capped(struct broker *b, struct call *c, struct audit_outcome *out)
+{
+	char msg[320];
+
+	snprintf(msg, sizeof(msg),
+	    "the Graph answer (HTTP %d) was not passed on: this session has %zu bytes of "
+	    "answers it has not read and the answer would take it past "
+	    "MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES (%zu); read the answers before sending "
+	    "more calls",
+	    out->http_status, buf_avail(&c->session->out), c->session->max_output);
+	log_warnx("session %u: call %llu answered provider.bad_response: the session does not "
+		  "read its answers (%zu bytes unread)",
+	    c->session->id, (unsigned long long)c->ipc_id, buf_avail(&c->session->out));
+	tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_BAD_RESPONSE, msg,
+	    policy_object(&b->cfg, &c->policy));
+	out->code = ERR_PROVIDER_BAD_RESPONSE;
+	out->detail = "answer not passed on: over MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES of "
+		      "unread output";
+}
+
 static void
 execute_done(struct broker *b, struct call *c, struct json_object *ans)
 {
 	struct json_object *sc = json_object_new_object(), *token = jx_get_obj(ans, "token");
 	struct json_object *ex = jx_get_obj(ans, "execution");
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t status = 0;
 
 	if (token == NULL || ex == NULL || !jx_get_int64(ex, "http_status", &status))
@@ -418,7 +466,8 @@ execute_done(struct broker *b, struct call *c, struct json_object *ans)
 	jx_add(token, "scopes", json_object_get(c->scopes));
 	jx_add(sc, "token", json_object_get(token));
 	jx_add(sc, "execution", json_object_get(ex));
-	tool_result(c->session, &c->rpc, sc, false);
+	if (tool_result(c->session, &c->rpc, sc, false, true) == -1)
+		execute_capped(b, c, &out);
 	audit_call_done(b, c, &out);
 	json_object_put(sc);
 }
@@ -428,7 +477,7 @@ execute_done(struct broker *b, struct call *c, struct json_object *ans)
 static void
 call_fail(struct broker *b, struct call *c, enum err_code code, const char *msg)
 {
-	struct audit_outcome out = { code, 0, NULL, false };
+	struct audit_outcome out = { code, 0, NULL, false, NULL };
 
 	tool_fail(c->session, &c->rpc, c->request_id, code, msg,
 	    c->has_policy ? policy_object(&b->cfg, &c->policy) : NULL);
@@ -489,7 +538,7 @@ describe_done(struct call *c, struct json_object *ans)
 	jx_add_str(sc, "status", "ok");
 	json_object_object_foreach(c->detail, k, v) jx_add(sc, k, json_object_get(v));
 	jx_add(sc, "cache", json_object_get(cache));
-	tool_result(c->session, &c->rpc, sc, false);
+	tool_result(c->session, &c->rpc, sc, false, false);
 	json_object_put(sc);
 }
 
@@ -611,7 +660,7 @@ tools_shutdown(struct broker *b)
 static void
 call_cancel(struct broker *b, struct call *c, const char *why)
 {
-	struct audit_outcome out = { ERR_NONE, 0, NULL, true };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, true, NULL };
 
 	if (ipc_send(&b->tokend.chan, MSG_CANCEL_REQ, c->ipc_id, NULL, 0) == -1)
 		fatalx("cannot queue request to tokend");

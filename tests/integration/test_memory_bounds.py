@@ -1,0 +1,191 @@
+"""What one client can make brokerd hold, as another client would notice it.
+
+Memory stays bounded by configuration, not by clients (issue 9, item 5):
+a --listen client that sends many calls with large Graph answers and never
+reads them cannot grow brokerd past a fixed size, and another client is
+served meanwhile; one uid holding many connections cannot lock out another
+uid; a session that sends nothing is closed after an idle timeout.
+
+The large answers come from tests/fixtures/mock_entra.py over real TLS
+(GET /v1.0/mock/large/SIZE answers about SIZE bytes of JSON).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import EXECUTE_TOOL, BrokerTestCase, SocketClient, execute_args, tool_result  # noqa: E402
+
+mock_entra = harness.import_mock_entra()
+
+TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
+CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+SECRET = "mab-test-secret-bounds~" + os.urandom(12).hex()
+NOBODY = 65534
+MIB = 1024 * 1024
+LARGE_BODY = 4000000  # "4 MB", under the default MCP_AUTH_BROKER_MAX_RESPONSE_BYTES
+LARGE_CALLS = 64      # the default MCP_AUTH_BROKER_MAX_INFLIGHT
+RSS_LIMIT_KIB = 64 * 1024
+
+PKI = None
+_PKI_ROOT = None
+
+
+def setUpModule():
+    global PKI, _PKI_ROOT
+    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
+    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
+
+
+def tearDownModule():
+    if _PKI_ROOT is not None:
+        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+
+
+def dump(obj):
+    return json.dumps(obj, indent=1, sort_keys=True, default=repr)[:4000]
+
+
+def kib_field(pid, name):
+    value = harness.proc_status_field(pid, name)
+    if value is None:
+        raise harness.HarnessError("no %s for pid %d" % (name, pid))
+    return int(value.split()[0])
+
+
+class BoundsCase(BrokerTestCase):
+    """brokerd --listen with an audit file, in smoke mode or against a mock."""
+
+    def listen(self, env_overrides=None):
+        self.sockdir = harness.socket_dir()
+        self.addCleanup(shutil.rmtree, self.sockdir, True)
+        self.path = os.path.join(self.sockdir, "mcp.sock")
+        self.audit = os.path.join(self.sockdir, "audit.log")
+        env = {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit}
+        env.update(env_overrides or {})
+        broker = self.start_broker(env, args=["--listen", self.path])
+        harness.wait_for_socket(self.path, broker)
+        broker.wait_children()
+        return broker
+
+    def client(self):
+        c = SocketClient(self.path)
+        self.addCleanup(c.close)
+        return c
+
+    def mock_env(self, extra=None):
+        self.tmp = tempfile.mkdtemp(prefix="mab-bounds-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        secret_file = os.path.join(self.tmp, "graph-client-secret")
+        harness.write_secret_file(secret_file, SECRET)
+        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET).start()
+        self.addCleanup(self.mock.stop)
+        return harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file, secret_file,
+                               TENANT, CLIENT_ID, extra)
+
+    def mock_args(self, request_id, path="/v1.0/users"):
+        return execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+                             "request_id": request_id, "operation.path": path, "timeout_ms": 60000})
+
+
+class UnreadOutputTests(BoundsCase):
+    # ASan keeps freed memory in a quarantine (256 MiB by default), which a
+    # sanitizer build would report as resident: keep it small here.
+    SMALL_QUARANTINE = {"ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")}
+
+    def test_client_that_never_reads_large_answers_cannot_grow_brokerd(self):
+        broker = self.listen(self.mock_env(dict(self.SMALL_QUARANTINE)))
+        hog, other = self.client(), self.client()
+        harness.initialize(hog)
+        harness.initialize(other)
+        ids = [hog.send_request("tools/call", {"name": EXECUTE_TOOL, "arguments": self.mock_args(
+            "big-%d" % i, "/v1.0/mock/large/%d" % LARGE_BODY)}) for i in range(LARGE_CALLS)]
+        # Another client is served while the large answers come back.
+        resp = other.call_tool(EXECUTE_TOOL, self.mock_args("small-1"), timeout=60)
+        self.assertIs(tool_result(resp)["isError"], False, dump(resp))
+        # Every large call done at Graph and answered (audited) by brokerd,
+        # and still not one byte read by the client.
+        done = harness.wait_until(lambda: len([r for r in harness.audit_records(self.audit, "tool_call")
+                                               if str(r.get("request_id")).startswith("big-")]) == LARGE_CALLS,
+                                  timeout=180, interval=0.2)
+        self.assertTrue(done, "only %d of %d large calls were audited" % (
+            len([r for r in harness.audit_records(self.audit, "tool_call")
+                 if str(r.get("request_id")).startswith("big-")]), LARGE_CALLS))
+        hwm = kib_field(broker.pid, "VmHWM")
+        if os.environ.get("MAB_REPORT_RSS"):
+            sys.stderr.write("brokerd VmHWM %d KiB, VmRSS %d KiB\n" % (hwm, kib_field(broker.pid, "VmRSS")))
+        self.assertLess(hwm, RSS_LIMIT_KIB, "brokerd peaked at %d KiB for a client that never reads" % hwm)
+        resp = other.call_tool(EXECUTE_TOOL, self.mock_args("small-2"), timeout=60)
+        self.assertIs(tool_result(resp)["isError"], False, dump(resp))
+        # Now the client reads: exactly one answer per call.  Those that did
+        # not fit its unread output are small errors that say why.
+        answers = {}
+        for _ in ids:
+            msg = hog.recv(timeout=60)
+            self.assertNotIn(msg.get("id"), answers, "two answers for one call")
+            answers[msg.get("id")] = msg
+        self.assertEqual(sorted(answers), sorted(ids))
+        ok = capped = 0
+        for msg in answers.values():
+            result = tool_result(msg)
+            sc = result["structuredContent"]
+            if result["isError"]:
+                self.assertEqual(sc["error"]["code"], "provider.bad_response", dump(sc))
+                self.assertIn("MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES", sc["error"]["message"], dump(sc))
+                self.assertIs(sc["error"]["retryable"], False)
+                capped += 1
+            else:
+                self.assertEqual(sc["execution"]["http_status"], 200)
+                self.assertGreater(len(result["content"][0]["text"]), LARGE_BODY * 9 // 10)
+                ok += 1
+        self.assertGreater(ok, 0, "not even one large answer was delivered")
+        self.assertGreater(capped, 0, "every large answer was queued: the cap did not bite")
+        # The audit trail says which answers were not passed on, and why.
+        records = [r for r in harness.audit_records(self.audit, "tool_call")
+                   if str(r.get("request_id")).startswith("big-")]
+        dropped = [r for r in records if r.get("outcome") == "provider.bad_response"]
+        self.assertEqual(len(dropped), capped, dump(records))
+        for r in dropped:
+            self.assertEqual(r.get("http_status"), 200, r)
+            self.assertIn("SESSION_MAX_OUTPUT_BYTES", r.get("detail", ""), r)
+        # The session goes on once it has read its answers.
+        self.assertEqual(hog.request("ping").get("result"), {})
+
+    def test_smallest_cap_still_passes_a_maximal_answer(self):
+        # 3 x MAX_RESPONSE_BYTES + 64 KiB is the smallest cap allowed: one
+        # answer with a body near MAX_RESPONSE_BYTES fits, the next does not.
+        env = self.mock_env({"MCP_AUTH_BROKER_MAX_RESPONSE_BYTES": str(MIB),
+                             "MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES": str(3 * MIB + 65536)})
+        self.listen(env)
+        c = self.client()
+        harness.initialize(c)
+        ids = [c.send_request("tools/call", {"name": EXECUTE_TOOL, "arguments": self.mock_args(
+            "big-%d" % i, "/v1.0/mock/large/%d" % (MIB - 4096))}) for i in range(4)]
+        harness.wait_until(lambda: len(harness.audit_records(self.audit, "tool_call")) == len(ids), timeout=60)
+        results = [tool_result(c.recv_response(i, timeout=60)) for i in ids]
+        codes = [r["structuredContent"]["error"]["code"] if r["isError"] else "ok" for r in results]
+        self.assertIn("ok", codes)
+        self.assertIn("provider.bad_response", codes)
+        self.assertEqual(set(codes), {"ok", "provider.bad_response"}, codes)
+        self.assertEqual(c.request("ping").get("result"), {})
+
+    def test_cap_below_one_maximal_answer_is_a_configuration_error(self):
+        status, _, err = harness.run_once(self.stage, env_overrides={
+            "MCP_AUTH_BROKER_MAX_RESPONSE_BYTES": str(4 * MIB),
+            "MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES": str(8 * MIB)})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES", err)
+        self.assertIn("MCP_AUTH_BROKER_MAX_RESPONSE_BYTES", err)
+
+
+if __name__ == "__main__":
+    harness.main()
