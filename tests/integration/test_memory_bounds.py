@@ -187,5 +187,92 @@ class UnreadOutputTests(BoundsCase):
         self.assertIn("MCP_AUTH_BROKER_MAX_RESPONSE_BYTES", err)
 
 
+class SessionsPerUidTests(BoundsCase):
+    HELD = 320
+
+    def nobody_bridge(self):
+        # The bridge binary where nobody can run it (the stage is 0700).
+        exe = os.path.join(self.sockdir, "brokerd")
+        shutil.copy2(self.stage.brokerd, exe)
+        os.chmod(exe, 0o755)
+        cmd = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups", exe,
+               "--connect", self.path]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=harness.base_env(self.stage), start_new_session=True)
+        self.addCleanup(harness._kill_group, proc.pid)
+        return proc
+
+    def hold(self, count):
+        """count idle connections from our uid, kept open until the test ends."""
+        held = []
+        deadline = time.monotonic() + harness.DEFAULT_TIMEOUT
+        for _ in range(count):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            self.addCleanup(s.close)
+            while True:
+                try:
+                    s.connect(self.path)
+                    break
+                except BlockingIOError:  # the listen backlog is full for now
+                    if time.monotonic() > deadline:
+                        raise harness.HarnessError("brokerd stopped accepting after %d connections" % len(held))
+                    time.sleep(0.01)
+            held.append(s)
+        return held
+
+    def test_one_uid_holding_many_connections_does_not_lock_out_another(self):
+        broker = self.listen({"MCP_AUTH_BROKER_SOCKET_GROUP": str(NOBODY),
+                              "MCP_AUTH_BROKER_ALLOWED_UIDS": "%d,%d" % (os.getuid(), NOBODY)})
+        held = self.hold(self.HELD)
+        # Our uid's sessions past the cap (default 32) were refused, once each.
+        refused = harness.wait_until(lambda: len(harness.audit_records(self.audit, "session_refused"))
+                                     >= self.HELD - 32, timeout=30)
+        self.assertTrue(refused, "%d refusals" % len(harness.audit_records(self.audit, "session_refused")))
+        records = harness.audit_records(self.audit, "session_refused")
+        self.assertEqual(len(records), self.HELD - 32)
+        self.assertEqual({r.get("peer_uid") for r in records}, {os.getuid()})
+        self.assertEqual({r.get("reason") for r in records}, {"too many sessions for this uid"}, records[:1])
+        last = held[-1]
+        last.setblocking(True)
+        last.settimeout(5)
+        data = last.recv(65536)
+        msg = harness.parse_message(data.split(b"\n")[0])
+        self.assertIsNone(msg.get("id"))
+        self.assertEqual(msg["error"]["code"], -32600, dump(msg))
+        self.assertIn("MCP_AUTH_BROKER_MAX_SESSIONS_PER_UID", msg["error"]["data"]["detail"], dump(msg))
+        # Another uid is served meanwhile.
+        proc = self.nobody_bridge()
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "nobody", "version": "1"}}}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        try:
+            out, err = proc.communicate((json.dumps(init) + "\n" + json.dumps(ping) + "\n").encode(),
+                                        timeout=harness.DEFAULT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise harness.HarnessError("a client of another uid was not served while one uid held %d "
+                                       "connections" % self.HELD)
+        lines = [harness.parse_message(line) for line in out.splitlines()]
+        self.assertEqual([m.get("id") for m in lines], [1, 2], dump(lines) + err.decode())
+        self.assertEqual(lines[1].get("result"), {})
+        # And one of our uid's sessions under the cap is served too.
+        self.assertIsNone(broker.proc.poll())
+
+    def test_cap_is_configurable(self):
+        self.listen({"MCP_AUTH_BROKER_MAX_SESSIONS_PER_UID": "2"})
+        a, b = self.client(), self.client()
+        harness.initialize(a)
+        harness.initialize(b)
+        c = self.client()
+        msgs = c.read_to_eof()
+        self.assertEqual([m.get("error", {}).get("code") for m in msgs], [-32600], dump(msgs))
+        # A slot frees when a session ends.
+        a.close()
+        time.sleep(0.3)
+        d = self.client()
+        self.assertEqual(harness.initialize(d)["protocolVersion"], "2025-06-18")
+
+
 if __name__ == "__main__":
     harness.main()
