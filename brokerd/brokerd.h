@@ -55,6 +55,7 @@ struct session {
 	char protocol[16]; /* negotiated version (initialize) */
 	size_t inflight;
 	size_t max_output; /* MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES */
+	int64_t last_active_ms; /* last byte read or written, or answer queued */
 	struct session *next;
 };
 
@@ -157,6 +158,13 @@ void session_process(struct broker *b, struct session *s);
 int session_flush(struct session *s);
 bool session_wants_input(const struct broker *b, const struct session *s);
 bool session_done(const struct session *s);
+/* A unix-socket session with no call in flight that has neither sent nor
+ * been sent anything for MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS. */
+bool session_idle(const struct broker *b, const struct session *s, int64_t now);
+/* When the first session becomes idle, or -1. */
+int64_t session_idle_deadline(const struct broker *b);
+/* Closes an idle session, and says so in the log and the audit file. */
+void session_close_idle(struct broker *b, struct session *s);
 
 /* listener.c: the unix socket (--listen, or systemd's with LISTEN_FDS) */
 /* Before the sandbox: takes systemd's socket or makes one at path. */

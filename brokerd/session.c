@@ -8,7 +8,10 @@
  * What a session holds is bounded by configuration, not by its client: its
  * unread answers by MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES (an answer of a
  * call already in flight that would go past it is replaced by a small error,
- * tools.c). */
+ * tools.c), and a unix-socket session idle for
+ * MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS is closed.  The stdio session
+ * has no idle timeout: it is the spawner's one session and ends at end of
+ * input. */
 #include "buildconf.h"
 
 #include <errno.h>
@@ -17,10 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proc.h"
+#include "timeutil.h"
 
 struct session *
 session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
@@ -35,6 +40,7 @@ session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
 	s->out_fd = out_fd;
 	s->peer_uid = getuid(); /* the caller sets a socket peer's */
 	s->max_output = (size_t)b->cfg.session_max_output_bytes;
+	s->last_active_ms = mono_ms();
 	buf_init(&s->in);
 	buf_init(&s->out);
 	if (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1)
@@ -87,6 +93,7 @@ session_queue(struct session *s, struct json_object *o, size_t limit)
 		return -1;
 	if (buf_append(&s->out, text, len) == -1 || buf_append(&s->out, "\n", 1) == -1)
 		fatalx("out of memory");
+	s->last_active_ms = mono_ms();
 	return 0;
 }
 
@@ -117,7 +124,8 @@ session_flush(struct session *s)
 			return -1;
 		}
 		buf_consume(&s->out, (size_t)n);
-		}
+		s->last_active_ms = mono_ms();
+	}
 	return 0;
 }
 
@@ -153,6 +161,51 @@ session_may_handle(const struct broker *b, const struct session *s)
 {
 	return s->inflight < (size_t)b->cfg.max_inflight && !session_out_full(s) &&
 	    !s->peer_gone && !s->out_broken;
+}
+
+/* ---- idle sessions ----------------------------------------------------- */
+
+/* A peer that connects and sends nothing would hold its slot (and its uid's
+ * share, MCP_AUTH_BROKER_MAX_SESSIONS_PER_UID) for ever.  A call in flight
+ * is not idleness, however long tokend takes; neither is a client slowly
+ * reading a large answer, since every write counts as activity. */
+bool
+session_idle(const struct broker *b, const struct session *s, int64_t now)
+{
+	return s->transport == SESSION_UNIX && s->inflight == 0 && !b->stopping &&
+	    now - s->last_active_ms >= b->cfg.session_idle_timeout_s * 1000;
+}
+
+int64_t
+session_idle_deadline(const struct broker *b)
+{
+	int64_t next = -1, t;
+
+	for (const struct session *s = b->sessions; s != NULL; s = s->next) {
+		if (s->transport != SESSION_UNIX || s->inflight > 0)
+			continue;
+		t = s->last_active_ms + b->cfg.session_idle_timeout_s * 1000;
+		if (next < 0 || t < next)
+			next = t;
+	}
+	return next;
+}
+
+void
+session_close_idle(struct broker *b, struct session *s)
+{
+	struct json_object *rec = json_object_new_object();
+
+	log_info("session %u: idle for %ld s (MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS), closing",
+	    s->id, b->cfg.session_idle_timeout_s);
+	jx_add_int(rec, "session", s->id);
+	jx_add_str(rec, "transport", "unix");
+	jx_add_int(rec, "peer_uid", (int64_t)s->peer_uid);
+	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
+	jx_add_str(rec, "reason", "idle");
+	audit_write("session_closed", rec);
+	json_object_put(rec);
+	session_close(b, s);
 }
 
 static void
@@ -223,7 +276,8 @@ session_read(struct broker *b, struct session *s)
 		s->in_eof = true;
 	} else {
 		s->in.len += (size_t)n;
-		}
+		s->last_active_ms = mono_ms();
+	}
 	session_process(b, s);
 	return !s->in_eof;
 }

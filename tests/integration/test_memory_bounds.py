@@ -274,5 +274,31 @@ class SessionsPerUidTests(BoundsCase):
         self.assertEqual(harness.initialize(d)["protocolVersion"], "2025-06-18")
 
 
+class IdleTimeoutTests(BoundsCase):
+    def test_idle_session_is_closed(self):
+        self.listen({"MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS": "1"})
+        idle, busy = self.client(), self.client()
+        harness.initialize(idle)
+        harness.initialize(busy)
+        started = time.monotonic()
+        # busy keeps talking; idle sends nothing.
+        while time.monotonic() - started < 2.5:
+            self.assertEqual(busy.request("ping").get("result"), {})
+            time.sleep(0.2)
+        self.assertEqual(idle.read_to_eof(timeout=5), [])
+        self.assertLess(time.monotonic() - started, 6)
+        closed = [r for r in harness.audit_records(self.audit, "session_closed")]
+        self.assertEqual([r.get("reason") for r in closed], ["idle"], closed)
+        self.assertEqual(busy.request("ping").get("result"), {})
+
+    def test_call_in_flight_is_not_idleness(self):
+        self.listen({"MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS": "1"})
+        c = self.client()
+        harness.initialize(c)
+        # The smoke slow path takes longer than the idle timeout.
+        resp = c.call_tool(EXECUTE_TOOL, execute_args({"operation.path": harness.SLOW_PATH}))
+        self.assertIs(tool_result(resp)["isError"], False, dump(resp))
+
+
 if __name__ == "__main__":
     harness.main()
