@@ -181,6 +181,8 @@ session_idle_deadline(const struct broker *b)
 {
 	int64_t next = -1, t;
 
+	if (b->stopping) /* session_idle is false then: a past deadline would spin */
+		return -1;
 	for (const struct session *s = b->sessions; s != NULL; s = s->next) {
 		if (s->transport != SESSION_UNIX || s->inflight > 0)
 			continue;

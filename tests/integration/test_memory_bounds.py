@@ -13,6 +13,7 @@ The large answers come from tests/fixtures/mock_entra.py over real TLS
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -298,6 +299,35 @@ class IdleTimeoutTests(BoundsCase):
         # The smoke slow path takes longer than the idle timeout.
         resp = c.call_tool(EXECUTE_TOOL, execute_args({"operation.path": harness.SLOW_PATH}))
         self.assertIs(tool_result(resp)["isError"], False, dump(resp))
+
+    def test_idle_deadline_during_shutdown_does_not_spin(self):
+        # After SIGTERM a session that does not read what it was sent is
+        # kept until its answers drain or the grace period ends; its idle
+        # deadline passing meanwhile must not make the loop spin.
+        broker = self.listen({"MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS": "1",
+                              "MCP_AUTH_BROKER_SHUTDOWN_GRACE_SECONDS": "10"})
+        stuck = self.client()
+        harness.initialize(stuck)
+        lines = b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/list"}).encode() + b"\n"
+                         for i in range(100, 400))
+        stuck.sock.sendall(lines)
+        time.sleep(0.5)
+        os.kill(broker.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        before = cpu_seconds(broker.pid)
+        time.sleep(2.5)  # the idle deadline passes in here
+        used = cpu_seconds(broker.pid) - before
+        self.assertIsNone(broker.proc.poll())
+        self.assertLess(used, 0.5, "brokerd used %.2f s of CPU in 2.5 s of waiting" % used)
+        stuck.close()
+        self.assertEqual(broker.wait(), 0)
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of pid so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
