@@ -151,6 +151,17 @@ void session_send(struct session *s, struct json_object *o);
 int session_send_capped(struct session *s, struct json_object *o);
 /* How many more bytes of output the cap allows now. */
 size_t session_out_room(const struct session *s);
+/* One piece of a message's text, written as it is or escaped as the
+ * content of a JSON string. */
+struct out_part {
+	const char *p;
+	size_t len;
+	bool escape;
+};
+/* Queues one message written from parts, straight into the output: a large
+ * text is copied once, not first into a json-c string and a serialisation.
+ * Capped: -1 and nothing queued when it would go past the session's cap. */
+int session_send_parts(struct session *s, const struct out_part *parts, size_t n, bool capped);
 /* Reads and handles what the client sent; returns 0 at end of input. */
 int session_read(struct broker *b, struct session *s);
 /* Handles the complete lines already buffered (after calls finished). */
@@ -188,9 +199,11 @@ void mcp_send_error(struct session *s, struct json_object *id, int code, const c
     const char *detail);
 /* A result; a 2026-07-28 request's also gets resultType and _meta.serverInfo. */
 void mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result);
-/* The same unless it would take the session past its output cap: then -1,
- * nothing sent (session_send_capped); result is released either way. */
-int mcp_send_result_capped(struct session *s, const struct rpc_req *r, struct json_object *result);
+/* A tool result made of one JSON text: structuredContent (if the protocol
+ * has it) and, as a string, the text content.  Capped: -1 and nothing sent
+ * when it would take the session past its output cap. */
+int mcp_send_tool_result(struct session *s, const struct rpc_req *r, const char *sc_text,
+    size_t sc_len, bool is_error, bool capped);
 void mcp_send_notification(struct session *s, const char *method, struct json_object *params);
 bool mcp_structured(const char *protocol);
 

@@ -109,6 +109,69 @@ session_send_capped(struct session *s, struct json_object *o)
 	return session_queue(s, o, session_out_room(s));
 }
 
+/* A part as it will be written: escaped, each quote and backslash gains a
+ * backslash and a control character (never in json-c's output) becomes
+ * \u00XX, which makes valid JSON string content of any JSON text. */
+static size_t
+part_len(const struct out_part *p)
+{
+	size_t n = p->len;
+
+	if (p->escape)
+		for (size_t i = 0; i < p->len; i++)
+			n += (p->p[i] == '"' || p->p[i] == '\\') ? 1 : (unsigned char)p->p[i] < 0x20 ? 5 : 0;
+	return n;
+}
+
+static void
+part_write(unsigned char *out, const struct out_part *p)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *in = (const unsigned char *)p->p;
+
+	if (!p->escape) {
+		memcpy(out, in, p->len);
+		return;
+	}
+	for (size_t i = 0; i < p->len; i++) {
+		if (in[i] == '"' || in[i] == '\\') {
+			*out++ = '\\';
+			*out++ = in[i];
+		} else if (in[i] < 0x20) {
+			memcpy(out, "\\u00", 4);
+			out[4] = (unsigned char)hex[in[i] >> 4];
+			out[5] = (unsigned char)hex[in[i] & 0xf];
+			out += 6;
+		} else {
+			*out++ = in[i];
+		}
+	}
+}
+
+int
+session_send_parts(struct session *s, const struct out_part *parts, size_t n, bool capped)
+{
+	size_t total = 1, at; /* the newline */
+
+	if (s->out_broken)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		total += part_len(&parts[i]);
+	if (capped && total > session_out_room(s))
+		return -1;
+	if (buf_reserve(&s->out, total) == -1)
+		fatalx("out of memory");
+	at = s->out.len;
+	for (size_t i = 0; i < n; i++) {
+		part_write(s->out.data + at, &parts[i]);
+		at += part_len(&parts[i]);
+	}
+	s->out.data[at] = '\n';
+	s->out.len = at + 1;
+	s->last_active_ms = mono_ms();
+	return 0;
+}
+
 int
 session_flush(struct session *s)
 {

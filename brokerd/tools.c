@@ -148,30 +148,11 @@ static int
 tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error,
     bool capped)
 {
-	struct json_object *r, *content, *text;
 	size_t len;
 	/* jx_text: never a text cut short under memory pressure. */
 	const char *sc_text = jx_text(sc, &len);
 
-	/* The result holds sc_text at least once: when that alone does not fit,
-	 * the whole result is not built (that would cost a few times its size). */
-	if (capped && len >= session_out_room(s))
-		return -1;
-	r = json_object_new_object();
-	content = json_object_new_array();
-	text = json_object_new_object();
-	jx_add_str(text, "type", "text");
-	jx_add_str(text, "text", sc_text);
-	json_object_array_add(content, text);
-	jx_add(r, "content", content);
-	if (mcp_structured(rq->protocol))
-		jx_add(r, "structuredContent", json_object_get(sc));
-	jx_add_bool(r, "isError", is_error);
-	if (!capped) {
-		mcp_send_result(s, rq, r);
-		return 0;
-	}
-	return mcp_send_result_capped(s, rq, r);
+	return mcp_send_tool_result(s, rq, sc_text, len, is_error, capped);
 }
 
 static struct json_object *

@@ -161,6 +161,21 @@ class UnreadOutputTests(BoundsCase):
         # The session goes on once it has read its answers.
         self.assertEqual(hog.request("ping").get("result"), {})
 
+    def test_one_large_answer_costs_a_few_copies_of_its_body(self):
+        # A body passes brokerd as tokend's message, the parsed answer, the
+        # structured text, and the output line (text and structuredContent:
+        # two copies, the protocol's).  Not also as a json-c string of the
+        # text and a serialisation of the whole result: those made it 8x.
+        broker = self.listen(self.mock_env(dict(self.SMALL_QUARANTINE)))
+        c = self.client()
+        harness.initialize(c)
+        before = kib_field(broker.pid, "VmHWM")
+        resp = c.call_tool(EXECUTE_TOOL, self.mock_args("big", "/v1.0/mock/large/%d" % LARGE_BODY), timeout=60)
+        self.assertIs(tool_result(resp)["isError"], False)
+        grown = kib_field(broker.pid, "VmHWM") - before
+        self.assertLess(grown * 1024, 6 * LARGE_BODY,
+                        "passing one %d-byte body took brokerd's peak %d KiB higher" % (LARGE_BODY, grown))
+
     def test_smallest_cap_still_passes_a_maximal_answer(self):
         # 3 x MAX_RESPONSE_BYTES + 64 KiB is the smallest cap allowed: one
         # answer with a body near MAX_RESPONSE_BYTES fits, the next does not.
@@ -186,6 +201,54 @@ class UnreadOutputTests(BoundsCase):
         self.assertEqual(status, 78, err)
         self.assertIn("MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES", err)
         self.assertIn("MCP_AUTH_BROKER_MAX_RESPONSE_BYTES", err)
+
+
+class ResultTextTests(BoundsCase):
+    """A tool result is written from one JSON text (structuredContent, and
+    the same escaped as the text content): every character a Graph body may
+    hold comes through both unchanged, in every protocol era, whatever the
+    request's id holds."""
+
+    MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                   "io.modelcontextprotocol/clientCapabilities": {}}
+    # The id holds what brokerd's stand-ins for the two copies look like.
+    ODD_ID = "\u0001mab:text\u0001 \u0001mab:structured\u0001 \"}"
+
+    def tricky_body(self, result):
+        if "structuredContent" in result:
+            self.assertEqual(json.loads(result["content"][0]["text"]), result["structuredContent"])
+        sc = json.loads(result["content"][0]["text"])
+        self.assertEqual(sc["execution"]["body"], mock_entra.TRICKY_BODY, dump(sc))
+        return sc
+
+    def test_every_character_comes_through(self):
+        self.listen(self.mock_env())
+        for version in harness.SUPPORTED_VERSIONS:
+            c = self.client()
+            harness.initialize(c, version)
+            for req_id in (7, self.ODD_ID):
+                c.send_request("tools/call", {"name": EXECUTE_TOOL, "arguments": self.mock_args(
+                    "tricky", "/v1.0/mock/tricky")}, req_id=req_id)
+                resp = c.recv_response(req_id, timeout=30)
+                result = resp["result"]
+                self.assertIs(result["isError"], False, dump(resp))
+                self.assertEqual(result["content"][0]["type"], "text")
+                self.assertEqual("structuredContent" in result, version >= "2025-06-18", version)
+                self.tricky_body(result)
+            c.close()
+
+    def test_every_character_comes_through_in_the_2026_era(self):
+        self.listen(self.mock_env())
+        c = self.client()
+        c.send_request("tools/call", {"name": EXECUTE_TOOL, "_meta": self.MODERN_META,
+                                      "arguments": self.mock_args("tricky", "/v1.0/mock/tricky")},
+                       req_id=self.ODD_ID)
+        resp = c.recv_response(self.ODD_ID, timeout=30)
+        result = resp["result"]
+        self.assertEqual(result.get("resultType"), "complete", dump(resp))
+        self.assertEqual(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcp-auth-broker")
+        self.assertIs(result["isError"], False, dump(resp))
+        self.tricky_body(result)
 
 
 class SessionsPerUidTests(BoundsCase):
