@@ -25,6 +25,8 @@
  * its requests cannot add to it; what its calls already in flight may add
  * is bounded by that cap (session_send_capped). */
 #define SESSION_OUT_HIGH_WATER (8u * 1024u * 1024u)
+/* A session's emptied output block larger than this is freed, not kept. */
+#define SESSION_OUT_KEEP (256u * 1024u)
 /* How long past its timeout_ms brokerd waits for tokend before answering a
  * call itself: tokend enforces timeout_ms, this is only a backstop. */
 #define CALL_BACKSTOP_MS 5000

@@ -189,6 +189,10 @@ session_flush(struct session *s)
 		buf_consume(&s->out, (size_t)n);
 		s->last_active_ms = mono_ms();
 	}
+	/* A block that held a large answer is given back once it is written:
+	 * kept, every session that ever got one would hold megabytes. */
+	if (buf_avail(&s->out) == 0 && s->out.cap > SESSION_OUT_KEEP)
+		buf_free(&s->out);
 	return 0;
 }
 

@@ -176,6 +176,21 @@ class UnreadOutputTests(BoundsCase):
         self.assertLess(grown * 1024, 6 * LARGE_BODY,
                         "passing one %d-byte body took brokerd's peak %d KiB higher" % (LARGE_BODY, grown))
 
+    def test_answers_read_are_not_kept(self):
+        # Each of 8 sessions reads one 4 MB answer and stays open: what
+        # brokerd held for them must go once they have read it.
+        broker = self.listen(self.mock_env(dict(self.SMALL_QUARANTINE)))
+        clients = [self.client() for _ in range(8)]
+        for i, c in enumerate(clients):
+            harness.initialize(c)
+            resp = c.call_tool(EXECUTE_TOOL, self.mock_args("big-%d" % i, "/v1.0/mock/large/%d" % LARGE_BODY),
+                               timeout=60)
+            self.assertIs(tool_result(resp)["isError"], False)
+        rss = kib_field(broker.pid, "VmRSS")
+        self.assertLess(rss, 32 * 1024, "brokerd holds %d KiB after 8 sessions read their answers" % rss)
+        for c in clients:
+            self.assertEqual(c.request("ping").get("result"), {})
+
     def test_smallest_cap_still_passes_a_maximal_answer(self):
         # 3 x MAX_RESPONSE_BYTES + 64 KiB is the smallest cap allowed: one
         # answer with a body near MAX_RESPONSE_BYTES fits, the next does not.
