@@ -23,7 +23,7 @@
 /* A client that does not read its answers stops being read at this much
  * unsent output (or at MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES, if less), so
  * its requests cannot add to it; what its calls already in flight may add
- * is bounded by that cap (session_send_capped). */
+ * is bounded by that cap (session_send_parts). */
 #define SESSION_OUT_HIGH_WATER (8u * 1024u * 1024u)
 /* A session's emptied output block larger than this is freed, not kept. */
 #define SESSION_OUT_KEEP (256u * 1024u)
@@ -148,9 +148,6 @@ struct session *session_new(struct broker *b, enum session_transport t, int in_f
 void session_close(struct broker *b, struct session *s);
 /* Queues one JSON-RPC message; the caller keeps its reference to o. */
 void session_send(struct session *s, struct json_object *o);
-/* The same, unless o would take the unsent output past the session's cap:
- * then nothing is queued and -1 returned (the caller answers otherwise). */
-int session_send_capped(struct session *s, struct json_object *o);
 /* How many more bytes of output the cap allows now. */
 size_t session_out_room(const struct session *s);
 /* One piece of a message's text, written as it is or escaped as the

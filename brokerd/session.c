@@ -15,7 +15,6 @@
 #include "buildconf.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,36 +76,21 @@ session_out_room(const struct session *s)
 	return buf_avail(&s->out) < s->max_output ? s->max_output - buf_avail(&s->out) : 0;
 }
 
-static int
-session_queue(struct session *s, struct json_object *o, size_t limit)
+void
+session_send(struct session *s, struct json_object *o)
 {
 	size_t len;
 	const char *text;
 
 	if (s->out_broken)
-		return 0;
+		return;
 	/* Plain output never contains a raw newline, so one message is one line. */
 	/* jx_text: json-c's own text could come out empty or cut short under
 	 * memory pressure (tests/integration/test_faults.py). */
 	text = jx_text(o, &len);
-	if (len >= limit)
-		return -1;
 	if (buf_append(&s->out, text, len) == -1 || buf_append(&s->out, "\n", 1) == -1)
 		fatalx("out of memory");
 	s->last_active_ms = mono_ms();
-	return 0;
-}
-
-void
-session_send(struct session *s, struct json_object *o)
-{
-	(void)session_queue(s, o, SIZE_MAX);
-}
-
-int
-session_send_capped(struct session *s, struct json_object *o)
-{
-	return session_queue(s, o, session_out_room(s));
 }
 
 /* A part as it will be written: escaped, each quote and backslash gains a
