@@ -448,7 +448,7 @@ main(int argc, char **argv)
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
 	/* A Graph answer passes through blocks of megabytes (tokend's message,
-	 * the parsed body, the result's text, the session's output).  glibc
+	 * the parsed body, the structured text, the session's output).  glibc
 	 * would raise its mmap threshold after the first such block is freed
 	 * and take the next ones from the heap, which it rarely gives back: a
 	 * fixed threshold keeps every large block mmapped, returned at free,
