@@ -107,15 +107,17 @@ part_len(const struct out_part *p)
 	return n;
 }
 
-static void
+/* Writes p at out (part_len bytes are there); returns how many it wrote. */
+static size_t
 part_write(unsigned char *out, const struct out_part *p)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *in = (const unsigned char *)p->p;
+	unsigned char *start = out;
 
 	if (!p->escape) {
 		memcpy(out, in, p->len);
-		return;
+		return p->len;
 	}
 	for (size_t i = 0; i < p->len; i++) {
 		if (in[i] == '"' || in[i] == '\\') {
@@ -130,6 +132,7 @@ part_write(unsigned char *out, const struct out_part *p)
 			*out++ = in[i];
 		}
 	}
+	return (size_t)(out - start);
 }
 
 int
@@ -146,10 +149,8 @@ session_send_parts(struct session *s, const struct out_part *parts, size_t n, bo
 	if (buf_reserve(&s->out, total) == -1)
 		fatalx("out of memory");
 	at = s->out.len;
-	for (size_t i = 0; i < n; i++) {
-		part_write(s->out.data + at, &parts[i]);
-		at += part_len(&parts[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		at += part_write(s->out.data + at, &parts[i]);
 	s->out.data[at] = '\n';
 	s->out.len = at + 1;
 	s->last_active_ms = mono_ms();
