@@ -21,8 +21,12 @@
 /* Exit status when a child dies: the unit should be restarted as a whole. */
 #define EXIT_CHILD_DIED 70
 /* A client that does not read its answers stops being read at this much
- * unsent output, so it cannot make brokerd's memory grow without bound. */
+ * unsent output (or at MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES, if less), so
+ * its requests cannot add to it; what its calls already in flight may add
+ * is bounded by that cap (session_send_parts). */
 #define SESSION_OUT_HIGH_WATER (8u * 1024u * 1024u)
+/* A session's emptied output block larger than this is freed, not kept. */
+#define SESSION_OUT_KEEP (256u * 1024u)
 /* How long past its timeout_ms brokerd waits for tokend before answering a
  * call itself: tokend enforces timeout_ms, this is only a backstop. */
 #define CALL_BACKSTOP_MS 5000
@@ -52,6 +56,8 @@ struct session {
 	bool initialized;
 	char protocol[16]; /* negotiated version (initialize) */
 	size_t inflight;
+	size_t max_output; /* MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES */
+	int64_t last_active_ms; /* last byte read or written, or answer queued */
 	struct session *next;
 };
 
@@ -143,6 +149,24 @@ struct session *session_new(struct broker *b, enum session_transport t, int in_f
 void session_close(struct broker *b, struct session *s);
 /* Queues one JSON-RPC message; the caller keeps its reference to o. */
 void session_send(struct session *s, struct json_object *o);
+/* How many more bytes of output the cap allows now. */
+size_t session_out_room(const struct session *s);
+/* One piece of a message's text, written as it is or escaped as the
+ * content of a JSON string. */
+struct out_part {
+	const char *p;
+	size_t len;
+	bool escape;
+};
+/* Queues one message written from parts, straight into the output: a large
+ * text is copied once, not first into a json-c string and a serialisation.
+ * Capped: -1 and nothing queued when it would go past the session's cap. */
+int session_send_parts(struct session *s, const struct out_part *parts, size_t n, bool capped);
+/* Where the session's queued output ends now, and taking back what was
+ * queued after that mark (before the loop has flushed it): an answer whose
+ * audit record could not be written is not disclosed. */
+size_t session_out_mark(const struct session *s);
+void session_out_rewind(struct session *s, size_t mark);
 /* Reads and handles what the client sent; returns 0 at end of input. */
 int session_read(struct broker *b, struct session *s);
 /* Handles the complete lines already buffered (after calls finished). */
@@ -150,6 +174,13 @@ void session_process(struct broker *b, struct session *s);
 int session_flush(struct session *s);
 bool session_wants_input(const struct broker *b, const struct session *s);
 bool session_done(const struct session *s);
+/* A unix-socket session with no call in flight that has neither sent nor
+ * been sent anything for MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS. */
+bool session_idle(const struct broker *b, const struct session *s, int64_t now);
+/* When the first session becomes idle, or -1. */
+int64_t session_idle_deadline(const struct broker *b);
+/* Closes an idle session, and says so in the log and the audit file. */
+void session_close_idle(struct broker *b, struct session *s);
 
 /* listener.c: the unix socket (--listen, or systemd's with LISTEN_FDS) */
 /* Before the sandbox: takes systemd's socket or makes one at path. */
@@ -173,6 +204,11 @@ void mcp_send_error(struct session *s, struct json_object *id, int code, const c
     const char *detail);
 /* A result; a 2026-07-28 request's also gets resultType and _meta.serverInfo. */
 void mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result);
+/* A tool result made of one JSON text: structuredContent (if the protocol
+ * has it) and, as a string, the text content.  Capped: -1 and nothing sent
+ * when it would take the session past its output cap. */
+int mcp_send_tool_result(struct session *s, const struct rpc_req *r, const char *sc_text,
+    size_t sc_len, bool is_error, bool capped, struct json_object *extra);
 void mcp_send_notification(struct session *s, const char *method, struct json_object *params);
 bool mcp_structured(const char *protocol);
 

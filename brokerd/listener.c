@@ -266,24 +266,33 @@ peer_allowed(const struct config *cfg, int fd, const struct ucred *cred)
 	    peer_groups_allowed(cfg, fd);
 }
 
+/* Sessions the peer's uid holds already: one uid must not take every slot
+ * (BROKER_MAX_SESSIONS) and so lock out every other client. */
+static bool
+peer_over_uid_cap(const struct broker *b, uid_t uid)
+{
+	long n = 0;
+
+	for (const struct session *s = b->sessions; s != NULL; s = s->next)
+		if (s->transport == SESSION_UNIX && s->peer_uid == uid)
+			n++;
+	return n >= b->cfg.max_sessions_per_uid;
+}
+
 /* One JSON-RPC error, then the connection is closed.  The socket is fresh,
  * so the one short write fits its buffer. */
 static void
-listener_refuse(int fd, const struct ucred *cred)
+listener_refuse(int fd, const struct ucred *cred, const char *message, const char *detail)
 {
 	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
 	struct json_object *data = json_object_new_object();
-	char detail[160], sink[4096];
+	char sink[4096];
 	const char *text;
 	size_t len;
 
-	snprintf(detail, sizeof(detail),
-	    "peer uid %u gid %u is not allowed (MCP_AUTH_BROKER_ALLOWED_UIDS, "
-	    "MCP_AUTH_BROKER_ALLOWED_GIDS)",
-	    (unsigned)cred->uid, (unsigned)cred->gid);
 	jx_add_str(data, "detail", detail);
 	jx_add_int(e, "code", -32600);
-	jx_add_str(e, "message", "Forbidden");
+	jx_add_str(e, "message", message);
 	jx_add(e, "data", data);
 	jx_add_str(o, "jsonrpc", "2.0");
 	jx_add(o, "id", NULL);
@@ -300,7 +309,7 @@ listener_refuse(int fd, const struct ucred *cred)
 }
 
 static void
-listener_audit_refusal(const struct ucred *cred)
+listener_audit_refusal(const struct ucred *cred, const char *reason)
 {
 	struct json_object *rec = json_object_new_object();
 
@@ -309,6 +318,7 @@ listener_audit_refusal(const struct ucred *cred)
 	jx_add_int(rec, "peer_gid", (int64_t)cred->gid);
 	jx_add_int(rec, "peer_pid", (int64_t)cred->pid);
 	jx_add_str(rec, "outcome", "refused");
+	jx_add_str(rec, "reason", reason);
 	audit_write("session_refused", rec);
 	json_object_put(rec);
 }
@@ -319,6 +329,7 @@ listener_admit(struct broker *b, int fd)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct session *s;
+	char detail[160];
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("SO_PEERCRED");
@@ -328,8 +339,22 @@ listener_admit(struct broker *b, int fd)
 	if (!peer_allowed(&b->cfg, fd, &cred)) {
 		log_warnx("refused unix peer uid %u gid %u pid %ld", (unsigned)cred.uid,
 		    (unsigned)cred.gid, (long)cred.pid);
-		listener_audit_refusal(&cred);
-		listener_refuse(fd, &cred);
+		snprintf(detail, sizeof(detail),
+		    "peer uid %u gid %u is not allowed (MCP_AUTH_BROKER_ALLOWED_UIDS, "
+		    "MCP_AUTH_BROKER_ALLOWED_GIDS)",
+		    (unsigned)cred.uid, (unsigned)cred.gid);
+		listener_audit_refusal(&cred, "peer not allowed");
+		listener_refuse(fd, &cred, "Forbidden", detail);
+		return;
+	}
+	if (peer_over_uid_cap(b, cred.uid)) {
+		log_warnx("refused unix peer uid %u pid %ld: it holds %ld sessions already",
+		    (unsigned)cred.uid, (long)cred.pid, b->cfg.max_sessions_per_uid);
+		snprintf(detail, sizeof(detail),
+		    "uid %u holds %ld sessions already (MCP_AUTH_BROKER_MAX_SESSIONS_PER_UID)",
+		    (unsigned)cred.uid, b->cfg.max_sessions_per_uid);
+		listener_audit_refusal(&cred, "too many sessions for this uid");
+		listener_refuse(fd, &cred, "Too many sessions", detail);
 		return;
 	}
 	s = session_new(b, SESSION_UNIX, fd, fd);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -346,7 +347,10 @@ broker_poll_setup(struct broker *b, struct pollset *ps)
 static int64_t
 broker_next_deadline(const struct broker *b)
 {
-	int64_t next = tools_next_deadline(b);
+	int64_t next = tools_next_deadline(b), idle = session_idle_deadline(b);
+
+	if (idle >= 0 && (next < 0 || idle < next))
+		next = idle;
 
 	if (b->listener >= 0 && b->accept_resume_ms > mono_ms() &&
 	    (next < 0 || b->accept_resume_ms < next))
@@ -376,18 +380,21 @@ broker_session_io(struct broker *b, struct pollset *ps)
 	}
 }
 
-/* Closes sessions that are done; after SIGTERM's grace period and the time
- * to drain answers, every one left. */
+/* Closes sessions that are done or idle; after SIGTERM's grace period and
+ * the time to drain answers, every one left. */
 static void
 broker_reap_sessions(struct broker *b)
 {
-	bool force = b->stopping && mono_ms() >= b->stop_deadline_ms + SHUTDOWN_FLUSH_MS;
+	int64_t now = mono_ms();
+	bool force = b->stopping && now >= b->stop_deadline_ms + SHUTDOWN_FLUSH_MS;
 	struct session *s, *next;
 
 	for (s = b->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (force || session_done(s))
 			session_close(b, s);
+		else if (session_idle(b, s, now))
+			session_close_idle(b, s);
 	}
 }
 
@@ -443,6 +450,13 @@ main(int argc, char **argv)
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
+	/* A Graph answer passes through blocks of megabytes (tokend's message,
+	 * the parsed body, the structured text, the session's output).  glibc
+	 * would raise its mmap threshold after the first such block is freed
+	 * and take the next ones from the heap, which it rarely gives back: a
+	 * fixed threshold keeps every large block mmapped, returned at free,
+	 * so brokerd's resident size follows what it holds now (issue 9). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	parse_args(argc, argv, &a);
 	if (a.check == OPT_TOOLS)
 		print_tools(); /* needs no configuration and starts nothing */

@@ -157,8 +157,8 @@ mcp_send_error(struct session *s, struct json_object *id, int code, const char *
 	mcp_send_error_data(s, id, code, msg, data);
 }
 
-void
-mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result)
+static struct json_object *
+result_message(const struct rpc_req *r, struct json_object *result)
 {
 	struct json_object *o = rpc_envelope(r->id), *meta;
 
@@ -170,8 +170,92 @@ mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *
 		jx_add(result, "_meta", meta);
 	}
 	jx_add(o, "result", result);
+	return o;
+}
+
+void
+mcp_send_result(struct session *s, const struct rpc_req *r, struct json_object *result)
+{
+	struct json_object *o = result_message(r, result);
+
 	session_send(s, o);
 	json_object_put(o);
+}
+
+/* Stand-ins for the two copies of the structured text in the envelope's
+ * JSON: json-c writes \u0001 for the control character, which no text of
+ * ours contains, and the last occurrence is ours, since the client's id
+ * comes before the result and only our serverInfo after it. */
+#define STANDIN_TEXT "\001mab:text\001"
+#define STANDIN_SC "\001mab:structured\001"
+
+static const char *
+standin_find(const char *env, size_t len, const char *standin, size_t *standin_len)
+{
+	char quoted[64];
+	const char *last = NULL, *p = env;
+	size_t n;
+
+	/* As json-c writes it: quotes, and \u0001 for each \001. */
+	n = (size_t)snprintf(quoted, sizeof(quoted), "\"\\u0001%.*s\\u0001\"",
+	    (int)strlen(standin) - 2, standin + 1);
+	while ((p = memmem(p, len - (size_t)(p - env), quoted, n)) != NULL)
+		last = p++;
+	if (last == NULL)
+		fatalx("tool result envelope without its stand-in");
+	*standin_len = n;
+	return last;
+}
+
+/* The envelope (id, content type, isError, 2026-07-28 _meta) is built and
+ * serialised by json-c with stand-ins; the structured text, which may hold
+ * a Graph body of megabytes, is then written into the session's output
+ * twice, once escaped, without another copy: so brokerd holds such a body
+ * in its output once per representation, not also as a json-c string and a
+ * second serialisation (issue 9). */
+int
+mcp_send_tool_result(struct session *s, const struct rpc_req *r, const char *sc_text,
+    size_t sc_len, bool is_error, bool capped, struct json_object *extra)
+{
+	struct json_object *res = json_object_new_object(), *content = json_object_new_array();
+	struct json_object *text = json_object_new_object(), *o;
+	bool structured = mcp_structured(r->protocol);
+	const char *env, *t, *sc = NULL;
+	size_t len, t_len, sc_standin_len = 0;
+	struct out_part parts[5];
+	size_t n = 0;
+	int rc;
+
+	jx_add_str(text, "type", "text");
+	jx_add_str(text, "text", STANDIN_TEXT);
+	json_object_array_add(content, text);
+	/* An image or blob: base64 and a MIME type, which hold no stand-in. */
+	if (extra != NULL)
+		json_object_array_add(content, extra);
+	jx_add(res, "content", content);
+	if (structured)
+		jx_add_str(res, "structuredContent", STANDIN_SC);
+	jx_add_bool(res, "isError", is_error);
+	o = result_message(r, res);
+	env = jx_text(o, &len);
+	t = standin_find(env, len, STANDIN_TEXT, &t_len);
+	if (structured)
+		sc = standin_find(env, len, STANDIN_SC, &sc_standin_len);
+	if (sc != NULL && sc < t)
+		fatalx("tool result envelope out of order");
+	parts[n++] = (struct out_part){ env, (size_t)(t - env) + 1, false }; /* with the quote */
+	parts[n++] = (struct out_part){ sc_text, sc_len, true };
+	if (sc == NULL) {
+		parts[n++] = (struct out_part){ t + t_len - 1, len - (size_t)(t + t_len - 1 - env), false };
+	} else {
+		parts[n++] = (struct out_part){ t + t_len - 1, (size_t)(sc - (t + t_len - 1)), false };
+		parts[n++] = (struct out_part){ sc_text, sc_len, false };
+		parts[n++] = (struct out_part){ sc + sc_standin_len, len - (size_t)(sc + sc_standin_len - env),
+			false };
+	}
+	rc = session_send_parts(s, parts, n, capped);
+	json_object_put(o);
+	return rc;
 }
 
 void

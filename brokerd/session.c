@@ -3,7 +3,15 @@
  * output is buffered and written as the peer takes it.  The same limits hold
  * for every session: a line over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES is refused
  * and skipped, at most MCP_AUTH_BROKER_MAX_INFLIGHT calls are in flight, and a
- * peer that does not read its answers stops being read. */
+ * peer that does not read its answers stops being read.
+ *
+ * What a session holds is bounded by configuration, not by its client: its
+ * unread answers by MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES (an answer of a
+ * call already in flight that would go past it is replaced by a small error,
+ * tools.c), and a unix-socket session idle for
+ * MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS is closed.  The stdio session
+ * has no idle timeout: it is the spawner's one session and ends at end of
+ * input. */
 #include "buildconf.h"
 
 #include <errno.h>
@@ -11,10 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proc.h"
+#include "timeutil.h"
 
 struct session *
 session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
@@ -28,6 +38,8 @@ session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
 	s->in_fd = in_fd;
 	s->out_fd = out_fd;
 	s->peer_uid = getuid(); /* the caller sets a socket peer's */
+	s->max_output = (size_t)b->cfg.session_max_output_bytes;
+	s->last_active_ms = mono_ms();
 	buf_init(&s->in);
 	buf_init(&s->out);
 	if (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1)
@@ -58,6 +70,12 @@ session_close(struct broker *b, struct session *s)
 	free(s);
 }
 
+size_t
+session_out_room(const struct session *s)
+{
+	return buf_avail(&s->out) < s->max_output ? s->max_output - buf_avail(&s->out) : 0;
+}
+
 void
 session_send(struct session *s, struct json_object *o)
 {
@@ -72,6 +90,86 @@ session_send(struct session *s, struct json_object *o)
 	text = jx_text(o, &len);
 	if (buf_append(&s->out, text, len) == -1 || buf_append(&s->out, "\n", 1) == -1)
 		fatalx("out of memory");
+	s->last_active_ms = mono_ms();
+}
+
+/* A part as it will be written: escaped, each quote and backslash gains a
+ * backslash and a control character (never in json-c's output) becomes
+ * \u00XX, which makes valid JSON string content of any JSON text. */
+static size_t
+part_len(const struct out_part *p)
+{
+	size_t n = p->len;
+
+	if (p->escape)
+		for (size_t i = 0; i < p->len; i++)
+			n += (p->p[i] == '"' || p->p[i] == '\\') ? 1 : (unsigned char)p->p[i] < 0x20 ? 5 : 0;
+	return n;
+}
+
+/* Writes p at out (part_len bytes are there); returns how many it wrote. */
+static size_t
+part_write(unsigned char *out, const struct out_part *p)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *in = (const unsigned char *)p->p;
+	unsigned char *start = out;
+
+	if (!p->escape) {
+		memcpy(out, in, p->len);
+		return p->len;
+	}
+	for (size_t i = 0; i < p->len; i++) {
+		if (in[i] == '"' || in[i] == '\\') {
+			*out++ = '\\';
+			*out++ = in[i];
+		} else if (in[i] < 0x20) {
+			memcpy(out, "\\u00", 4);
+			out[4] = (unsigned char)hex[in[i] >> 4];
+			out[5] = (unsigned char)hex[in[i] & 0xf];
+			out += 6;
+		} else {
+			*out++ = in[i];
+		}
+	}
+	return (size_t)(out - start);
+}
+
+int
+session_send_parts(struct session *s, const struct out_part *parts, size_t n, bool capped)
+{
+	size_t total = 1, at; /* the newline */
+
+	if (s->out_broken)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		total += part_len(&parts[i]);
+	if (capped && total > session_out_room(s))
+		return -1;
+	if (buf_reserve(&s->out, total) == -1)
+		fatalx("out of memory");
+	at = s->out.len;
+	for (size_t i = 0; i < n; i++)
+		at += part_write(s->out.data + at, &parts[i]);
+	s->out.data[at] = '\n';
+	s->out.len = at + 1;
+	s->last_active_ms = mono_ms();
+	return 0;
+}
+
+size_t
+session_out_mark(const struct session *s)
+{
+	return s->out.len;
+}
+
+void
+session_out_rewind(struct session *s, size_t mark)
+{
+	if (mark < s->out.off || mark > s->out.len)
+		fatalx("session output rewound past what was flushed");
+	memset(s->out.data + mark, 0, s->out.len - mark);
+	s->out.len = mark;
 }
 
 int
@@ -89,15 +187,27 @@ session_flush(struct session *s)
 			return -1;
 		}
 		buf_consume(&s->out, (size_t)n);
+		s->last_active_ms = mono_ms();
 	}
+	/* A block that held a large answer is given back once it is written:
+	 * kept, every session that ever got one would hold megabytes. */
+	if (buf_avail(&s->out) == 0 && s->out.cap > SESSION_OUT_KEEP)
+		buf_free(&s->out);
 	return 0;
+}
+
+/* Whether the client has left so much unread that its input waits. */
+static bool
+session_out_full(const struct session *s)
+{
+	return buf_avail(&s->out) >= SESSION_OUT_HIGH_WATER || session_out_room(s) == 0;
 }
 
 bool
 session_wants_input(const struct broker *b, const struct session *s)
 {
 	return !s->in_eof && !s->peer_gone && !s->out_broken && !b->stopping &&
-	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && s->inflight < (size_t)b->cfg.max_inflight;
+	    !session_out_full(s) && s->inflight < (size_t)b->cfg.max_inflight;
 }
 
 /* Done when the client has said all it will and everything it asked for is
@@ -116,8 +226,55 @@ session_done(const struct session *s)
 static bool
 session_may_handle(const struct broker *b, const struct session *s)
 {
-	return s->inflight < (size_t)b->cfg.max_inflight &&
-	    buf_avail(&s->out) < SESSION_OUT_HIGH_WATER && !s->peer_gone && !s->out_broken;
+	return s->inflight < (size_t)b->cfg.max_inflight && !session_out_full(s) &&
+	    !s->peer_gone && !s->out_broken;
+}
+
+/* ---- idle sessions ----------------------------------------------------- */
+
+/* A peer that connects and sends nothing would hold its slot (and its uid's
+ * share, MCP_AUTH_BROKER_MAX_SESSIONS_PER_UID) for ever.  A call in flight
+ * is not idleness, however long tokend takes; neither is a client slowly
+ * reading a large answer, since every write counts as activity. */
+bool
+session_idle(const struct broker *b, const struct session *s, int64_t now)
+{
+	return s->transport == SESSION_UNIX && s->inflight == 0 && !b->stopping &&
+	    now - s->last_active_ms >= b->cfg.session_idle_timeout_s * 1000;
+}
+
+int64_t
+session_idle_deadline(const struct broker *b)
+{
+	int64_t next = -1, t;
+
+	if (b->stopping) /* session_idle is false then: a past deadline would spin */
+		return -1;
+	for (const struct session *s = b->sessions; s != NULL; s = s->next) {
+		if (s->transport != SESSION_UNIX || s->inflight > 0)
+			continue;
+		t = s->last_active_ms + b->cfg.session_idle_timeout_s * 1000;
+		if (next < 0 || t < next)
+			next = t;
+	}
+	return next;
+}
+
+void
+session_close_idle(struct broker *b, struct session *s)
+{
+	struct json_object *rec = json_object_new_object();
+
+	log_info("session %u: idle for %ld s (MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS), closing",
+	    s->id, b->cfg.session_idle_timeout_s);
+	jx_add_int(rec, "session", s->id);
+	jx_add_str(rec, "transport", "unix");
+	jx_add_int(rec, "peer_uid", (int64_t)s->peer_uid);
+	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
+	jx_add_str(rec, "reason", "idle");
+	audit_write("session_closed", rec);
+	json_object_put(rec);
+	session_close(b, s);
 }
 
 static void
@@ -188,6 +345,7 @@ session_read(struct broker *b, struct session *s)
 		s->in_eof = true;
 	} else {
 		s->in.len += (size_t)n;
+		s->last_active_ms = mono_ms();
 	}
 	session_process(b, s);
 	return !s->in_eof;

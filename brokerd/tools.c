@@ -140,31 +140,28 @@ tools_list(const char *protocol)
 /* ---- results ----------------------------------------------------------- */
 
 /* A tool result: the structured JSON, and the same JSON as text for clients
- * that predate structuredContent. */
-static void
+ * that predate structuredContent, and extra (owned, may be NULL: an image
+ * or blob) as content of its own.  Capped (a Graph answer, of any size): -1
+ * when it would take the session's unread output past
+ * MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES, and nothing is sent; the caller
+ * answers with a small error instead.  Errors and token descriptions are a
+ * few hundred bytes and always sent, so every call gets its one answer. */
+static int
 tool_result_with(struct session *s, const struct rpc_req *rq, struct json_object *sc,
-    bool is_error, struct json_object *extra)
+    bool is_error, bool capped, struct json_object *extra)
 {
-	struct json_object *r = json_object_new_object(), *content = json_object_new_array();
-	struct json_object *text = json_object_new_object();
-
-	jx_add_str(text, "type", "text");
+	size_t len;
 	/* jx_text: never a text cut short under memory pressure. */
-	jx_add_str(text, "text", jx_text(sc, NULL));
-	json_object_array_add(content, text);
-	if (extra != NULL)
-		json_object_array_add(content, extra);
-	jx_add(r, "content", content);
-	if (mcp_structured(rq->protocol))
-		jx_add(r, "structuredContent", json_object_get(sc));
-	jx_add_bool(r, "isError", is_error);
-	mcp_send_result(s, rq, r);
+	const char *sc_text = jx_text(sc, &len);
+
+	return mcp_send_tool_result(s, rq, sc_text, len, is_error, capped, extra);
 }
 
-static void
-tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error)
+static int
+tool_result(struct session *s, const struct rpc_req *rq, struct json_object *sc, bool is_error,
+    bool capped)
 {
-	tool_result_with(s, rq, sc, is_error, NULL);
+	return tool_result_with(s, rq, sc, is_error, capped, NULL);
 }
 
 static struct json_object *
@@ -204,7 +201,7 @@ tool_fail(struct session *s, const struct rpc_req *rq, const char *request_id, e
 	jx_add(sc, "error", error_object(code, msg));
 	if (policy != NULL)
 		jx_add(sc, "policy", policy);
-	tool_result(s, rq, sc, true);
+	tool_result(s, rq, sc, true, false);
 	json_object_put(sc);
 }
 
@@ -277,6 +274,7 @@ struct audit_outcome {
 	int http_status; /* 0: none */
 	const char *token_source;
 	bool cancelled; /* the client cancelled, went away, or brokerd stopped */
+	const char *detail; /* why, when the code alone does not say it */
 };
 
 /* Who asked: the session and its peer (SO_PEERCRED on the socket; on stdio
@@ -318,6 +316,8 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 		jx_add_int(rec, "http_status", out->http_status);
 	if (out->token_source != NULL)
 		jx_add_str(rec, "token_source", out->token_source);
+	if (out->detail != NULL)
+		jx_add_str(rec, "detail", out->detail);
 	jx_add_int(rec, "duration_ms", mono_ms() - started_ms);
 	/* Which secret was current, so a record shows whether a rotation had
 	 * taken effect; null until secretd has resolved one. */
@@ -386,7 +386,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	struct graph_request req;
 	struct req_error err = { ERR_NONE, "" };
 	struct policy_decision d;
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
 	char msg[256];
 
@@ -409,6 +409,34 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 		}
 	}
 	request_free(&req);
+}
+
+/* The Graph call was made, but its answer would take the session's unread
+ * output past its cap: a client that sends calls and does not read their
+ * answers would otherwise make brokerd hold them all.  The answer is dropped
+ * and the call answered with provider.bad_response, the code a Graph body
+ * over MCP_AUTH_BROKER_MAX_RESPONSE_BYTES gets (the body exists but cannot be
+ * passed back); not retryable, since asking again while not reading meets
+ * the same cap.  The audit record keeps the HTTP status and says why. */
+static void
+execute_capped(struct broker *b, struct call *c, struct audit_outcome *out)
+{
+	char msg[320];
+
+	snprintf(msg, sizeof(msg),
+	    "the Graph answer (HTTP %d) was not passed on: this session has %zu bytes of "
+	    "answers it has not read and the answer would take it past "
+	    "MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES (%zu); read the answers before sending "
+	    "more calls",
+	    out->http_status, buf_avail(&c->session->out), c->session->max_output);
+	log_warnx("session %u: call %llu answered provider.bad_response: the session does not "
+		  "read its answers (%zu bytes unread)",
+	    c->session->id, (unsigned long long)c->ipc_id, buf_avail(&c->session->out));
+	tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_BAD_RESPONSE, msg,
+	    policy_object(&b->cfg, &c->policy));
+	out->code = ERR_PROVIDER_BAD_RESPONSE;
+	out->detail = "answer not passed on: over MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES of "
+		      "unread output";
 }
 
 /* An image, or other binary content, as MCP content of its own (image, or
@@ -442,8 +470,9 @@ static void
 execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 {
 	struct json_object *sc = json_object_new_object(), *token, *extra = NULL;
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	char msg[256];
+	size_t mark;
 
 	if (a->execution == NULL)
 		fatalx("EXEC_ANS from tokend without an execution");
@@ -458,17 +487,19 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 	if (a->body_format == BODY_IMAGE || a->body_format == BODY_BINARY)
 		extra = binary_content(c, a);
 	jx_add(sc, "execution", json_object_get(a->execution));
-	/* Recorded before the client sees the result: a Graph answer whose
-	 * record is lost is not disclosed. */
+	/* Queued, not yet written: the audit record is made before the loop
+	 * flushes anything, and a Graph answer whose record is lost is taken
+	 * back and not disclosed. */
+	mark = session_out_mark(c->session);
+	if (tool_result_with(c->session, &c->rpc, sc, false, true, extra) == -1)
+		execute_capped(b, c, &out);
 	if (audit_call_done(b, c, &out) == -1) {
+		session_out_rewind(c->session, mark);
 		snprintf(msg, sizeof(msg),
 		    "audit log cannot be written: %s; the Graph call was made, its result is withheld",
 		    audit_broken());
 		tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_UNAVAILABLE, msg,
 		    policy_object(&b->cfg, &c->policy));
-		json_object_put(extra);
-	} else {
-		tool_result_with(c->session, &c->rpc, sc, false, extra);
 	}
 	json_object_put(sc);
 }
@@ -478,7 +509,7 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 static void
 call_fail(struct broker *b, struct call *c, enum err_code code, const char *msg)
 {
-	struct audit_outcome out = { code, 0, NULL, false };
+	struct audit_outcome out = { code, 0, NULL, false, NULL };
 
 	tool_fail(c->session, &c->rpc, c->request_id, code, msg,
 	    c->has_policy ? policy_object(&b->cfg, &c->policy) : NULL);
@@ -532,7 +563,7 @@ static void
 tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
     struct json_object *args)
 {
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	const char *resource, *why = NULL;
 	struct json_object *detail;
 	struct policy_decision d;
@@ -568,18 +599,20 @@ static void
 describe_done(struct broker *b, struct call *c, const struct msg_describe_ans *a)
 {
 	struct json_object *sc = json_object_new_object();
-	struct audit_outcome out = { ERR_NONE, 0, NULL, false };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	char msg[256];
+	size_t mark;
 
 	jx_add_str(sc, "status", "ok");
 	json_object_object_foreach(c->detail, k, v) jx_add(sc, k, json_object_get(v));
 	jx_add(sc, "cache", msg_describe_ans_json(a));
 	/* Recorded before the client sees the token state, as execute. */
+	mark = session_out_mark(c->session);
+	tool_result(c->session, &c->rpc, sc, false, false);
 	if (audit_call_done(b, c, &out) == -1) {
+		session_out_rewind(c->session, mark);
 		snprintf(msg, sizeof(msg), "audit log cannot be written: %s", audit_broken());
 		tool_fail(c->session, &c->rpc, NULL, ERR_PROVIDER_UNAVAILABLE, msg, NULL);
-	} else {
-		tool_result(c->session, &c->rpc, sc, false);
 	}
 	json_object_put(sc);
 }
@@ -728,7 +761,7 @@ tools_shutdown(struct broker *b)
 static void
 call_cancel(struct broker *b, struct call *c, const char *why)
 {
-	struct audit_outcome out = { ERR_NONE, 0, NULL, true };
+	struct audit_outcome out = { ERR_NONE, 0, NULL, true, NULL };
 
 	msg_cancel_req_send(&b->tokend.chan, c->ipc_id);
 	log_info("session %u: call %llu cancelled (%s)", c->session->id,

@@ -487,6 +487,15 @@ LONG_SETTER(set_max_inflight, max_inflight, 1, 4096)
  * configuration, whatever a caller asks. */
 LONG_SETTER(set_paging_max_pages, paging_max_pages, 1, 100)
 LONG_SETTER(set_paging_max_items, paging_max_items, 1, 100000)
+/* Below CONFIG_ANSWER_MAX of the smallest MAX_RESPONSE_BYTES no answer would
+ * fit; 1 GiB is far past any sensible share of one process's memory.  The
+ * relation to MAX_RESPONSE_BYTES is checked in config_check_relations. */
+LONG_SETTER(set_session_max_output, session_max_output_bytes, CONFIG_ANSWER_MAX(1024),
+    1024L * 1024 * 1024)
+/* brokerd serves at most BROKER_MAX_SESSIONS (256) sessions in all. */
+LONG_SETTER(set_max_sessions_per_uid, max_sessions_per_uid, 1, 256)
+/* A day: idle sessions are for closing, not for keeping. */
+LONG_SETTER(set_session_idle_timeout, session_idle_timeout_s, 1, 86400)
 /* Past five minutes a service manager has long since given up waiting. */
 LONG_SETTER(set_shutdown_grace, shutdown_grace_s, 0, 300)
 /* secretd waits for a helper synchronously: two minutes is already long. */
@@ -518,6 +527,9 @@ static const struct cfg_var {
 	{ PREFIX "MAX_INFLIGHT", set_max_inflight },
 	{ PREFIX "PAGING_MAX_PAGES", set_paging_max_pages },
 	{ PREFIX "PAGING_MAX_ITEMS", set_paging_max_items },
+	{ PREFIX "SESSION_MAX_OUTPUT_BYTES", set_session_max_output },
+	{ PREFIX "MAX_SESSIONS_PER_UID", set_max_sessions_per_uid },
+	{ PREFIX "SESSION_IDLE_TIMEOUT_SECONDS", set_session_idle_timeout },
 	{ PREFIX "LIBEXECDIR", set_libexecdir },
 	{ PREFIX "ALLOWED_UIDS", set_allowed_uids },
 	{ PREFIX "ALLOWED_GIDS", set_allowed_gids },
@@ -560,6 +572,9 @@ config_defaults(struct config *cfg)
 	cfg->max_inflight = 64;
 	cfg->paging_max_pages = 10;
 	cfg->paging_max_items = 1000;
+	cfg->session_max_output_bytes = 0; /* unset: derived in config_check_relations */
+	cfg->max_sessions_per_uid = 32;
+	cfg->session_idle_timeout_s = 300;
 	cfg->shutdown_grace_s = 10;
 	cfg->secret_timeout_s = 5;
 	cfg->secret_cache_s = 300;
@@ -711,6 +726,20 @@ config_check_relations(struct cfg_ctx *x)
 		x->name = PREFIX "TOKEN_CACHE_SKEW_SECONDS";
 		cfg_error(x, "%ld must be less than MCP_AUTH_BROKER_TOKEN_MAX_TTL_SECONDS (%ld)",
 		    cfg->token_cache_skew_s, cfg->token_max_ttl_s);
+	}
+	/* Every call gets its answer when the session has read what it was
+	 * sent: so the cap must hold the largest answer on its own. */
+	if (cfg->session_max_output_bytes == 0) {
+		cfg->session_max_output_bytes = CONFIG_SESSION_MAX_OUTPUT_DEFAULT;
+		if (cfg->session_max_output_bytes < CONFIG_ANSWER_MAX(cfg->max_response_bytes))
+			cfg->session_max_output_bytes = CONFIG_ANSWER_MAX(cfg->max_response_bytes);
+	} else if (cfg->session_max_output_bytes < CONFIG_ANSWER_MAX(cfg->max_response_bytes)) {
+		x->name = PREFIX "SESSION_MAX_OUTPUT_BYTES";
+		cfg_error(x,
+		    "%ld is less than one answer can be with MCP_AUTH_BROKER_MAX_RESPONSE_BYTES=%ld "
+		    "(3 x that + 65536 = %ld)",
+		    cfg->session_max_output_bytes, cfg->max_response_bytes,
+		    CONFIG_ANSWER_MAX(cfg->max_response_bytes));
 	}
 }
 

@@ -14,6 +14,16 @@
 
 #define EX_CONFIG_STATUS 78
 
+/* The largest tool result one Graph body of max_response bytes can make:
+ * structuredContent holds the body once as JSON (json-c writes it back no
+ * longer than Graph sent it), the text content holds that JSON again as a
+ * string, where escaping at most doubles it (a quote or a backslash gains a backslash),
+ * plus 64 KiB for the envelope (token, policy, headers, ids). */
+#define CONFIG_ANSWER_MAX(max_response) (3L * (max_response) + 65536L)
+/* Default cap on a session's unread answers; raised to CONFIG_ANSWER_MAX
+ * when MCP_AUTH_BROKER_MAX_RESPONSE_BYTES asks for more. */
+#define CONFIG_SESSION_MAX_OUTPUT_DEFAULT (16L * 1024 * 1024)
+
 enum broker_env { BROKER_ENV_SMOKE, BROKER_ENV_DEV, BROKER_ENV_STAGING, BROKER_ENV_PROD };
 
 enum secret_provider {
@@ -58,6 +68,12 @@ struct config {
 	long max_inflight;
 	long paging_max_pages; /* the most pages one call's max_pages may follow */
 	long paging_max_items; /* no further page is fetched past this many items */
+	/* A session's answers not yet read by its client, in bytes: an answer
+	 * that would take it past this is replaced by a small error (brokerd
+	 * session.c).  At least CONFIG_ANSWER_MAX(max_response_bytes). */
+	long session_max_output_bytes;
+	long max_sessions_per_uid; /* unix-socket sessions one uid may hold */
+	long session_idle_timeout_s; /* a unix-socket session idle this long is closed */
 	/* Unix-socket peers (SO_PEERCRED): allowed when the uid is listed, or the
 	 * primary or a supplementary gid is.  No uid listed: brokerd's own. */
 	uid_t *allowed_uids;

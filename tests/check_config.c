@@ -191,6 +191,56 @@ START_TEST(transport_values)
 }
 END_TEST
 
+/* What one client may make brokerd hold (issue 9): unread answers, sessions
+ * per uid, idle time.  The output cap follows MAX_RESPONSE_BYTES unless set. */
+START_TEST(session_bounds_values)
+{
+	char *defaults[] = { "PATH=/bin", NULL };
+	char *big[] = { P "MAX_RESPONSE_BYTES=12582912", NULL };
+	char *set[] = { P "MAX_RESPONSE_BYTES=1024", P "SESSION_MAX_OUTPUT_BYTES=68608",
+		P "MAX_SESSIONS_PER_UID=1", P "SESSION_IDLE_TIMEOUT_SECONDS=86400", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, defaults, &errs), 0);
+	ck_assert_int_eq(cfg.session_max_output_bytes, 16L * 1024 * 1024);
+	ck_assert_int_eq(cfg.max_sessions_per_uid, 32);
+	ck_assert_int_eq(cfg.session_idle_timeout_s, 300);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, big, &errs), 0);
+	ck_assert_int_eq(cfg.session_max_output_bytes, 3L * 12582912 + 65536);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, set, &errs), 0);
+	ck_assert_int_eq(cfg.session_max_output_bytes, 68608);
+	ck_assert_int_eq(cfg.max_sessions_per_uid, 1);
+	ck_assert_int_eq(cfg.session_idle_timeout_s, 86400);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(session_bounds_bad_values_named)
+{
+	static const struct {
+		const char *entry, *var, *why;
+	} cases[] = {
+		{ P "SESSION_MAX_OUTPUT_BYTES=4096", P "SESSION_MAX_OUTPUT_BYTES", "out of range" },
+		{ P "SESSION_MAX_OUTPUT_BYTES=lots", P "SESSION_MAX_OUTPUT_BYTES", "not a whole number" },
+		/* Less than one answer with the default MAX_RESPONSE_BYTES (4 MiB). */
+		{ P "SESSION_MAX_OUTPUT_BYTES=8388608", P "SESSION_MAX_OUTPUT_BYTES",
+		    "MCP_AUTH_BROKER_MAX_RESPONSE_BYTES=4194304" },
+		{ P "MAX_SESSIONS_PER_UID=0", P "MAX_SESSIONS_PER_UID", "out of range" },
+		{ P "MAX_SESSIONS_PER_UID=257", P "MAX_SESSIONS_PER_UID", "out of range" },
+		{ P "SESSION_IDLE_TIMEOUT_SECONDS=0", P "SESSION_IDLE_TIMEOUT_SECONDS", "out of range" },
+		{ P "SESSION_IDLE_TIMEOUT_SECONDS=1m", P "SESSION_IDLE_TIMEOUT_SECONDS",
+		    "not a whole number" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *env[] = { (char *)cases[i].entry, NULL };
+		assert_one_error(env, cases[i].var, cases[i].why);
+	}
+}
+END_TEST
+
 START_TEST(transport_bad_values_named)
 {
 	static const struct {
@@ -386,6 +436,8 @@ main(void)
 	tcase_add_test(tc, bad_values_named);
 	tcase_add_test(tc, transport_values);
 	tcase_add_test(tc, transport_bad_values_named);
+	tcase_add_test(tc, session_bounds_values);
+	tcase_add_test(tc, session_bounds_bad_values_named);
 	tcase_add_test(tc, skew_below_ttl);
 	tcase_add_test(tc, all_problems_reported);
 	tcase_add_test(tc, other_variables_ignored);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,6 +442,11 @@ main(void)
 	struct tokend td;
 
 	log_init("tokend", LOG_LEVEL_INFO);
+	/* Graph bodies of megabytes come and go (curl's buffer, the parsed
+	 * body, the answer to brokerd): with glibc's threshold fixed they are
+	 * mmapped and given back when freed, instead of staying in the heap
+	 * after the first one raises the threshold (issue 9). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	proc_child_init("tokend");
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
