@@ -351,12 +351,10 @@ sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t 
 		return 0;
 	/* abort() signals this process (tgkill with its own tgid), nothing
 	 * else; tkill, which names no process, not at all. */
-	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, ARG_EQ(0, getpid()));
 	/* brokerd stops its children, and no other process. */
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)kids[i]));
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, ARG_EQ(0, kids[i]));
 	return rc;
 }
 
