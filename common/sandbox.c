@@ -24,6 +24,10 @@
 #include "log.h"
 #include "sandbox.h"
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack the name */
+#endif
+
 /* One allowed syscall, optionally only with some argument values (all of
  * them must match; several entries for one syscall are alternatives). */
 struct sc_rule {

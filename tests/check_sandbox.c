@@ -519,11 +519,17 @@ END_TEST
 
 /* ---- the socket reaper: read, lstat, unlink, nothing else ---------------- */
 
+/* Not even a write (a sanitizer build's reaper keeps what its runtime
+ * needs, write among it: there, a socket stands in). */
 START_TEST(socket_reaper_write_killed)
 {
 	enter(SANDBOX_SOCKET_REAPER);
+#ifdef MAB_SANITIZED
+	syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+#else
 	syscall(SYS_write, STDERR_FILENO, "x", 1);
-	ck_abort_msg("write returned under the reaper's filter");
+#endif
+	ck_abort_msg("a forbidden call returned under the reaper's filter");
 }
 END_TEST
 

@@ -212,5 +212,16 @@ class SandboxAttackTests(BrokerTestCase):
         self.assert_attack_killed("setsockopt_bad")
 
 
+def main():
+    """harness.main, except that a build without filters is a skip (77 for
+    automake), never a pass: the whole class is skipped there."""
+    program = unittest.main(module="__main__", verbosity=2, exit=False)
+    result = program.result
+    if result.testsRun == 0 and result.skipped and result.wasSuccessful():
+        print("SKIP: %s" % result.skipped[0][1])
+        sys.exit(77)
+    sys.exit(0 if result.wasSuccessful() and result.testsRun > 0 else 1)
+
+
 if __name__ == "__main__":
-    harness.main()
+    main()
