@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,6 +25,9 @@
 #include "log.h"
 #include "sandbox.h"
 
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41 /* Linux 5.17 */
+#endif
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack the name */
 #endif
@@ -144,8 +148,12 @@ static const struct sc_rule rules_tokend[] = {
 	/* curl's threaded resolver: threads, never processes (clone only with
 	 * CLONE_THREAD; clone3 is answered ENOSYS below so glibc uses clone). */
 	ALLOW_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
-	ALLOW(set_robust_list), ALLOW(rseq), ALLOW(sched_getaffinity), ALLOW(prctl),
-	ALLOW(membarrier),
+	ALLOW(set_robust_list), ALLOW(rseq), ALLOW(sched_getaffinity), ALLOW(membarrier),
+	/* prctl for names (a thread's, glibc's anonymous-map names) and to ask
+	 * about the filter; never PR_SET_DUMPABLE, which would let any process
+	 * of the service user ptrace tokend and read its tokens. */
+	ALLOW_IF(prctl, ARG_EQ(0, PR_SET_NAME)), ALLOW_IF(prctl, ARG_EQ(0, PR_GET_NAME)),
+	ALLOW_IF(prctl, ARG_EQ(0, PR_SET_VMA)), ALLOW_IF(prctl, ARG_EQ(0, PR_GET_SECCOMP)),
 };
 
 /* ---- secretd (its launcher, which starts helpers, has the denylist) ----- */

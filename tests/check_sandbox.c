@@ -476,6 +476,14 @@ call_tokend_kill(void)
 	kill(getppid(), 0);
 }
 
+/* Dumpable again, tokend could be ptraced by any process of its user. */
+static void
+call_tokend_set_dumpable(void)
+{
+	enter(SANDBOX_TOKEND);
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 static const struct {
 	const char *what;
 	void (*call)(void);
@@ -488,6 +496,9 @@ static const struct {
 	{ "socket(AF_NETLINK, NETLINK_AUDIT)", call_tokend_netlink_audit },
 	{ "fcntl(F_SETOWN)", call_tokend_fcntl_setown },
 	{ "kill", call_tokend_kill },
+#ifndef MAB_SANITIZED /* the sanitizer runtime needs prctl */
+	{ "prctl(PR_SET_DUMPABLE)", call_tokend_set_dumpable },
+#endif
 };
 #define N_TOKEND_FORBIDDEN (sizeof(tokend_forbidden) / sizeof(tokend_forbidden[0]))
 
