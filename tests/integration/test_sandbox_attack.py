@@ -89,12 +89,16 @@ class SandboxAttackTests(BrokerTestCase):
         harness.wait_until(lambda: done in broker.stderr_text() or broker.proc.poll() is not None)
 
     def assert_killed(self, broker, attack):
+        returned = "attack %s: returned" % attack
+        if broker.proc.poll() is None and returned in broker.stderr_text():
+            line = [l for l in broker.stderr_text().splitlines() if returned in l][0]
+            self.fail("the filter let %s through (%s)" % (attack, line))
         status = broker.wait()
         # Everything written before the end (children and reaper gone too).
         broker._stderr_thread.join(timeout=5)
         text = broker.stderr_text()
         self.assertIn("attack %s: start" % attack, text, "the injected code did not run\n" + text[-2000:])
-        self.assertNotIn("attack %s: returned" % attack, text, text[-2000:])
+        self.assertNotIn(returned, text, text[-2000:])
         self.assertIn(status, KILLED, "brokerd exited with %s, not killed by the filter\n%s" % (status, text[-2000:]))
         # The socket reaper removes the socket of a brokerd that died.
         self.assertTrue(harness.wait_until(lambda: not os.path.exists(self.path), timeout=5),
