@@ -476,6 +476,7 @@ call_tokend_kill(void)
 	kill(getppid(), 0);
 }
 
+#ifndef MAB_SANITIZED /* the sanitizer runtime needs prctl */
 /* Dumpable again, tokend could be ptraced by any process of its user. */
 static void
 call_tokend_set_dumpable(void)
@@ -483,6 +484,7 @@ call_tokend_set_dumpable(void)
 	enter(SANDBOX_TOKEND);
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
+#endif
 
 static const struct {
 	const char *what;
@@ -496,7 +498,7 @@ static const struct {
 	{ "socket(AF_NETLINK, NETLINK_AUDIT)", call_tokend_netlink_audit },
 	{ "fcntl(F_SETOWN)", call_tokend_fcntl_setown },
 	{ "kill", call_tokend_kill },
-#ifndef MAB_SANITIZED /* the sanitizer runtime needs prctl */
+#ifndef MAB_SANITIZED
 	{ "prctl(PR_SET_DUMPABLE)", call_tokend_set_dumpable },
 #endif
 };
