@@ -13,7 +13,9 @@
 #include <string.h>
 #include <sched.h>
 #include <linux/netlink.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
@@ -530,6 +532,32 @@ START_TEST(tokend_allows_the_resolver)
 }
 END_TEST
 
+/* A DNS query over UDP, as nss_dns makes it (socket, the ICMP error queue,
+ * connect, send, poll), to a name server of the test's own that never
+ * answers: the query must leave, and tokend must live to see the timeout. */
+START_TEST(tokend_allows_a_dns_query)
+{
+	struct sockaddr_in ns = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(ns);
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char query[512];
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&ns, sizeof(ns)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&ns, &len), 0);
+	ck_assert_int_eq(res_init(), 0);
+	_res.nscount = 1;
+	_res.nsaddr_list[0] = ns;
+	_res.retrans = 1;
+	_res.retry = 1;
+	enter(SANDBOX_TOKEND);
+	ck_assert_int_ne(getaddrinfo("mab-sandbox-test.invalid", "443", &hints, &res), 0);
+	ck_assert_int_gt(recv(s, query, sizeof(query), 0), 0);
+	_exit(0);
+}
+END_TEST
+
 /* ---- the socket reaper: read, lstat, unlink, nothing else ---------------- */
 
 /* Not even a write (a sanitizer build's reaper keeps what its runtime
@@ -747,6 +775,7 @@ main(void)
 	add_forbidden_loop(tb, brokerd_forbidden_killed, (int)N_BROKERD_FORBIDDEN);
 	add_forbidden_loop(tk, tokend_forbidden_killed, (int)N_TOKEND_FORBIDDEN);
 	tcase_add_exit_test(tk, tokend_allows_the_resolver, 0);
+	tcase_add_exit_test(tk, tokend_allows_a_dns_query, 0);
 	add_forbidden(tb, socket_reaper_write_killed);
 	tcase_add_exit_test(tb, socket_reaper_allows_its_work, 0);
 	add_forbidden_loop(ts, secretd_forbidden_killed, (int)N_SECRETD_FORBIDDEN);
