@@ -111,6 +111,10 @@ struct broker {
 	int listener;	     /* the unix socket, or -1 (stdio, or stopping) */
 	char *listen_path;   /* what --listen named */
 	bool listen_unlink;  /* we made the socket file (not systemd): remove it */
+	dev_t listen_dev;    /* the socket file as bound: what the reaper may remove */
+	ino_t listen_ino;
+	pid_t reaper_pid;    /* the socket reaper (reaper.c), or -1 */
+	int reaper_fd;	     /* its pipe: closing it has the socket file removed */
 	int64_t accept_resume_ms; /* out of descriptors: accept again after this */
 	bool stopping; /* SIGTERM: no more input is read or connection accepted */
 	int64_t stop_deadline_ms; /* calls still in flight then are cancelled */
@@ -190,8 +194,15 @@ void listener_accept(struct broker *b);
 /* Whether another session may be served now (BROKER_MAX_SESSIONS, or fewer
  * when RLIMIT_NOFILE is low). */
 bool listener_has_room(const struct broker *b);
-/* Stops accepting; removes the socket file if brokerd made it. */
+/* Stops accepting; has the socket file removed if brokerd made it (reaper.c). */
 void listener_close(struct broker *b);
+
+/* reaper.c: removes the socket file brokerd made, which its sandbox cannot */
+/* Last thing before the sandbox (brokerd then holds no secret to pass on):
+ * forks the reaper for the socket file listener_open made, if it did. */
+void reaper_start(struct broker *b);
+/* Has the socket file removed (if still the one bound) and waits for it. */
+void reaper_finish(struct broker *b);
 
 /* bridge.c: brokerd --connect PATH, stdio <-> socket; reads no configuration */
 int bridge_main(const char *path) __attribute__((noreturn));

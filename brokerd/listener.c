@@ -162,7 +162,7 @@ listener_group(const struct config *cfg)
 /* Created 0600 (umask), then given its group and 0660: never, even for an
  * instant, connectable by others.  SO_PEERCRED decides who is served. */
 static int
-listener_make(const struct config *cfg, const char *path)
+listener_make(const struct config *cfg, const char *path, struct stat *bound)
 {
 	struct sockaddr_un sa;
 	gid_t group = listener_group(cfg);
@@ -178,6 +178,11 @@ listener_make(const struct config *cfg, const char *path)
 	umask(old_mask);
 	if (rc == -1)
 		listener_fail(path, strerror(errno));
+	/* What the reaper will check before it removes the path. */
+	if (lstat(path, bound) == -1 || !S_ISSOCK(bound->st_mode)) {
+		close(fd);
+		listener_fail(path, "the socket file changed as it was made");
+	}
 	if (chown(path, (uid_t)-1, group) == -1 || chmod(path, 0660) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
 		rc = errno;
@@ -190,6 +195,10 @@ listener_make(const struct config *cfg, const char *path)
 void
 listener_open(struct broker *b, const char *path)
 {
+	struct stat bound;
+
+	b->reaper_pid = -1;
+	b->reaper_fd = -1;
 	b->listener = listener_from_systemd();
 	if (b->listener >= 0 || path != NULL)
 		listener_fit_nofile();
@@ -203,7 +212,9 @@ listener_open(struct broker *b, const char *path)
 	}
 	if (path == NULL)
 		return;
-	b->listener = listener_make(&b->cfg, path);
+	b->listener = listener_make(&b->cfg, path, &bound);
+	b->listen_dev = bound.st_dev;
+	b->listen_ino = bound.st_ino;
 	b->listen_unlink = true;
 	log_info("listening on %s", path);
 }
@@ -215,8 +226,8 @@ listener_close(struct broker *b)
 		return;
 	close(b->listener);
 	b->listener = -1;
-	if (b->listen_unlink && unlink(b->listen_path) == -1 && errno != ENOENT)
-		log_warn("unlink %s", b->listen_path);
+	if (b->listen_unlink) /* brokerd's sandbox allows no unlink: the reaper's job */
+		reaper_finish(b);
 	b->listen_unlink = false;
 }
 

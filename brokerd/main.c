@@ -499,9 +499,14 @@ main(int argc, char **argv)
 	 * client byte is read. */
 	children_start(&b);
 	secrets_hand_over(&b);
+	/* Forked now, holding no secret and no channel: brokerd's sandbox
+	 * allows no unlink, so the reaper removes the socket file at the end. */
+	reaper_start(&b);
 	/* brokerd parses untrusted input: from here on it cannot reach the
-	 * network, start a program or open a file for writing. */
-	sandbox_enter(SANDBOX_BROKERD);
+	 * network, start a program, open a file, make a socket, pass a
+	 * descriptor, signal anything but its children, remove a file or make
+	 * memory executable. */
+	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2);
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b);
 	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */

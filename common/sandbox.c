@@ -8,7 +8,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +25,15 @@
 #include "log.h"
 #include "sandbox.h"
 
-/* One allowed syscall, optionally only with some argument values. */
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41 /* Linux 5.17 */
+#endif
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack the name */
+#endif
+
+/* One allowed syscall, optionally only with some argument values (all of
+ * them must match; several entries for one syscall are alternatives). */
 struct sc_rule {
 	const char *name;
 	unsigned argc;
@@ -29,30 +42,45 @@ struct sc_rule {
 
 #define ALLOW(n) { #n, 0, { { 0 } } }
 #define ALLOW_IF(n, cmp) { #n, 1, { cmp } }
+#define ALLOW_IF2(n, cmp1, cmp2) { #n, 2, { cmp1, cmp2 } }
 #define DENY(n) { #n, 0, { { 0 } } }
 #define DENY_IF(n, cmp) { #n, 1, { cmp } }
 #define RDONLY_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
 /* SCMP_CMP_EQ ignores datum_b; it is spelled out (0) because clang's
  * -Wmissing-field-initializers wants every field of the compound literal. */
+#define ARG_EQ(i, v) SCMP_CMP((i), SCMP_CMP_EQ, (scmp_datum_t)(v), 0)
+#define ARG_CLEAR(i, bits) SCMP_CMP((i), SCMP_CMP_MASKED_EQ, (scmp_datum_t)(bits), 0)
+/* fcntl (chrony): descriptor and status flags, nothing that duplicates a
+ * descriptor, locks, leases, or sends signals (F_SETOWN, F_SETSIG). */
+#define ALLOW_FCNTL(cmd) ALLOW_IF(fcntl, ARG_EQ(1, cmd))
+/* getsockopt/setsockopt by level and option name. */
+#define ALLOW_SOCKOPT(call, level, opt) ALLOW_IF2(call, ARG_EQ(1, level), ARG_EQ(2, opt))
 
 /* ---- shared by the allowlists ------------------------------------------ */
 static const struct sc_rule rules_common[] = {
-	/* The event loop: the channels, the client, poll. */
+	/* The event loop: the channels, the client, poll.  No sendmsg (it
+	 * passes descriptors: SCM_RIGHTS) and sendto only without an address,
+	 * i.e. send(2) on a connected socket: nothing reaches a socket that
+	 * was not already connected before the filter. */
 	ALLOW(read), ALLOW(readv), ALLOW(write), ALLOW(writev), ALLOW(close), ALLOW(poll),
-	ALLOW(ppoll), ALLOW(fcntl), ALLOW(lseek), ALLOW(fstat), ALLOW(newfstatat),
-	ALLOW(recvfrom), ALLOW(recvmsg), ALLOW(sendto), ALLOW(sendmsg), ALLOW(shutdown),
-	/* Memory: malloc, json-c, libsodium's guarded pages (mprotect, mlock). */
-	ALLOW(brk), ALLOW(mmap), ALLOW(munmap), ALLOW(mremap), ALLOW(madvise), ALLOW(mprotect),
-	ALLOW(mlock), ALLOW(munlock),
+	ALLOW(ppoll), ALLOW(lseek), ALLOW(fstat), ALLOW(newfstatat), ALLOW(recvfrom),
+	ALLOW_IF(sendto, ARG_EQ(4, 0)), ALLOW(shutdown),
+	ALLOW_FCNTL(F_GETFL), ALLOW_FCNTL(F_SETFL), ALLOW_FCNTL(F_GETFD), ALLOW_FCNTL(F_SETFD),
+	/* Memory: malloc, json-c, libsodium's guarded pages (mprotect, mlock);
+	 * never executable (OpenSSH: mprotect without PROT_EXEC), so injected
+	 * bytes cannot become code. */
+	ALLOW(brk), ALLOW_IF(mmap, ARG_CLEAR(2, PROT_EXEC)), ALLOW(munmap), ALLOW(mremap),
+	ALLOW(madvise), ALLOW_IF(mprotect, ARG_CLEAR(2, PROT_EXEC)), ALLOW(mlock),
+	ALLOW(munlock),
 	/* Time, randomness, identity: timers, TLS and libsodium need them. */
 	ALLOW(clock_gettime), ALLOW(clock_nanosleep), ALLOW(nanosleep), ALLOW(gettimeofday),
 	ALLOW(getrandom), ALLOW(getpid), ALLOW(gettid), ALLOW(getuid), ALLOW(geteuid),
 	ALLOW(getgid), ALLOW(getegid),
-	/* Signals and exit (signalfd reads are plain reads). */
+	/* Signals and exit (signalfd reads are plain reads).  tgkill, for
+	 * abort() on a broken invariant, only to this process: sandbox_build
+	 * adds it with our pid. */
 	ALLOW(rt_sigreturn), ALLOW(rt_sigprocmask), ALLOW(rt_sigaction), ALLOW(sigaltstack),
 	ALLOW(restart_syscall), ALLOW(exit), ALLOW(exit_group), ALLOW(futex), ALLOW(sched_yield),
-	/* abort() on a broken invariant signals itself. */
-	ALLOW(tgkill),
 #ifdef MAB_SANITIZED
 	/* Sanitizer builds only: the runtime asks whether the process is
 	 * dumpable at exit, and a report reads /proc/self/maps and symbols. */
@@ -61,16 +89,16 @@ static const struct sc_rule rules_common[] = {
 };
 
 /* ---- brokerd: after its children are started ---------------------------- */
+/* No socket, no bind or connect, no sendmsg, no unlink (the socket reaper,
+ * brokerd/reaper.c, removes the socket file), no ioctl, no setsockopt. */
 static const struct sc_rule rules_brokerd[] = {
-	/* Stopping and reaping the children. */
-	ALLOW(wait4), ALLOW(waitid), ALLOW(kill),
-	/* Unix sockets only: no network.  The listener is bound before the
-	 * filter is loaded; afterwards sessions are accepted (accept4) and each
-	 * peer is judged by SO_PEERCRED and SO_PEERGROUPS (getsockopt). */
-	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)), ALLOW(accept4), ALLOW(getsockopt),
-	ALLOW(setsockopt), ALLOW(getsockname),
-	/* SIGTERM removes the socket file brokerd made (--listen). */
-	ALLOW(unlink),
+	/* Reaping the children and the socket reaper.  kill(2) only to
+	 * secretd and tokend: sandbox_enter_brokerd adds it with their pids. */
+	ALLOW(wait4), ALLOW(waitid),
+	/* The listener is bound before the filter is loaded; afterwards
+	 * sessions are accepted and each peer is judged by its credentials. */
+	ALLOW(accept4), ALLOW_SOCKOPT(getsockopt, SOL_SOCKET, SO_PEERCRED),
+	ALLOW_SOCKOPT(getsockopt, SOL_SOCKET, SO_PEERGROUPS),
 	/* brokerd opens nothing once started (the audit file is open, the time
 	 * zone read): so it cannot read another process's /proc files, such
 	 * as the environment of op, which holds the 1Password token.  (Only a
@@ -79,27 +107,58 @@ static const struct sc_rule rules_brokerd[] = {
 
 /* ---- tokend: after its CAs are loaded ----------------------------------- */
 static const struct sc_rule rules_tokend[] = {
-	/* HTTPS to the login endpoint and Graph; DNS over UDP/TCP; netlink for
-	 * getaddrinfo's address-family checks; the curl multi wakeup pair. */
-	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0)),
-	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0)),
-	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0)),
-	ALLOW_IF(socket, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK, 0)),
-	ALLOW(socketpair), ALLOW(connect), ALLOW(bind), ALLOW(getsockopt), ALLOW(setsockopt),
-	ALLOW(getsockname), ALLOW(getpeername), ALLOW(sendmmsg), ALLOW(recvmmsg), ALLOW(pipe2),
-	ALLOW(eventfd2), ALLOW(ioctl), ALLOW(uname),
+	/* HTTPS to the login endpoint and Graph; DNS over UDP/TCP; netlink
+	 * (route only) for getaddrinfo's address-family checks, which sends
+	 * to a netlink address (sendto with one) and reads with recvmsg;
+	 * unix sockets for glibc's nscd or systemd-resolved lookups; the curl
+	 * multi wakeup pair.  No sendmsg: nothing passes a descriptor. */
+	ALLOW_IF(socket, ARG_EQ(0, AF_INET)), ALLOW_IF(socket, ARG_EQ(0, AF_INET6)),
+	ALLOW_IF(socket, ARG_EQ(0, AF_UNIX)),
+	ALLOW_IF2(socket, ARG_EQ(0, AF_NETLINK), ARG_EQ(2, NETLINK_ROUTE)),
+	ALLOW(socketpair), ALLOW(connect), ALLOW(bind), ALLOW(getsockname), ALLOW(getpeername),
+	ALLOW(sendto), ALLOW(sendmmsg), ALLOW(recvmsg), ALLOW(recvmmsg), ALLOW(pipe2),
+	ALLOW(eventfd2), ALLOW(uname),
+	/* Socket options curl and the resolver set: keep-alive and Nagle on
+	 * TCP, error queues on UDP (glibc), v6-only; SO_ERROR after a
+	 * non-blocking connect.  Nothing that binds to a device, marks or
+	 * re-routes packets. */
+	ALLOW_SOCKOPT(setsockopt, SOL_SOCKET, SO_KEEPALIVE),
+	ALLOW_SOCKOPT(setsockopt, SOL_TCP, TCP_NODELAY),
+	ALLOW_SOCKOPT(setsockopt, SOL_TCP, TCP_KEEPIDLE),
+	ALLOW_SOCKOPT(setsockopt, SOL_TCP, TCP_KEEPINTVL),
+	ALLOW_SOCKOPT(setsockopt, SOL_TCP, TCP_KEEPCNT),
+	ALLOW_SOCKOPT(setsockopt, SOL_IP, IP_RECVERR),
+	ALLOW_SOCKOPT(setsockopt, SOL_IPV6, IPV6_RECVERR),
+	ALLOW_SOCKOPT(setsockopt, SOL_IPV6, IPV6_V6ONLY),
+	ALLOW_SOCKOPT(getsockopt, SOL_SOCKET, SO_ERROR),
+	ALLOW_SOCKOPT(getsockopt, SOL_SOCKET, SO_TYPE),
+	/* ioctl only to ask for pending bytes and set non-blocking mode
+	 * (chrony, OpenSSH). */
+	ALLOW_IF(ioctl, ARG_EQ(1, FIONREAD)), ALLOW_IF(ioctl, ARG_EQ(1, FIONBIO)),
 	/* The resolver reads /etc/hosts, resolv.conf, nsswitch: read-only opens
 	 * only, nothing created, truncated or appended to. */
 	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
 	ALLOW(stat), ALLOW(access), ALLOW(faccessat), ALLOW(readlink),
+	/* getaddrinfo may dlopen the NSS modules nsswitch.conf names (mdns,
+	 * resolve, myhostname): executable mappings of files only, which
+	 * tokend can open read-only and beneath /etc, /usr and /lib only
+	 * (Landlock).  Anonymous memory is never executable (above), and
+	 * mprotect never adds PROT_EXEC. */
+	ALLOW_IF(mmap, ARG_CLEAR(3, MAP_ANONYMOUS)),
 	/* curl's threaded resolver: threads, never processes (clone only with
 	 * CLONE_THREAD; clone3 is answered ENOSYS below so glibc uses clone). */
 	ALLOW_IF(clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
-	ALLOW(set_robust_list), ALLOW(rseq), ALLOW(sched_getaffinity), ALLOW(prctl),
-	ALLOW(membarrier),
+	ALLOW(set_robust_list), ALLOW(rseq), ALLOW(sched_getaffinity), ALLOW(membarrier),
+	/* prctl for names (a thread's, glibc's anonymous-map names) and to ask
+	 * about the filter; never PR_SET_DUMPABLE, which would let any process
+	 * of the service user ptrace tokend and read its tokens. */
+	ALLOW_IF(prctl, ARG_EQ(0, PR_SET_NAME)), ALLOW_IF(prctl, ARG_EQ(0, PR_GET_NAME)),
+	ALLOW_IF(prctl, ARG_EQ(0, PR_SET_VMA)), ALLOW_IF(prctl, ARG_EQ(0, PR_GET_SECCOMP)),
 };
 
 /* ---- secretd (its launcher, which starts helpers, has the denylist) ----- */
+/* No socket at all, no ioctl, no kill: it talks to its channels and to the
+ * launcher, which it created before the filter. */
 static const struct sc_rule rules_secretd[] = {
 	/* Reaping the launcher at the end. */
 	ALLOW(wait4),
@@ -107,6 +166,15 @@ static const struct sc_rule rules_secretd[] = {
 	 * read-only, its owner, mode and POSIX ACL checked. */
 	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
 	ALLOW(fgetxattr),
+};
+
+/* ---- brokerd's socket reaper: waits, then removes one socket file ------- */
+/* It holds nothing but a pipe's read end: read until EOF, lstat the path,
+ * unlink it if it is still brokerd's socket, exit. */
+static const struct sc_rule rules_socket_reaper[] = {
+	ALLOW(read), ALLOW(close), ALLOW(newfstatat), ALLOW(lstat), ALLOW(unlink),
+	ALLOW(unlinkat), ALLOW(exit), ALLOW(exit_group), ALLOW(rt_sigreturn),
+	ALLOW(restart_syscall),
 };
 
 /* ---- secretd's launcher, which runs op or a command helper: a denylist -- */
@@ -225,7 +293,8 @@ sandbox_available(void)
 const char *
 sandbox_profile_name(enum sandbox_profile profile)
 {
-	static const char *const names[] = { "brokerd", "tokend", "secretd", "secretd-launch" };
+	static const char *const names[] = { "brokerd", "tokend", "secretd", "secretd-launch",
+		"socket-reaper" };
 
 	return names[profile];
 }
@@ -284,9 +353,53 @@ sandbox_landlock(const char *who, const char *const *paths, size_t n)
 
 #define N(rules) (sizeof(rules) / sizeof(rules[0]))
 
-/* The filter for profile, or NULL. */
+/* Rules that name a process: built from pids known only at run time. */
+static int
+sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t *kids, size_t n)
+{
+	int rc = 0;
+
+	if (profile == SANDBOX_SOCKET_REAPER)
+		return 0;
+	/* abort() signals this process (tgkill with its own tgid), nothing
+	 * else; tkill, which names no process, not at all. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, ARG_EQ(0, getpid()));
+	/* brokerd stops its children, and no other process. */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, ARG_EQ(0, kids[i]));
+	return rc;
+}
+
+/* The allowlist for profile. */
+static int
+sandbox_add_profile(scmp_filter_ctx ctx, enum sandbox_profile profile)
+{
+	int rc;
+
+	if (profile == SANDBOX_SOCKET_REAPER) {
+		rc = sandbox_add(ctx, rules_socket_reaper, N(rules_socket_reaper));
+#ifdef MAB_SANITIZED
+		if (rc == 0) /* the runtime's own needs, as everywhere */
+			rc = sandbox_add(ctx, rules_common, N(rules_common));
+#endif
+		return rc;
+	}
+	rc = sandbox_add(ctx, rules_common, N(rules_common));
+	if (rc == 0 && profile == SANDBOX_BROKERD)
+		rc = sandbox_add(ctx, rules_brokerd, N(rules_brokerd));
+	if (rc == 0 && profile == SANDBOX_SECRETD)
+		rc = sandbox_add(ctx, rules_secretd, N(rules_secretd));
+	if (rc == 0 && profile == SANDBOX_TOKEND)
+		rc = sandbox_add(ctx, rules_tokend, N(rules_tokend));
+	/* glibc falls back to clone(2), whose flags the filter can inspect. */
+	if (rc == 0 && profile == SANDBOX_TOKEND)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	return rc;
+}
+
+/* The filter for profile, or NULL; kids: the processes kill(2) may reach. */
 static scmp_filter_ctx
-sandbox_build(enum sandbox_profile profile)
+sandbox_build(enum sandbox_profile profile, const pid_t *kids, size_t n)
 {
 	uint32_t deny = sandbox_default_action();
 	scmp_filter_ctx ctx;
@@ -304,16 +417,9 @@ sandbox_build(enum sandbox_profile profile)
 	} else {
 		if ((ctx = seccomp_init(deny)) == NULL)
 			return NULL;
-		rc = sandbox_add(ctx, rules_common, N(rules_common));
-		if (rc == 0 && profile == SANDBOX_BROKERD)
-			rc = sandbox_add(ctx, rules_brokerd, N(rules_brokerd));
-		if (rc == 0 && profile == SANDBOX_SECRETD)
-			rc = sandbox_add(ctx, rules_secretd, N(rules_secretd));
-		if (rc == 0 && profile == SANDBOX_TOKEND)
-			rc = sandbox_add(ctx, rules_tokend, N(rules_tokend));
-		/* glibc falls back to clone(2), whose flags the filter can inspect. */
-		if (rc == 0 && profile == SANDBOX_TOKEND)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+		rc = sandbox_add_profile(ctx, profile);
+		if (rc == 0)
+			rc = sandbox_add_pids(ctx, profile, kids, n);
 	}
 	if (rc != 0) {
 		seccomp_release(ctx);
@@ -322,13 +428,15 @@ sandbox_build(enum sandbox_profile profile)
 	return ctx;
 }
 
-void
-sandbox_enter(enum sandbox_profile profile)
+static void
+sandbox_load(enum sandbox_profile profile, const pid_t *kids, size_t n)
 {
 	scmp_filter_ctx ctx;
 	int rc;
 
 #ifdef NO_SECCOMP
+	(void)kids;
+	(void)n;
 	log_warnx("built with --disable-seccomp: no %s filter loaded (valgrind test build)",
 	    sandbox_profile_name(profile));
 	return;
@@ -338,11 +446,24 @@ sandbox_enter(enum sandbox_profile profile)
 	tzset();
 	if (profile == SANDBOX_TOKEND)
 		sandbox_landlock("tokend", tokend_readable, N(tokend_readable));
-	if ((ctx = sandbox_build(profile)) == NULL)
+	if ((ctx = sandbox_build(profile, kids, n)) == NULL)
 		fatalx("cannot build the %s seccomp filter", sandbox_profile_name(profile));
 	if ((rc = seccomp_load(ctx)) != 0)
 		fatalx("cannot load the %s seccomp filter: %s", sandbox_profile_name(profile),
 		    strerror(-rc));
 	seccomp_release(ctx);
-	log_debug("seccomp filter loaded (%s)", sandbox_profile_name(profile));
+	if (profile != SANDBOX_SOCKET_REAPER) /* it may not even write to stderr */
+		log_debug("seccomp filter loaded (%s)", sandbox_profile_name(profile));
+}
+
+void
+sandbox_enter(enum sandbox_profile profile)
+{
+	sandbox_load(profile, NULL, 0);
+}
+
+void
+sandbox_enter_brokerd(const pid_t *children, size_t n)
+{
+	sandbox_load(SANDBOX_BROKERD, children, n);
 }

@@ -6,6 +6,8 @@
 #define MAB_SANDBOX_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 /* Sanitizer builds (tests only): their runtime needs a little more of the
  * filters, and their options must reach the children. */
@@ -31,11 +33,17 @@ enum sandbox_profile {
 	 * kernel interfaces no secret helper needs (a denylist: op's needs are
 	 * op's) */
 	SANDBOX_SECRETD_HELPER,
+	/* brokerd's socket reaper (brokerd/reaper.c): reads a pipe to its end,
+	 * then lstat and unlink; nothing else, not even a write */
+	SANDBOX_SOCKET_REAPER,
 };
 
 /* Loads the filter for profile; fatal on failure.  Everything that needs a
  * forbidden call (opening files for writing, spawning) must happen before. */
 void sandbox_enter(enum sandbox_profile profile);
+/* SANDBOX_BROKERD, once its children run: kill(2) may reach those n pids
+ * and no other process (sandbox_enter(SANDBOX_BROKERD) allows no kill). */
+void sandbox_enter_brokerd(const pid_t *children, size_t n);
 const char *sandbox_profile_name(enum sandbox_profile profile);
 /* False in a --disable-seccomp build. */
 bool sandbox_available(void);

@@ -12,11 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <linux/netlink.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -209,14 +219,369 @@ START_TEST(brokerd_open_killed)
 END_TEST
 #endif
 
-START_TEST(brokerd_allows_unix_sockets)
+/* What brokerd does once sandboxed: accept a session and judge its peer,
+ * read and write, stop its own children. */
+START_TEST(brokerd_allows_its_work)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int l, c, a, status = -1;
+	char path[] = "/tmp/mab-sandbox-XXXXXX", ch = 'x';
+	pid_t kid;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", path);
+	ck_assert_int_ge((l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)), 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_ge((c = socket(AF_UNIX, SOCK_STREAM, 0)), 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	unlink(sa.sun_path);
+	rmdir(path);
+	if ((kid = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_gt(kid, 0);
+	proc_harden("check_sandbox");
+	sandbox_enter_brokerd(&kid, 1);
+	ck_assert_int_ge((a = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
+	ck_assert_int_eq(getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
+	ck_assert_int_eq(cred.pid, getpid());
+	ck_assert_int_eq(send(c, &ch, 1, MSG_NOSIGNAL), 1);
+	ck_assert_int_eq(read(a, &ch, 1), 1);
+	ck_assert_int_eq(fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK), 0);
+	ck_assert_int_eq(kill(kid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	_exit(0);
+}
+END_TEST
+
+/* ---- brokerd: what an attacker inside it tried ---------------------------- */
+
+static pid_t victim = -1;
+
+/* A process of the same user that brokerd did not start. */
+static void
+brokerd_with_victim(void)
+{
+	pid_t none = -1;
+
+	if ((victim = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* gone with the test */
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_gt(victim, 0);
+	proc_harden("check_sandbox");
+	sandbox_enter_brokerd(&none, 0);
+}
+
+static void
+call_unix_socket(void)
+{
+	brokerd_with_victim();
+	socket(AF_UNIX, SOCK_DGRAM, 0);
+}
+
+static void
+call_sendmsg_rights(void)
+{
+	int sv[2], fds[1] = { STDERR_FILENO };
+	char c = 'x', ctl[CMSG_SPACE(sizeof(fds))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = { 0 };
+	struct cmsghdr *cm;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv); /* made before the filter */
+	brokerd_with_victim();
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl;
+	mh.msg_controllen = sizeof(ctl);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	sendmsg(sv[0], &mh, 0);
+}
+
+static void
+call_sendto_address(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/tmp/mab-nowhere" };
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0); /* made before the filter */
+
+	brokerd_with_victim();
+	sendto(s, "x", 1, 0, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+static void
+call_kill_other(void)
+{
+	brokerd_with_victim();
+	kill(victim, SIGKILL);
+}
+
+static void
+call_tgkill_other(void)
+{
+	brokerd_with_victim();
+	syscall(SYS_tgkill, victim, victim, SIGKILL);
+}
+
+static void
+call_tkill(void)
+{
+	brokerd_with_victim();
+	syscall(SYS_tkill, victim, SIGKILL);
+}
+
+static void
+call_unlink(void)
+{
+	brokerd_with_victim();
+	unlink("/tmp/mab-sandbox-no-such-file");
+}
+
+static void
+call_mmap_exec(void)
+{
+	brokerd_with_victim();
+	mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void
+call_mprotect_exec(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	brokerd_with_victim();
+	mprotect(p, 4096, PROT_READ | PROT_EXEC);
+}
+
+static void
+call_ioctl(void)
+{
+	int on = 1;
+
+	brokerd_with_victim();
+	ioctl(STDERR_FILENO, FIONBIO, &on);
+}
+
+static void
+call_fcntl_dup(void)
+{
+	brokerd_with_victim();
+	fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 10);
+}
+
+static void
+call_setsockopt(void)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM, 0), n = 4096;
+
+	brokerd_with_victim();
+	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
+}
+
+static const struct {
+	const char *what;
+	void (*call)(void);
+} brokerd_forbidden[] = {
+	{ "socket(AF_UNIX)", call_unix_socket },
+	{ "sendmsg", call_sendmsg_rights },
+	{ "sendto with an address", call_sendto_address },
+	{ "kill of another process", call_kill_other },
+	{ "tgkill of another process", call_tgkill_other },
+	{ "tkill", call_tkill },
+	{ "unlink", call_unlink },
+	{ "mmap(PROT_EXEC)", call_mmap_exec },
+	{ "mprotect(PROT_EXEC)", call_mprotect_exec },
+	{ "ioctl", call_ioctl },
+	{ "fcntl(F_DUPFD_CLOEXEC)", call_fcntl_dup },
+	{ "setsockopt", call_setsockopt },
+};
+#define N_BROKERD_FORBIDDEN (sizeof(brokerd_forbidden) / sizeof(brokerd_forbidden[0]))
+
+START_TEST(brokerd_forbidden_killed)
+{
+	brokerd_forbidden[_i].call();
+	ck_abort_msg("%s returned under brokerd's filter", brokerd_forbidden[_i].what);
+}
+END_TEST
+
+/* ---- tokend: arguments decide ------------------------------------------- */
+
+static void
+call_tokend_mmap_anon_exec(void)
+{
+	enter(SANDBOX_TOKEND);
+	mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void
+call_tokend_mprotect_exec(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	enter(SANDBOX_TOKEND);
+	mprotect(p, 4096, PROT_READ | PROT_EXEC);
+}
+
+static void
+call_tokend_ioctl(void)
 {
 	char c = 'x';
 
-	enter(SANDBOX_BROKERD);
-	ck_assert_int_ge(socket(AF_UNIX, SOCK_STREAM, 0), 0);
-	ck_assert_int_eq(write(STDERR_FILENO, &c, 0), 0);
+	enter(SANDBOX_TOKEND);
+	ioctl(STDIN_FILENO, TIOCSTI, &c);
+}
+
+static void
+call_tokend_setsockopt(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0), mark = 1;
+
+	enter(SANDBOX_TOKEND);
+	setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+}
+
+static void
+call_tokend_packet_socket(void)
+{
+	enter(SANDBOX_TOKEND);
+	socket(AF_PACKET, SOCK_RAW, 0);
+}
+
+static void
+call_tokend_netlink_audit(void)
+{
+	enter(SANDBOX_TOKEND);
+	socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+}
+
+static void
+call_tokend_fcntl_setown(void)
+{
+	enter(SANDBOX_TOKEND);
+	fcntl(STDERR_FILENO, F_SETOWN, getpid());
+}
+
+static void
+call_tokend_kill(void)
+{
+	enter(SANDBOX_TOKEND);
+	kill(getppid(), 0);
+}
+
+#ifndef MAB_SANITIZED /* the sanitizer runtime needs prctl */
+/* Dumpable again, tokend could be ptraced by any process of its user. */
+static void
+call_tokend_set_dumpable(void)
+{
+	enter(SANDBOX_TOKEND);
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+#endif
+
+static const struct {
+	const char *what;
+	void (*call)(void);
+} tokend_forbidden[] = {
+	{ "mmap of anonymous memory with PROT_EXEC", call_tokend_mmap_anon_exec },
+	{ "mprotect(PROT_EXEC)", call_tokend_mprotect_exec },
+	{ "ioctl(TIOCSTI)", call_tokend_ioctl },
+	{ "setsockopt(SO_MARK)", call_tokend_setsockopt },
+	{ "socket(AF_PACKET)", call_tokend_packet_socket },
+	{ "socket(AF_NETLINK, NETLINK_AUDIT)", call_tokend_netlink_audit },
+	{ "fcntl(F_SETOWN)", call_tokend_fcntl_setown },
+	{ "kill", call_tokend_kill },
+#ifndef MAB_SANITIZED
+	{ "prctl(PR_SET_DUMPABLE)", call_tokend_set_dumpable },
+#endif
+};
+#define N_TOKEND_FORBIDDEN (sizeof(tokend_forbidden) / sizeof(tokend_forbidden[0]))
+
+START_TEST(tokend_forbidden_killed)
+{
+	tokend_forbidden[_i].call();
+	ck_abort_msg("%s returned under tokend's filter", tokend_forbidden[_i].what);
+}
+END_TEST
+
+/* The resolver's own work: getaddrinfo, AI_ADDRCONFIG asking netlink. */
+START_TEST(tokend_allows_the_resolver)
+{
+	struct addrinfo hints = { .ai_flags = AI_ADDRCONFIG, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	int on = 1, s;
+
+	enter(SANDBOX_TOKEND);
+	ck_assert_int_eq(getaddrinfo("localhost", "443", &hints, &res), 0);
+	freeaddrinfo(res);
+	ck_assert_int_ge((s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP)), 0);
+	ck_assert_int_eq(setsockopt(s, SOL_TCP, TCP_NODELAY, &on, sizeof(on)), 0);
+	ck_assert_int_eq(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)), 0);
+	ck_assert_int_eq(ioctl(s, FIONBIO, &on), 0);
+	close(s);
 	_exit(0);
+}
+END_TEST
+
+/* A DNS query over UDP, as nss_dns makes it (socket, the ICMP error queue,
+ * connect, send, poll), to a name server of the test's own that never
+ * answers: the query must leave, and tokend must live to see the timeout. */
+START_TEST(tokend_allows_a_dns_query)
+{
+	struct sockaddr_in ns = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(ns);
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char query[512];
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&ns, sizeof(ns)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&ns, &len), 0);
+	ck_assert_int_eq(res_init(), 0);
+	_res.nscount = 1;
+	_res.nsaddr_list[0] = ns;
+	_res.retrans = 1;
+	_res.retry = 1;
+	enter(SANDBOX_TOKEND);
+	ck_assert_int_ne(getaddrinfo("mab-sandbox-test.invalid", "443", &hints, &res), 0);
+	ck_assert_int_gt(recv(s, query, sizeof(query), 0), 0);
+	_exit(0);
+}
+END_TEST
+
+/* ---- the socket reaper: read, lstat, unlink, nothing else ---------------- */
+
+/* Not even a write (a sanitizer build's reaper keeps what its runtime
+ * needs, write among it: there, a socket stands in). */
+START_TEST(socket_reaper_write_killed)
+{
+	enter(SANDBOX_SOCKET_REAPER);
+#ifdef MAB_SANITIZED
+	syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+#else
+	syscall(SYS_write, STDERR_FILENO, "x", 1);
+#endif
+	ck_abort_msg("a forbidden call returned under the reaper's filter");
+}
+END_TEST
+
+START_TEST(socket_reaper_allows_its_work)
+{
+	struct stat st;
+
+	enter(SANDBOX_SOCKET_REAPER);
+	(void)lstat("/tmp/mab-sandbox-no-such-file", &st);
+	(void)unlink("/tmp/mab-sandbox-no-such-file");
+	syscall(SYS_exit_group, 0);
 }
 END_TEST
 
@@ -406,7 +771,13 @@ main(void)
 #ifndef MAB_SANITIZED
 	add_forbidden(tb, brokerd_open_killed);
 #endif
-	tcase_add_exit_test(tb, brokerd_allows_unix_sockets, 0);
+	tcase_add_exit_test(tb, brokerd_allows_its_work, 0);
+	add_forbidden_loop(tb, brokerd_forbidden_killed, (int)N_BROKERD_FORBIDDEN);
+	add_forbidden_loop(tk, tokend_forbidden_killed, (int)N_TOKEND_FORBIDDEN);
+	tcase_add_exit_test(tk, tokend_allows_the_resolver, 0);
+	tcase_add_exit_test(tk, tokend_allows_a_dns_query, 0);
+	add_forbidden(tb, socket_reaper_write_killed);
+	tcase_add_exit_test(tb, socket_reaper_allows_its_work, 0);
 	add_forbidden_loop(ts, secretd_forbidden_killed, (int)N_SECRETD_FORBIDDEN);
 	tcase_add_exit_test(ts, secretd_allows_reading_a_secret_file, 0);
 	tcase_add_exit_test(ts, secretd_helper_runs_a_program_that_inherits_the_filter, 0);

@@ -442,6 +442,11 @@ class Broker(JsonRpcPeer):
         self._seen_children.update({pid: comm for comm, pid in found.items()})
         return found
 
+    def secretd_tokend(self):
+        """{comm: pid} of secretd and tokend among brokerd's children (brokerd
+        --listen also has its socket reaper, brokerd-reaper)."""
+        return {name: pid for name, pid in self.children().items() if name in CHILD_NAMES}
+
     def wait_children(self, timeout=DEFAULT_TIMEOUT):
         """Both children, once brokerd has started them; fails otherwise."""
         def both():

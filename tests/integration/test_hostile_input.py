@@ -585,7 +585,7 @@ class SocketTableTests(HostileTestCase):
         self.assertEqual(sc["execution"]["body"], {"slow": True}, dump(sc))
         self.assert_normal_call(bystander)
         self.assertEqual(harness.messages_within(bystander, 0.2), [])
-        self.assertEqual(broker.children(), kids, "a child was replaced")
+        self.assertEqual(broker.secretd_tokend(), kids, "a child was replaced")
         self.assertIsNone(broker.proc.poll(), "brokerd exited during the table")
 
 

@@ -118,7 +118,7 @@ class SocketTests(ListenerTestCase):
         # call is served from the cache, with the same token's expiry.
         self.assertEqual(second["token"]["source"], "cache", dump(second))
         self.assertEqual(second["token"]["expires_at"], first["token"]["expires_at"])
-        self.assertEqual(broker.children(), self.kids, "the sessions did not share the children")
+        self.assertEqual(broker.secretd_tokend(), self.kids, "the sessions did not share the children")
 
     def test_sessions_run_concurrently(self):
         self.listen()
@@ -589,6 +589,39 @@ class ShutdownTests(ListenerTestCase):
         self.assertEqual(harness.initialize(c)["protocolVersion"], "2025-06-18")
         self.assertTrue(harness.wait_until(lambda: "SIGHUP" in broker.stderr_text(), timeout=5),
                         broker.stderr_text())
+
+    def test_socket_file_is_removed_when_brokerd_dies(self):
+        """brokerd's sandbox allows no unlink: its socket reaper removes the
+        file, even when brokerd is killed outright."""
+        broker = self.listen()
+        reaper = broker.children().get("brokerd-reaper")
+        self.assertIsNotNone(reaper, "no socket reaper among %r" % broker.children())
+        os.kill(broker.pid, signal.SIGKILL)
+        broker.proc.wait(timeout=5)
+        self.assertTrue(harness.wait_until(lambda: not os.path.exists(self.path), timeout=5),
+                        "the socket file outlived brokerd")
+        self.assertTrue(harness.wait_until(lambda: not harness.pid_alive(reaper), timeout=5))
+
+    def test_file_that_replaced_the_socket_is_left_alone(self):
+        """The reaper removes the socket brokerd bound and nothing else: a file
+        put at the path meanwhile stays."""
+        broker = self.listen()
+        os.rename(self.path, self.path + ".moved")
+        with open(self.path, "w") as f:
+            f.write("not brokerd's\n")
+        os.kill(broker.pid, signal.SIGTERM)
+        self.assertEqual(broker.wait(), 0, broker.stderr_text())
+        self.assertTrue(os.path.isfile(self.path), "the reaper removed a file that replaced the socket")
+        # A socket at the path, but another one, stays too.
+        os.unlink(self.path)
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(other.close)
+        broker = self.listen()
+        os.rename(self.path, self.path + ".moved2")
+        other.bind(self.path)
+        os.kill(broker.pid, signal.SIGTERM)
+        self.assertEqual(broker.wait(), 0, broker.stderr_text())
+        self.assertTrue(stat.S_ISSOCK(os.lstat(self.path).st_mode), "the reaper removed another socket")
 
     def test_stale_socket_file_is_replaced(self):
         sockdir = harness.socket_dir()
