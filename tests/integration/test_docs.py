@@ -33,6 +33,21 @@ class DocsMatchCode(unittest.TestCase):
         documented = set(re.findall(r"^\\fB(MCP_AUTH_BROKER_[A-Z_]+)\\fR$", man, re.M))
         self.assertEqual(documented, code_variables())
 
+    def test_threat_model_names_tests_that_exist(self):
+        # Each claim of the README's threat model names the test that proves
+        # it: a renamed or deleted test must not leave a claim unproven.
+        readme = read("README.md")
+        section = readme.split("\n## Threat model\n", 1)[1].split("\n## ", 1)[0]
+        named = re.findall(r"`(tests/[\w/]+\.(?:py|c))(?:::(\w+))?`", section)
+        self.assertGreater(len(named), 40, "the threat model names too few tests")
+        for path, test in named:
+            with self.subTest(test="%s::%s" % (path, test)):
+                source = read(path)
+                if test and path.endswith(".py"):
+                    self.assertRegex(source, r"\n\s+def %s\(" % re.escape(test))
+                elif test:
+                    self.assertIn("START_TEST(%s)" % test, source)
+
     def test_readme_commands_present(self):
         readme = read("README.md")
         for marker in ("<!-- main-command -->", "<!-- test-command -->"):
