@@ -41,6 +41,12 @@ audit_open(const struct config *cfg)
 	}
 }
 
+int
+audit_sink_fd(void)
+{
+	return audit_fd != -1 ? audit_fd : STDERR_FILENO;
+}
+
 /* Why the last record could not be written ("" while it was). */
 static char audit_failure[160];
 /* The last write stopped inside a line: the next record starts on a new

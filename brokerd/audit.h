@@ -12,6 +12,8 @@
 #include "config.h"
 
 void audit_open(const struct config *cfg);
+/* The descriptor records go to: the audit file, or stderr. */
+int audit_sink_fd(void);
 /* Writes rec (adding "ts" and "event") as one line: 0, or -1 when the
  * line could not be written whole. */
 int audit_write(const char *event, struct json_object *rec);

@@ -506,7 +506,7 @@ main(int argc, char **argv)
 	 * network, start a program, open a file, make a socket, pass a
 	 * descriptor, signal anything but its children, remove a file or make
 	 * memory executable. */
-	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2);
+	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b);
 	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */

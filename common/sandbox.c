@@ -65,7 +65,7 @@ static const struct sc_rule rules_common[] = {
 	ALLOW(read), ALLOW(readv), ALLOW(write), ALLOW(writev), ALLOW(close), ALLOW(poll),
 	ALLOW(ppoll), ALLOW(lseek), ALLOW(fstat), ALLOW(newfstatat), ALLOW(recvfrom),
 	ALLOW_IF(sendto, ARG_EQ(4, 0)), ALLOW(shutdown),
-	ALLOW_FCNTL(F_GETFL), ALLOW_FCNTL(F_SETFL), ALLOW_FCNTL(F_GETFD), ALLOW_FCNTL(F_SETFD),
+	ALLOW_FCNTL(F_GETFL), ALLOW_FCNTL(F_GETFD), ALLOW_FCNTL(F_SETFD),
 	/* Memory: malloc, json-c, libsodium's guarded pages (mprotect, mlock);
 	 * never executable (OpenSSH: mprotect without PROT_EXEC), so injected
 	 * bytes cannot become code. */
@@ -107,6 +107,8 @@ static const struct sc_rule rules_brokerd[] = {
 
 /* ---- tokend: after its CAs are loaded ----------------------------------- */
 static const struct sc_rule rules_tokend[] = {
+	/* Non-blocking descriptors (curl's sockets). */
+	ALLOW_FCNTL(F_SETFL),
 	/* HTTPS to the login endpoint and Graph; DNS over UDP/TCP; netlink
 	 * (route only) for getaddrinfo's address-family checks, which sends
 	 * to a netlink address (sendto with one) and reads with recvmsg;
@@ -160,6 +162,8 @@ static const struct sc_rule rules_tokend[] = {
 /* No socket at all, no ioctl, no kill: it talks to its channels and to the
  * launcher, which it created before the filter. */
 static const struct sc_rule rules_secretd[] = {
+	/* Non-blocking channels. */
+	ALLOW_FCNTL(F_SETFL),
 	/* Reaping the launcher at the end. */
 	ALLOW(wait4),
 	/* The file provider: the secret file (or systemd credential) opened
@@ -353,9 +357,11 @@ sandbox_landlock(const char *who, const char *const *paths, size_t n)
 
 #define N(rules) (sizeof(rules) / sizeof(rules[0]))
 
-/* Rules that name a process: built from pids known only at run time. */
+/* Rules that name a process or a descriptor: built from what is known only
+ * at run time. */
 static int
-sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t *kids, size_t n)
+sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t *kids, size_t n,
+    int audit_fd)
 {
 	int rc = 0;
 
@@ -367,6 +373,12 @@ sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t 
 	/* brokerd stops its children, and no other process. */
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, ARG_EQ(0, kids[i]));
+	/* brokerd makes accepted sockets non-blocking; never the audit sink,
+	 * whose O_APPEND is what keeps written records from being overwritten
+	 * (lseek is allowed, and a write at an offset would replace history). */
+	if (rc == 0 && profile == SANDBOX_BROKERD)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2, ARG_EQ(1, F_SETFL),
+		    SCMP_CMP(0, SCMP_CMP_NE, (scmp_datum_t)audit_fd, 0));
 	return rc;
 }
 
@@ -399,7 +411,7 @@ sandbox_add_profile(scmp_filter_ctx ctx, enum sandbox_profile profile)
 
 /* The filter for profile, or NULL; kids: the processes kill(2) may reach. */
 static scmp_filter_ctx
-sandbox_build(enum sandbox_profile profile, const pid_t *kids, size_t n)
+sandbox_build(enum sandbox_profile profile, const pid_t *kids, size_t n, int audit_fd)
 {
 	uint32_t deny = sandbox_default_action();
 	scmp_filter_ctx ctx;
@@ -419,7 +431,7 @@ sandbox_build(enum sandbox_profile profile, const pid_t *kids, size_t n)
 			return NULL;
 		rc = sandbox_add_profile(ctx, profile);
 		if (rc == 0)
-			rc = sandbox_add_pids(ctx, profile, kids, n);
+			rc = sandbox_add_pids(ctx, profile, kids, n, audit_fd);
 	}
 	if (rc != 0) {
 		seccomp_release(ctx);
@@ -429,7 +441,7 @@ sandbox_build(enum sandbox_profile profile, const pid_t *kids, size_t n)
 }
 
 static void
-sandbox_load(enum sandbox_profile profile, const pid_t *kids, size_t n)
+sandbox_load(enum sandbox_profile profile, const pid_t *kids, size_t n, int audit_fd)
 {
 	scmp_filter_ctx ctx;
 	int rc;
@@ -446,7 +458,7 @@ sandbox_load(enum sandbox_profile profile, const pid_t *kids, size_t n)
 	tzset();
 	if (profile == SANDBOX_TOKEND)
 		sandbox_landlock("tokend", tokend_readable, N(tokend_readable));
-	if ((ctx = sandbox_build(profile, kids, n)) == NULL)
+	if ((ctx = sandbox_build(profile, kids, n, audit_fd)) == NULL)
 		fatalx("cannot build the %s seccomp filter", sandbox_profile_name(profile));
 	if ((rc = seccomp_load(ctx)) != 0)
 		fatalx("cannot load the %s seccomp filter: %s", sandbox_profile_name(profile),
@@ -459,11 +471,11 @@ sandbox_load(enum sandbox_profile profile, const pid_t *kids, size_t n)
 void
 sandbox_enter(enum sandbox_profile profile)
 {
-	sandbox_load(profile, NULL, 0);
+	sandbox_load(profile, NULL, 0, -1);
 }
 
 void
-sandbox_enter_brokerd(const pid_t *children, size_t n)
+sandbox_enter_brokerd(const pid_t *children, size_t n, int audit_fd)
 {
-	sandbox_load(SANDBOX_BROKERD, children, n);
+	sandbox_load(SANDBOX_BROKERD, children, n, audit_fd);
 }

@@ -42,8 +42,10 @@ enum sandbox_profile {
  * forbidden call (opening files for writing, spawning) must happen before. */
 void sandbox_enter(enum sandbox_profile profile);
 /* SANDBOX_BROKERD, once its children run: kill(2) may reach those n pids
- * and no other process (sandbox_enter(SANDBOX_BROKERD) allows no kill). */
-void sandbox_enter_brokerd(const pid_t *children, size_t n);
+ * and no other process (sandbox_enter(SANDBOX_BROKERD) allows no kill),
+ * and F_SETFL may change any descriptor's flags but audit_fd's (the audit
+ * sink, whose O_APPEND must stay). */
+void sandbox_enter_brokerd(const pid_t *children, size_t n, int audit_fd);
 const char *sandbox_profile_name(enum sandbox_profile profile);
 /* False in a --disable-seccomp build. */
 bool sandbox_available(void);

@@ -245,7 +245,7 @@ START_TEST(brokerd_allows_its_work)
 	}
 	ck_assert_int_gt(kid, 0);
 	proc_harden("check_sandbox");
-	sandbox_enter_brokerd(&kid, 1);
+	sandbox_enter_brokerd(&kid, 1, STDERR_FILENO);
 	ck_assert_int_ge((a = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)), 0);
 	ck_assert_int_eq(getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
 	ck_assert_int_eq(cred.pid, getpid());
@@ -262,6 +262,8 @@ END_TEST
 /* ---- brokerd: what an attacker inside it tried ---------------------------- */
 
 static pid_t victim = -1;
+/* The audit sink the filter protects: stderr unless a case opens a file. */
+static int audit_sink = STDERR_FILENO;
 
 /* A process of the same user that brokerd did not start. */
 static void
@@ -276,7 +278,20 @@ brokerd_with_victim(void)
 	}
 	ck_assert_int_gt(victim, 0);
 	proc_harden("check_sandbox");
-	sandbox_enter_brokerd(&none, 0);
+	sandbox_enter_brokerd(&none, 0, audit_sink);
+}
+
+/* With O_APPEND gone, lseek and write would overwrite recorded history. */
+static void
+call_fcntl_audit_append(void)
+{
+	char path[] = "/tmp/mab-audit-XXXXXX";
+
+	ck_assert_int_ge((audit_sink = mkstemp(path)), 0);
+	unlink(path);
+	ck_assert_int_eq(fcntl(audit_sink, F_SETFL, O_APPEND), 0);
+	brokerd_with_victim();
+	fcntl(audit_sink, F_SETFL, 0);
 }
 
 static void
@@ -404,6 +419,7 @@ static const struct {
 	{ "ioctl", call_ioctl },
 	{ "fcntl(F_DUPFD_CLOEXEC)", call_fcntl_dup },
 	{ "setsockopt", call_setsockopt },
+	{ "fcntl(F_SETFL) on the audit sink", call_fcntl_audit_append },
 };
 #define N_BROKERD_FORBIDDEN (sizeof(brokerd_forbidden) / sizeof(brokerd_forbidden[0]))
 

@@ -594,6 +594,8 @@ class ShutdownTests(ListenerTestCase):
         """brokerd's sandbox allows no unlink: its socket reaper removes the
         file, even when brokerd is killed outright."""
         broker = self.listen()
+        # Named once forked (PR_SET_NAME): until then it shows as brokerd.
+        harness.wait_until(lambda: "brokerd-reaper" in broker.children(), timeout=5)
         reaper = broker.children().get("brokerd-reaper")
         self.assertIsNotNone(reaper, "no socket reaper among %r" % broker.children())
         os.kill(broker.pid, signal.SIGKILL)
