@@ -38,7 +38,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_transport.py SocketTests BridgeTests CancellationTests ShutdownTests" \
 	"test_era_2026.py" "test_operator.py" \
 	"test_secretd_providers.py" \
-	"test_tokend_http.py WireTests AuthFailureTests"; do
+	"test_tokend_http.py WireTests AuthFailureTests" \
+	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py"; do
 	set -- $t
 	file=$1
 	shift

@@ -678,6 +678,59 @@ def import_mock_entra():
     return mock_entra
 
 
+MOCK_TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
+MOCK_CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+class MockGraphCase(BrokerTestCase):
+    """brokerd in dev mode against the TLS mock of the login endpoint and
+    Graph (tests/fixtures/mock_entra.py): a CA made once per class, and per
+    test a mock (self.mock) and a secret file holding self.secret.
+    self.mock_env(extra) is brokerd's environment against it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mock_entra = import_mock_entra()
+        cls._pki_root = tempfile.mkdtemp(prefix="mab-pki-")
+        cls.pki = cls.mock_entra.make_pki(os.path.join(cls._pki_root, "trusted"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls._pki_root, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mab-mock-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        # Random per test, so that a leak check cannot pass by luck.
+        self.secret = "mab-mock-secret~" + os.urandom(12).hex()
+        self.secret_file = os.path.join(self.tmp, "graph-client-secret")
+        write_secret_file(self.secret_file, self.secret)
+        self.mock = self.mock_entra.MockEntra(self.pki, tenant=MOCK_TENANT, client_id=MOCK_CLIENT_ID,
+                                              client_secret=self.secret)
+        self.addCleanup(self.mock.stop)
+        self.mock.start()
+
+    def _finish_broker(self, broker):
+        super()._finish_broker(broker)
+        data = broker.stdout_bytes() + broker.stderr_bytes()
+        needles = [self.secret, self.mock_entra.TOKEN_PREFIX] + self.mock.issued_tokens()
+        leaked = [n for n in needles if n.encode() in data]
+        if leaked:
+            raise HarnessError("the client secret or a token %r appeared in brokerd output" % leaked)
+
+    def mock_env(self, extra=None):
+        return dev_env(self.mock.base_url, [self.mock.base_url], self.pki.ca_file, self.secret_file,
+                       MOCK_TENANT, MOCK_CLIENT_ID, extra)
+
+    def mock_args(self, changes=None):
+        """execute_args for the mock's tenant and resource, with edits."""
+        edits = {"graph.tenant_id": MOCK_TENANT, "graph.resource": self.mock.base_url}
+        edits.update(changes or {})
+        return execute_args(edits)
+
+
 def write_secret_file(path, secret):
     """Put secret (no trailing newline) in path, mode 0600, replacing it
     atomically the way an operator rotating the secret would (write + rename),

@@ -10,56 +10,27 @@ followed with the token.  JSON declared as JSON must still be JSON.
 
 import base64
 import os
-import shutil
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import EXECUTE_TOOL, execute_args  # noqa: E402
+from harness import EXECUTE_TOOL  # noqa: E402
 
 mock_entra = harness.import_mock_entra()
-
-TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
-CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-SECRET = "mab-bodies-secret~" + os.urandom(12).hex()
 USER = "/v1.0/users/adele@contoso.example"
 
-PKI = None
-_PKI_ROOT = None
 
-
-def setUpModule():
-    global PKI, _PKI_ROOT
-    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
-    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
-
-
-def tearDownModule():
-    if _PKI_ROOT is not None:
-        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
-
-
-class NonJsonBodies(harness.BrokerTestCase):
+class NonJsonBodies(harness.MockGraphCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mab-bodies-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        secret_file = os.path.join(self.tmp, "graph-client-secret")
-        harness.write_secret_file(secret_file, SECRET)
-        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
-        self.addCleanup(self.mock.stop)
-        self.mock.start()
-        self.env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
-                                   secret_file, TENANT, CLIENT_ID)
+        super().setUp()
+        self.env = self.mock_env()
 
     def get(self, path, version="2025-06-18"):
         broker = self.started(version=version, env_overrides=self.env)
-        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
-            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
-            "operation.path": path}))
+        resp = broker.call_tool(EXECUTE_TOOL, self.mock_args({"operation.path": path}))
         result = resp["result"]
         self.assertFalse(result["isError"], result)
         return result
@@ -114,8 +85,7 @@ class NonJsonBodies(harness.BrokerTestCase):
             {"id": "p", "method": "GET", "url": "/users/adele@contoso.example/photo/$value"},
             {"id": "c", "method": "GET", "url": "/users/adele@contoso.example/drive/root:/report.csv:/content"},
             {"id": "x", "method": "GET", "url": "/users/nobody@contoso.example"}]}
-        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
-            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+        resp = broker.call_tool(EXECUTE_TOOL, self.mock_args({
             "operation.method": "POST", "operation.path": "/v1.0/$batch",
             "operation.headers": {"content-type": "application/json"}, "operation.body": batch}))
         result = resp["result"]
@@ -135,8 +105,7 @@ class NonJsonBodies(harness.BrokerTestCase):
     def paged(self, query, max_pages, extra=None):
         env = dict(self.env, **(extra or {}))
         broker = self.started(env_overrides=env)
-        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
-                             "operation.path": "/v1.0/users?" + query})
+        args = self.mock_args({"operation.path": "/v1.0/users?" + query})
         args["max_pages"] = max_pages
         resp = broker.call_tool(EXECUTE_TOOL, args)
         return resp["result"]
@@ -186,8 +155,7 @@ class NonJsonBodies(harness.BrokerTestCase):
 
     def test_max_pages_is_for_get_only(self):
         broker = self.started(env_overrides=self.env)
-        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
-                             "operation.method": "POST", "operation.path": "/v1.0/users"})
+        args = self.mock_args({"operation.method": "POST", "operation.path": "/v1.0/users"})
         args["max_pages"] = 2
         sc = broker.call_tool(EXECUTE_TOOL, args)["result"]["structuredContent"]
         self.assertEqual(sc["error"]["code"], "bad_request.invalid_field")
@@ -195,8 +163,7 @@ class NonJsonBodies(harness.BrokerTestCase):
     def test_json_declared_but_not_json_is_still_refused(self):
         self.mock.set_fault("graph", "garbage")
         broker = self.started(env_overrides=self.env)
-        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
-            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url}))
+        resp = broker.call_tool(EXECUTE_TOOL, self.mock_args())
         sc = resp["result"]["structuredContent"]
         self.assertEqual(sc["error"]["code"], "provider.bad_response")
 

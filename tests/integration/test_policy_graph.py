@@ -10,60 +10,30 @@ a brokerd that skips them: tests/integration/test_tokend_monitor.py.)
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import EXECUTE_TOOL, execute_args, tool_result  # noqa: E402
+from harness import EXECUTE_TOOL, tool_result  # noqa: E402
 
-mock_entra = harness.import_mock_entra()
-
-TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
-CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-SECRET = "mab-policy-secret~" + os.urandom(12).hex()
 PATHS = "GET:/v1.0/users,GET:/v1.0/users/*,POST:/v1.0/$batch"
 
-PKI = None
-_PKI_ROOT = None
 
-
-def setUpModule():
-    global PKI, _PKI_ROOT
-    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
-    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
-
-
-def tearDownModule():
-    if _PKI_ROOT is not None:
-        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
-
-
-class BatchAndExpand(harness.BrokerTestCase):
+class BatchAndExpand(harness.MockGraphCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mab-policy-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        secret_file = os.path.join(self.tmp, "graph-client-secret")
-        harness.write_secret_file(secret_file, SECRET)
-        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
-        self.addCleanup(self.mock.stop)
-        self.mock.start()
-        env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file, secret_file,
-                              TENANT, CLIENT_ID, {"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
-                                                  "MCP_AUTH_BROKER_ALLOWED_PATHS": PATHS})
-        self.broker = self.started(env_overrides=env)
+        super().setUp()
+        self.broker = self.started(env_overrides=self.mock_env({
+            "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true", "MCP_AUTH_BROKER_ALLOWED_PATHS": PATHS}))
 
     def call(self, method, path, body=None):
-        changes = {"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
-                   "operation.method": method, "operation.path": path}
+        changes = {"operation.method": method, "operation.path": path}
         if body is not None:
             changes["operation.body"] = body
             changes["operation.headers"] = {"content-type": "application/json"}
-        return tool_result(self.broker.call_tool(EXECUTE_TOOL, execute_args(changes)))
+        return tool_result(self.broker.call_tool(EXECUTE_TOOL, self.mock_args(changes)))
 
     def test_a_batch_smuggling_a_delete_is_refused_naming_it(self):
         batch = {"requests": [

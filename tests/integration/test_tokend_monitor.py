@@ -23,12 +23,10 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
@@ -36,28 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
-mock_entra = harness.import_mock_entra()
-
 HDR = struct.Struct("=IIQII")
 MSG_EXEC_REQ, MSG_EXEC_ANS, MSG_DESCRIBE_REQ, MSG_DESCRIBE_ANS = 1, 2, 3, 4
 
-TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
-CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-SECRET = "mab-monitor-secret~" + os.urandom(12).hex()
-
-PKI = None
-_PKI_ROOT = None
-
-
-def setUpModule():
-    global PKI, _PKI_ROOT
-    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
-    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
-
-
-def tearDownModule():
-    if _PKI_ROOT is not None:
-        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+TENANT = harness.MOCK_TENANT
 
 
 class Children:
@@ -135,16 +115,10 @@ class Children:
             proc.stderr.close()
 
 
-class HostileBrokerd(harness.BrokerTestCase):
+class HostileBrokerd(harness.MockGraphCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mab-monitor-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.secret_file = os.path.join(self.tmp, "graph-client-secret")
-        harness.write_secret_file(self.secret_file, SECRET)
-        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
-        self.addCleanup(self.mock.stop)
-        self.mock.start()
+        super().setUp()
         # The second local server the attacker wants the token sent to.
         # A connection waiting in its backlog is enough to fail.
         self.bait = socket.socket()
@@ -154,9 +128,7 @@ class HostileBrokerd(harness.BrokerTestCase):
         self.bait_url = "https://127.0.0.1:%d" % self.bait.getsockname()[1]
 
     def start(self, extra=None):
-        env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
-                              self.secret_file, TENANT, CLIENT_ID, extra)
-        kids = Children(self.stage, env)
+        kids = Children(self.stage, self.mock_env(extra))
         self.addCleanup(kids.close)
         return kids
 
