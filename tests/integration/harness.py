@@ -726,7 +726,9 @@ class MockGraphCase(BrokerTestCase):
 
     def mock_args(self, changes=None):
         """execute_args for the mock's tenant and resource, with edits."""
-        edits = {"graph.tenant_id": MOCK_TENANT, "graph.resource": self.mock.base_url}
+        # 10 s, as test_tokend_http.py: TLS under valgrind is slow.
+        edits = {"graph.tenant_id": MOCK_TENANT, "graph.resource": self.mock.base_url,
+                 "timeout_ms": 10000}
         edits.update(changes or {})
         return execute_args(edits)
 
