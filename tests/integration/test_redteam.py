@@ -1,0 +1,134 @@
+"""Red-team findings against the monitor, paging and Graph answers.
+
+Each test here is an attack that worked when it was written: it fails
+until the product is fixed, and then keeps the hole shut.
+
+* A hostile brokerd (as in test_tokend_monitor.py: the real tokend and
+  secretd, this process holding brokerd's ends of the channels) puts a
+  '?' in EXEC_REQ.path.  Policy judges the whole string as a path: the
+  allowlist's '*' matches across the '?', and policy_check_query sees no
+  query.  curl's URL API, given the path without CURLU_URLENCODE, turns
+  everything after the '?' into the query Graph reads: an $expand the
+  allowlist refuses reaches Graph.
+* A Graph @odata.nextLink longer than EXEC_ANS's paging.next_link bound
+  (4095 bytes in msg.c's decoder; tokend copies the link whole) makes
+  tokend's answer undecodable: brokerd treats that as a broken invariant
+  and exits, so one Graph response takes down every session.
+"""
+
+import os
+import select
+import shutil
+import socket
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import EXECUTE_TOOL, execute_args  # noqa: E402
+import test_tokend_monitor as monitor  # noqa: E402
+
+mock_entra = harness.import_mock_entra()
+
+TENANT = monitor.TENANT
+CLIENT_ID = monitor.CLIENT_ID
+SECRET = monitor.SECRET
+MSG_EXEC_REQ, MSG_EXEC_ANS = monitor.MSG_EXEC_REQ, monitor.MSG_EXEC_ANS
+
+PKI = None
+_PKI_ROOT = None
+
+
+def setUpModule():
+    global PKI, _PKI_ROOT
+    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
+    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
+
+
+def tearDownModule():
+    if _PKI_ROOT is not None:
+        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
+
+
+class Base(harness.BrokerTestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mab-redteam-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.secret_file = os.path.join(self.tmp, "graph-client-secret")
+        harness.write_secret_file(self.secret_file, SECRET)
+        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(self.mock.stop)
+        self.mock.start()
+
+    def env(self, extra=None):
+        return harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
+                               self.secret_file, TENANT, CLIENT_ID, extra)
+
+
+class HostileBrokerdQueryInPath(Base):
+    """tokend must not send Graph a query policy never judged."""
+
+    def start(self, extra=None):
+        kids = monitor.Children(self.stage, self.env(extra))
+        self.addCleanup(kids.close)
+        return kids
+
+    def exec_req(self, **changes):
+        req = {"token_only": False, "request_id": "r-1", "requester_id": "attacker",
+               "tenant_id": TENANT, "resource": self.mock.base_url, "scopes": ["User.Read.All"],
+               "method": "GET", "path": "/v1.0/users", "headers": {}, "timeout_ms": 5000,
+               "max_pages": 1}
+        req.update(changes)
+        return {k: v for k, v in req.items() if v is not None}
+
+    def attempt(self, extra, **changes):
+        """Sends the request; what Graph received, [] if tokend refused."""
+        kids = self.start(extra)
+        kids.send(MSG_EXEC_REQ, 7, self.exec_req(**changes))
+        kids.recv()  # an answer, or None once tokend has exited
+        return self.mock.graph_requests()
+
+    def test_control_expand_in_the_query_is_refused(self):
+        # The same $expand in the query member: refused, as it must be.
+        extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*"}
+        sent = self.attempt(extra, path="/v1.0/users/x", query="$expand=memberOf")
+        self.assertEqual(sent, [])
+
+    def test_expand_smuggled_in_the_path(self):
+        extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*"}
+        sent = self.attempt(extra, path="/v1.0/users/x?$expand=memberOf")
+        self.assertEqual([(r["path"], r["query"]) for r in sent], [],
+                         "an $expand policy refuses reached Graph through a '?' in the path")
+
+
+class LongNextLink(Base):
+    """A Graph answer must never make tokend's answer one brokerd refuses."""
+
+    def paged(self, skiptoken, max_pages):
+        broker = self.started(env_overrides=self.env())
+        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+                             "operation.path": "/v1.0/users?$top=1&$skiptoken=" + skiptoken})
+        args["max_pages"] = max_pages
+        resp = broker.call_tool(EXECUTE_TOOL, args)
+        return broker, resp
+
+    def check(self, skiptoken, max_pages):
+        broker, resp = self.paged(skiptoken, max_pages)
+        self.assertIsNotNone(resp, "no answer: brokerd died on tokend's EXEC_ANS\n" +
+                             broker.stderr_text()[-600:])
+        self.assertIn("result", resp, resp)
+        # and brokerd still serves
+        self.assertIn("result", broker.request("tools/list"))
+
+    def test_long_next_link_on_another_host(self):
+        self.check("longelsewhere", 2)
+
+    def test_long_next_link_at_max_pages(self):
+        self.check("longlink", 2)
+
+
+if __name__ == "__main__":
+    harness.main()
