@@ -10,6 +10,8 @@ until the product is fixed, and then keeps the hole shut.
   query.  curl's URL API, given the path without CURLU_URLENCODE, turns
   everything after the '?' into the query Graph reads: an $expand the
   allowlist refuses reaches Graph.
+* The same brokerd sends a method none of GET, POST, PUT, PATCH, DELETE
+  ("TRACE", "get", "GET /x?"): with mutations on, tokend sends it.
 * A Graph @odata.nextLink longer than EXEC_ANS's paging.next_link bound
   (4095 bytes in msg.c's decoder; tokend copies the link whole) makes
   tokend's answer undecodable: brokerd treats that as a broken invariant
@@ -102,6 +104,17 @@ class HostileBrokerdQueryInPath(Base):
         sent = self.attempt(extra, path="/v1.0/users/x?$expand=memberOf")
         self.assertEqual([(r["path"], r["query"]) for r in sent], [],
                          "an $expand policy refuses reached Graph through a '?' in the path")
+
+    def test_method_outside_the_five(self):
+        # msg.c takes any method of up to 8 bytes and policy only asks
+        # "GET or mutations on": with mutations on (and no allowlist, or an
+        # entry without a method) any bytes go to CURLOPT_CUSTOMREQUEST,
+        # spaces included, so the request line can be rewritten.
+        for method in ("TRACE", "get", "GET /x?"):
+            with self.subTest(method=method):
+                kids = self.start({"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true"})
+                kids.send(MSG_EXEC_REQ, 7, self.exec_req(method=method))
+                self.assertIsNone(kids.recv(), "tokend sent method %r to Graph" % method)
 
 
 class LongNextLink(Base):
