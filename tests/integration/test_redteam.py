@@ -12,6 +12,11 @@ until the product is fixed, and then keeps the hole shut.
   allowlist refuses reaches Graph.
 * The same brokerd sends a method none of GET, POST, PUT, PATCH, DELETE
   ("TRACE", "get", "GET /x?"): with mutations on, tokend sends it.
+* An MCP client (no compromise needed) sends GET /v1.0/users?$expand=
+  memberOf under the allowlist GET:/v1.0/users,GET:/v1.0/users/*:
+  policy_query.c judges the expansion as /v1.0/users/memberOf, which the
+  item rule matches, but Graph expands each user's memberOf
+  (/v1.0/users/{id}/memberOf), which no rule opens.
 * A Graph @odata.nextLink longer than EXEC_ANS's paging.next_link bound
   (4095 bytes in msg.c's decoder; tokend copies the link whole) makes
   tokend's answer undecodable: brokerd treats that as a broken invariant
@@ -115,6 +120,44 @@ class HostileBrokerdQueryInPath(Base):
                 kids = self.start({"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true"})
                 kids.send(MSG_EXEC_REQ, 7, self.exec_req(method=method))
                 self.assertIsNone(kids.recv(), "tokend sent method %r to Graph" % method)
+
+
+class ExpandOnACollection(Base):
+    """$expand on a collection reaches <collection>/<id>/<item>, not
+    <collection>/<item>: policy_query.c judges the latter, which a rule
+    for the collection's items ('*') matches whatever <item> is."""
+
+    ALLOWLIST = "GET:/v1.0/users,GET:/v1.0/users/*,POST:/v1.0/$batch"
+
+    def call(self, method, path, body=None):
+        broker = self.started(env_overrides=self.env({"MCP_AUTH_BROKER_ALLOWED_PATHS": self.ALLOWLIST}))
+        changes = {"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+                   "operation.method": method, "operation.path": path}
+        if body is not None:
+            changes["operation.body"] = body
+            changes["operation.headers"] = {"content-type": "application/json"}
+        return harness.tool_result(broker.call_tool(EXECUTE_TOOL, execute_args(changes)))
+
+    def test_control_expand_on_one_user_is_refused(self):
+        result = self.call("GET", "/v1.0/users/x?$expand=memberOf")
+        self.assertTrue(result["isError"], result)
+        self.assertEqual(self.mock.graph_requests(), [])
+
+    def test_expand_on_the_collection(self):
+        # Every user's groups (or, with '*', every navigation property of
+        # every user), though no rule opens /v1.0/users/*/memberOf.
+        for query in ("$expand=memberOf", "$expand=*"):
+            with self.subTest(query=query):
+                before = len(self.mock.graph_requests())
+                result = self.call("GET", "/v1.0/users?" + query)
+                self.assertTrue(result["isError"], "allowed: %s" % result["structuredContent"].get("policy"))
+                self.assertEqual(len(self.mock.graph_requests()), before, "the $expand reached Graph")
+
+    def test_expand_on_the_collection_in_a_batch(self):
+        batch = {"requests": [{"id": "1", "method": "GET", "url": "/users?$expand=memberOf"}]}
+        result = self.call("POST", "/v1.0/$batch", batch)
+        self.assertTrue(result["isError"], "allowed: %s" % result["structuredContent"].get("policy"))
+        self.assertEqual(self.mock.graph_requests(), [], "the batch reached Graph")
 
 
 class LongNextLink(Base):
