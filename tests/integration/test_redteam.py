@@ -9,7 +9,9 @@ until the product is fixed, and then keeps the hole shut.
   allowlist's '*' matches across the '?', and policy_check_query sees no
   query.  curl's URL API, given the path without CURLU_URLENCODE, turns
   everything after the '?' into the query Graph reads: an $expand the
-  allowlist refuses reaches Graph.
+  allowlist refuses reaches Graph; and since the '?' ends the path Graph
+  reads, "/v1.0/users/?/photo" under GET:/v1.0/users/*/photo reaches
+  GET /v1.0/users/ (every user).
 * The same brokerd sends a method none of GET, POST, PUT, PATCH, DELETE
   ("TRACE", "get", "GET /x?"): with mutations on, tokend sends it.
 * An MCP client (no compromise needed) sends GET /v1.0/users?$expand=
@@ -109,6 +111,14 @@ class HostileBrokerdQueryInPath(Base):
         sent = self.attempt(extra, path="/v1.0/users/x?$expand=memberOf")
         self.assertEqual([(r["path"], r["query"]) for r in sent], [],
                          "an $expand policy refuses reached Graph through a '?' in the path")
+
+    def test_path_cut_short_by_a_question_mark(self):
+        # Worse than a query: the '?' ends the path Graph reads.  A rule
+        # for users' photos only; Graph gets GET /v1.0/users/ (every user).
+        extra = {"MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*/photo"}
+        sent = self.attempt(extra, path="/v1.0/users/?/photo")
+        self.assertEqual([(r["path"], r["query"]) for r in sent], [],
+                         "a path no rule opens reached Graph through a '?' in the path")
 
     def test_method_outside_the_five(self):
         # msg.c takes any method of up to 8 bytes and policy only asks
