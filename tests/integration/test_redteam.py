@@ -19,6 +19,9 @@ until the product is fixed, and then keeps the hole shut.
   policy_query.c judges the expansion as /v1.0/users/memberOf, which the
   item rule matches, but Graph expands each user's memberOf
   (/v1.0/users/{id}/memberOf), which no rule opens.
+* A login endpoint answer with an access token over 8 KiB (oauth.c takes
+  up to 64 KiB) makes graph_authorization call fatalx: tokend, then brokerd,
+  exit on the first Graph call.
 * A Graph @odata.nextLink longer than EXEC_ANS's paging.next_link bound
   (4095 bytes in msg.c's decoder; tokend copies the link whole) makes
   tokend's answer undecodable: brokerd treats that as a broken invariant
@@ -194,6 +197,24 @@ class LongNextLink(Base):
 
     def test_long_next_link_at_max_pages(self):
         self.check("longlink", 2)
+
+
+class LongAccessToken(Base):
+    """An access token the login endpoint sends must not take tokend down.
+
+    oauth.c accepts any b64token in a body of up to 64 KiB; graph.c's
+    graph_authorization builds the header in 8 KiB and calls fatalx when
+    the token does not fit: tokend exits on the first Graph call after the
+    login, brokerd with it (70), and again after every restart."""
+
+    def test_long_access_token(self):
+        self.mock.set_fault("token", "long_token", size=9000)
+        broker = self.started(env_overrides=self.env())
+        resp = broker.call_tool(EXECUTE_TOOL, execute_args({
+            "graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
+            "operation.path": "/v1.0/users"}))
+        self.assertIn("result", resp, resp)
+        self.assertIn("result", broker.request("tools/list"), "brokerd did not survive")
 
 
 if __name__ == "__main__":
