@@ -19,6 +19,9 @@ until the product is fixed, and then keeps the hole shut.
   policy_query.c judges the expansion as /v1.0/users/memberOf, which the
   item rule matches, but Graph expands each user's memberOf
   (/v1.0/users/{id}/memberOf), which no rule opens.
+* A reference (@odata.id, @odata.bind, $id) holding "\\u0000" is judged up
+  to the NUL only (judge_reference uses json_object_get_string as a C
+  string); Graph gets the rest too.
 * A login endpoint answer with an access token over 8 KiB (oauth.c takes
   up to 64 KiB) makes graph_authorization call fatalx: tokend, then brokerd,
   exit on the first Graph call.
@@ -197,6 +200,49 @@ class LongNextLink(Base):
 
     def test_long_next_link_at_max_pages(self):
         self.check("longlink", 2)
+
+
+class ReferenceWithNul(harness.BrokerTestCase):
+    """A reference is judged as a C string: json_object_get_string stops at
+    an embedded NUL ("\\u0000"), so policy sees ".../users/x" while Graph
+    receives the whole string, "/../../directoryRoles/r" included (which a
+    URL parser that removes dot segments, as .NET's System.Uri does, reads
+    as /v1.0/directoryRoles/r).  request.c refuses NUL in every string it
+    judges for this very reason; policy_query.c's judge_reference does not."""
+
+    def test_nul_in_odata_id(self):
+        env = {"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
+               "MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*,POST:/v1.0/groups/*/members/$ref"}
+        broker = self.started(env_overrides=env)
+        for ref in ("https://graph.microsoft.com/v1.0/users/x\u0000/../../directoryRoles/r",
+                    "/v1.0/users/x\u0000/../../directoryRoles/r"):
+            with self.subTest(ref=ref):
+                changes = {"graph.tenant_id": harness.SMOKE_TENANT, "operation.method": "POST",
+                           "operation.path": "/v1.0/groups/g/members/$ref",
+                           "operation.headers": {"content-type": "application/json"},
+                           "operation.body": {"@odata.id": ref}}
+                sc = broker.call_tool(EXECUTE_TOOL, execute_args(changes))["result"]["structuredContent"]
+                self.assertEqual(sc["policy"]["decision"], "deny", sc)
+
+    def test_encoded_nul_in_id_query(self):
+        # The same through $id: "%00" decodes to a NUL in judge_option.
+        env = {"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
+               "MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users/*,DELETE:/v1.0/groups/*/members/$ref"}
+        broker = self.started(env_overrides=env)
+        changes = {"graph.tenant_id": harness.SMOKE_TENANT, "operation.method": "DELETE",
+                   "operation.path": "/v1.0/groups/g/members/$ref?$id=/v1.0/users/x%00/../../directoryRoles/r"}
+        sc = broker.call_tool(EXECUTE_TOOL, execute_args(changes))["result"]["structuredContent"]
+        self.assertEqual(sc["policy"]["decision"], "deny", sc)
+
+    def test_encoded_nul_in_expand(self):
+        # And through $expand: expand_list is given strlen(value), so what
+        # follows "%00" is never judged.
+        broker = self.started(env_overrides={"MCP_AUTH_BROKER_ALLOWED_PATHS":
+                                             "GET:/v1.0/users/*,GET:/v1.0/users/*/photo"})
+        changes = {"graph.tenant_id": harness.SMOKE_TENANT,
+                   "operation.path": "/v1.0/users/x?$expand=photo%00,memberOf"}
+        sc = broker.call_tool(EXECUTE_TOOL, execute_args(changes))["result"]["structuredContent"]
+        self.assertEqual(sc["policy"]["decision"], "deny", sc)
 
 
 class LongAccessToken(Base):
