@@ -109,6 +109,27 @@ sendto_addr(void)
 	return syscall(SYS_sendto, dgram, "injected", 8, 0, &sa, sizeof(sa));
 }
 
+/* The audit log, opened O_APPEND: F_SETFL (allowed, for O_NONBLOCK) clears
+ * the flag, lseek rewinds, and write overwrites the first record. */
+static long
+audit_rewrite(void)
+{
+	for (int fd = 3; fd < 256; fd++) {
+		struct stat st;
+		long fl = syscall(SYS_fcntl, fd, F_GETFL);
+
+		if (fl == -1 || (fl & O_APPEND) == 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		say("attack %s: audit log at fd %d\n", attack, fd);
+		if (syscall(SYS_fcntl, fd, F_SETFL, fl & ~(long)O_APPEND) != 0 ||
+		    syscall(SYS_lseek, fd, 0L, SEEK_SET) != 0)
+			return -1;
+		return syscall(SYS_write, fd, "FORGED", 6);
+	}
+	say("attack %s: no audit log found\n", attack);
+	return -1;
+}
+
 static long
 run_attack(void)
 {
@@ -141,6 +162,8 @@ run_attack(void)
 		return syscall(SYS_ioctl, STDERR_FILENO, FIONBIO, &on);
 	if (strcmp(attack, "fcntl_bad") == 0) /* a second handle on a channel */
 		return syscall(SYS_fcntl, STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+	if (strcmp(attack, "audit_rewrite") == 0)
+		return audit_rewrite();
 	if (strcmp(attack, "setsockopt_bad") == 0)
 		return syscall(SYS_setsockopt, peer_fd(), SOL_SOCKET, SO_SNDBUF, &on, sizeof(on));
 	say("attack %s: unknown attack\n", attack);

@@ -193,6 +193,21 @@ class SandboxAttackTests(BrokerTestCase):
     def test_unlinkat_of_a_file_is_killed(self):
         self.assert_audit_log_survives("unlinkat_file")
 
+    def test_audit_history_cannot_be_overwritten(self):
+        # Red team: fcntl(F_SETFL) is allowed (for O_NONBLOCK) on any
+        # descriptor, so injected code clears O_APPEND on the audit log,
+        # lseeks to 0 and overwrites the records of what it did before.
+        broker, client = self.attacked("audit_rewrite")
+        client.call_tool(harness.DESCRIBE_TOOL, {"resource": "https://graph.microsoft.com"})
+        self.assertTrue(harness.wait_until(lambda: os.path.getsize(self.audit) > 6))
+        with open(self.audit, "rb") as f:
+            before = f.read(6)
+        self.inject(broker, "audit_rewrite")
+        with open(self.audit, "rb") as f:
+            after = f.read(6)
+        self.assertEqual(after, before, "injected code overwrote the audit log's first record")
+        self.assert_killed(broker, "audit_rewrite")
+
     # -- memory, and calls restricted by argument --------------------------------
 
     def assert_attack_killed(self, attack):
