@@ -605,7 +605,7 @@ execution_paging_decode(struct json_object *ex, const char **why)
 	if (!json_object_is_type(p, json_type_object) || !members_known(p, members, why) ||
 	    !get_int(p, "pages", 1, REQ_MAX_PAGES, &n, why) ||
 	    !get_int(p, "items", 0, INT32_MAX, &n, why) || !get_bool(p, "truncated", &b, why) ||
-	    !get_str(p, "next_link", false, 4095, &s, why) ||
+	    !get_str(p, "next_link", false, MSG_NEXT_LINK_MAX, &s, why) ||
 	    !get_str(p, "stopped", false, 160, &s, why)) {
 		*why = *why ? *why : "malformed paging";
 		return false;

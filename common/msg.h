@@ -54,6 +54,9 @@ const char *msg_token_source_name(enum msg_token_source s);
 struct json_object *msg_token_meta_json(const struct msg_token_meta *t);
 
 /* ---- EXEC_ANS: tokend -> brokerd --------------------------------------- */
+/* The longest execution.paging.next_link (and Location header) carried. */
+#define MSG_NEXT_LINK_MAX 8191
+
 /* What Graph answered, as tokend keeps it: the status and the response
  * headers brokerd may see (NULL or empty: absent). */
 struct msg_graph_meta {

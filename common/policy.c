@@ -147,6 +147,10 @@ path_chars_bad(const char *path)
 			return "path contains a backslash";
 		if (*p == '#')
 			return "path contains a fragment ('#')";
+		/* A query travels as the query: one inside the path would be
+		 * judged as path and sent as query. */
+		if (*p == '?')
+			return "path contains a '?'";
 	}
 	return NULL;
 }
@@ -253,8 +257,16 @@ static bool
 check_mutation(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d)
 {
-	bool is_read = req->method != NULL && strcmp(req->method, "GET") == 0;
+	static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+	bool is_read = req->method != NULL && strcmp(req->method, "GET") == 0, known = false;
 
+	/* Exactly these, as the contract spells them: anything else would go
+	 * to curl as a custom request line. */
+	for (size_t i = 0; req->method != NULL && i < NITEMS(methods); i++)
+		known = known || strcmp(req->method, methods[i]) == 0;
+	if (!known)
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.method.unknown", "method",
+		    "the method must be one of GET, POST, PUT, PATCH, DELETE");
 	if (!is_read && (req->method == NULL || !cfg->enable_mutations))
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled",
 		    "mutation", "%s is refused: mutations are disabled",

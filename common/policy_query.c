@@ -27,23 +27,27 @@ struct expand_ctx {
 /* Percent-escapes decoded and '+' read as a space, as Graph reads a query;
  * false when out is too small (the query check has already refused a
  * malformed escape). */
-static bool
+static const char *
 decode(const char *s, size_t n, char *out, size_t outsz)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++, o++) {
 		if (o + 1 >= outsz)
-			return false;
+			return "query option is too long";
 		if (s[i] == '%' && i + 2 < n && policy_hexval(s[i + 1]) != -1 &&
 		    policy_hexval(s[i + 2]) != -1) {
 			out[o] = (char)(policy_hexval(s[i + 1]) * 16 + policy_hexval(s[i + 2]));
 			i += 2;
 		} else
 			out[o] = s[i] == '+' ? ' ' : s[i];
+		/* A C string judged up to an encoded NUL would not be what
+		 * Graph reads; no option needs a control character. */
+		if ((unsigned char)out[o] < 0x20 || out[o] == 0x7f)
+			return "query option holds an encoded control character";
 	}
 	out[o] = '\0';
-	return true;
+	return NULL;
 }
 
 /* Graph takes system query options with or without their '$' and in any
@@ -135,6 +139,40 @@ expand_options(struct expand_ctx *x, const char *base, const char *s, size_t n)
 	return true;
 }
 
+/* Whether the rule that admits base names one entity by its key: its last
+ * segment is a pattern right after a literal collection name (users, then
+ * a star).  Anything else (a literal last segment, a pattern right after
+ * the version or after another pattern) may name a collection. */
+static bool
+rule_names_a_key(const struct path_rule *r)
+{
+	const char *last = strrchr(r->pattern, '/'), *prev;
+
+	if (last == NULL || strpbrk(last + 1, "*?[") == NULL || last == r->pattern)
+		return false;
+	for (prev = last - 1; prev > r->pattern && *prev != '/'; prev--)
+		;
+	return prev > r->pattern && strcspn(prev + 1, "*?[") >= (size_t)(last - prev - 1);
+}
+
+/* On a collection, $expand reaches each member's navigation property
+ * (base/{id}/item), not base/item: unless base is known to name one entity,
+ * that must be allowed too.  The key is a control character no literal
+ * pattern segment can match, so only a pattern admits it. */
+static bool
+expand_member_allowed(struct expand_ctx *x, const char *base, const char *item, size_t n)
+{
+	const struct path_rule *r = policy_allowlist_find(x->cfg, x->method, base);
+	char member[QUERY_PATH_MAX];
+
+	if (r != NULL && rule_names_a_key(r))
+		return true;
+	if ((size_t)snprintf(member, sizeof(member), "%s/\001/%.*s", base, (int)n, item) >=
+	    sizeof(member))
+		return false;
+	return policy_allowlist_find(x->cfg, x->method, member) != NULL;
+}
+
 /* One item: a navigation property, perhaps behind a cast
  * ("microsoft.graph.user/manager"), or "*" for all of them; the resource
  * it reaches is the path below the one it expands from. */
@@ -159,6 +197,9 @@ expand_item(struct expand_ctx *x, const char *base, const char *s, size_t n)
 	    policy_allowlist_find(x->cfg, x->method, path) == NULL)
 		return expand_fail(x, "$expand of ", name,
 		    " reaches a path that is not in the path allowlist");
+	if (!expand_member_allowed(x, base, s, nlen))
+		return expand_fail(x, "$expand of ", name,
+		    " on a collection reaches each member's, which the path allowlist does not allow");
 	if (open == NULL)
 		return true;
 	if (++x->depth > EXPAND_MAX_DEPTH)
@@ -218,11 +259,12 @@ judge_option(const struct config *cfg, const struct graph_request *req,
 	const char *eq = memchr(opt, '=', len), *k = NULL;
 	size_t klen = eq != NULL ? (size_t)(eq - opt) : len, vlen = len - klen - (eq != NULL);
 	char key[REQ_MAX_PATH_LEN + 1], value[REQ_MAX_PATH_LEN + 1], q[QUOTE_LEN + 1];
+	const char *why;
 
-	if (!decode(opt, klen, key, sizeof(key)) || !decode(opt + len - vlen, vlen, value,
-	    sizeof(value)))
+	if ((why = decode(opt, klen, key, sizeof(key))) != NULL ||
+	    (why = decode(opt + len - vlen, vlen, value, sizeof(value))) != NULL)
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.unsafe", "path",
-		    "query option is too long");
+		    "%s", why);
 	k = key;
 	klen = strlen(key);
 	trim(&k, &klen);
@@ -283,6 +325,12 @@ judge_reference_value(const struct config *cfg, const struct graph_request *req,
 {
 	char q[QUOTE_LEN + 1];
 
+	/* Judged as a C string: one holding a NUL would be judged short of
+	 * what Graph reads. */
+	if (v != NULL && json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.reference.not_allowed",
+		    "allowlist", "'%s' holds a NUL character", text_quote(key, q, sizeof(q)));
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		return judge_reference(cfg, req, d, text_quote(key, q, sizeof(q)),
 		    json_object_get_string(v));

@@ -819,7 +819,8 @@ START_TEST(test_expand_nested_allowed)
 {
 	static char *const env[] = { "MCP_AUTH_BROKER_ENV=smoke",
 		"MCP_AUTH_BROKER_ALLOWED_PATHS=GET:/v1.0/users/* GET:/v1.0/users/*/memberOf "
-		"GET:/v1.0/users/*/memberOf/owners", NULL };
+		"GET:/v1.0/users/*/memberOf/owners GET:/v1.0/users/*/memberOf/*/owners", NULL };
+	/* memberOf is a collection: the nested owners are each group's. */
 	const char *nested = "/v1.0/users/x?$expand=memberOf($select=id;$expand=owners)";
 	/* A comma inside a quoted string does not start another item. */
 	const char *quoted = "/v1.0/users/x?$expand=memberOf($filter=displayName%20eq%20"
@@ -831,6 +832,38 @@ START_TEST(test_expand_nested_allowed)
 	    "tenant=" TENANT " resource=" RESOURCE " path=GET:/v1.0/users/*");
 	expect_deny(env_users, &(struct rq){ .path = quoted }, ERR_POLICY_DENIED,
 	    "policy.rule.deny.query.expand_not_allowed", "allowlist");
+}
+END_TEST
+
+/* On a collection, $expand reaches every member's navigation property: a
+ * rule for one member's (users/STAR/memberOf) does not open it unless the
+ * collection is named by key. */
+START_TEST(test_expand_on_a_collection)
+{
+	static char *const env[] = { "MCP_AUTH_BROKER_ENV=smoke",
+		"MCP_AUTH_BROKER_ALLOWED_PATHS=GET:/v1.0/users GET:/v1.0/users/* "
+		"GET:/v1.0/users/memberOf", NULL };
+	static char *const members[] = { "MCP_AUTH_BROKER_ENV=smoke",
+		"MCP_AUTH_BROKER_ALLOWED_PATHS=GET:/v1.0/users GET:/v1.0/users/* "
+		"GET:/v1.0/users/memberOf GET:/v1.0/users/*/memberOf", NULL };
+	static char *const wide[] = { "MCP_AUTH_BROKER_ENV=smoke",
+		"MCP_AUTH_BROKER_ALLOWED_PATHS=GET:/v1.0/* GET:/v1.0/*/*", NULL };
+
+	expect_deny(env, &(struct rq){ .path = "/v1.0/users?$expand=memberOf" }, ERR_POLICY_DENIED,
+	    "policy.rule.deny.query.expand_not_allowed", "allowlist");
+	expect_deny(env, &(struct rq){ .path = "/v1.0/users?$expand=*" }, ERR_POLICY_DENIED,
+	    "policy.rule.deny.query.expand_not_allowed", "allowlist");
+	/* A pattern right after the version names a collection, not a key. */
+	expect_deny(wide, &(struct rq){ .path = "/v1.0/users?$expand=memberOf" }, ERR_POLICY_DENIED,
+	    "policy.rule.deny.query.expand_not_allowed", "allowlist");
+	/* Every user's memberOf is allowed: expanding it on the list is too. */
+	expect_allow(members, &(struct rq){ .path = "/v1.0/users?$expand=memberOf" },
+	    "policy.rule.allow.graph.read", "tenant=" TENANT " resource=" RESOURCE
+	    " path=GET:/v1.0/users");
+	/* One user, named by key: its own memberOf. */
+	expect_allow(members, &(struct rq){ .path = "/v1.0/users/x?$expand=memberOf" },
+	    "policy.rule.allow.graph.read", "tenant=" TENANT " resource=" RESOURCE
+	    " path=GET:/v1.0/users/*");
 }
 END_TEST
 
@@ -1076,6 +1109,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_expand_message);
 	tcase_add_loop_test(tc, test_expand_nested_refused, 0, (int)NITEMS(nested_refused));
 	tcase_add_test(tc, test_expand_nested_allowed);
+	tcase_add_test(tc, test_expand_on_a_collection);
 	tcase_add_loop_test(tc, test_references, 0, (int)NITEMS(references));
 	suite_add_tcase(s, tc);
 

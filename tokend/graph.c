@@ -449,25 +449,27 @@ request_has_header(const struct graph_request *req, const char *name)
 	return false;
 }
 
-/* Last, and only once the URL is known to be on the configured resource. */
+/* Last, and only once the URL is known to be on the configured resource.
+ * Sized to the token: the login endpoint decides how long it is. */
 static void
 graph_authorization(struct xfer *xf, struct exec *x)
 {
 	struct token_entry *e = x->entry;
+	size_t len = sizeof("Authorization: ") + strlen(e->token_type) + 1 + e->token.len;
 	const unsigned char *tok;
-	char line[8192];
-	int n;
+	char *line = malloc(len);
 
+	if (line == NULL)
+		fatalx("out of memory");
 	tok = guard_open(&e->token);
-	n = snprintf(line, sizeof(line), "Authorization: %s %.*s", e->token_type, (int)e->token.len,
+	snprintf(line, len, "Authorization: %s %.*s", e->token_type, (int)e->token.len,
 	    (const char *)tok);
 	guard_close(&e->token);
 	x->sent_generation = e->generation;
 	x->sent_expires_at = e->expires_at;
-	if (n < 0 || (size_t)n >= sizeof(line))
-		fatalx("access token too long for a header");
 	xfer_header(xf, line);
-	sodium_memzero(line, sizeof(line));
+	sodium_memzero(line, len);
+	free(line);
 }
 
 static void

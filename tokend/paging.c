@@ -81,20 +81,26 @@ paging_stop_reason(const struct tokend *td, struct exec *x, const char *next)
 }
 
 /* The merged answer: the first page's execution, every page's items, and
- * where to continue from if it stopped early. */
+ * where to continue from if it stopped early.  A link longer than the
+ * codec carries (Graph decides how long) is left out, not cut: a cut link
+ * would continue somewhere else. */
 static struct json_object *
 paging_finish(struct exec *x, const char *next, const char *stopped)
 {
 	struct json_object *ex = x->paged, *p = json_object_new_object();
+	bool link_fits = next != NULL && strlen(next) <= MSG_NEXT_LINK_MAX;
+
+	if (next != NULL && !link_fits)
+		stopped = "the next link is too long to pass on";
 
 	x->paged = NULL;
 	json_object_object_del(jx_get_obj(ex, "body"), "@odata.nextLink");
 	jx_add_int(p, "pages", x->pages);
 	jx_add_int(p, "items", (int64_t)json_object_array_length(
 				   jx_get_arr(jx_get_obj(ex, "body"), "value")));
-	jx_add_bool(p, "truncated", next != NULL);
-	jx_add_str(p, "next_link", next);
-	if (next != NULL)
+	jx_add_bool(p, "truncated", stopped != NULL);
+	jx_add_str(p, "next_link", link_fits ? next : NULL);
+	if (stopped != NULL)
 		jx_add_str(p, "stopped", stopped);
 	jx_add(ex, "paging", p);
 	return ex;
@@ -134,7 +140,7 @@ paging_continue(struct tokend *td, struct exec *x, size_t page_bytes,
 		log_warnx("call %llu: page %d is not a collection; paging stops",
 		    (unsigned long long)x->id, x->pages + 1);
 		json_object_put(*execution);
-		*execution = paging_finish(x, x->req.path, "a later page was not a collection");
+		*execution = paging_finish(x, NULL, "a later page was not a collection");
 		return false;
 	}
 	paging_merge(x, *execution);

@@ -32,11 +32,7 @@ until the product is fixed, and then keeps the hole shut.
 """
 
 import os
-import select
-import shutil
-import socket
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,40 +43,14 @@ import test_tokend_monitor as monitor  # noqa: E402
 
 mock_entra = harness.import_mock_entra()
 
-TENANT = monitor.TENANT
-CLIENT_ID = monitor.CLIENT_ID
-SECRET = monitor.SECRET
+TENANT = harness.MOCK_TENANT
 MSG_EXEC_REQ, MSG_EXEC_ANS = monitor.MSG_EXEC_REQ, monitor.MSG_EXEC_ANS
 
-PKI = None
-_PKI_ROOT = None
 
-
-def setUpModule():
-    global PKI, _PKI_ROOT
-    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
-    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
-
-
-def tearDownModule():
-    if _PKI_ROOT is not None:
-        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
-
-
-class Base(harness.BrokerTestCase):
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mab-redteam-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.secret_file = os.path.join(self.tmp, "graph-client-secret")
-        harness.write_secret_file(self.secret_file, SECRET)
-        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
-        self.addCleanup(self.mock.stop)
-        self.mock.start()
+class Base(harness.MockGraphCase):
 
     def env(self, extra=None):
-        return harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file,
-                               self.secret_file, TENANT, CLIENT_ID, extra)
+        return self.mock_env(extra)
 
 
 class HostileBrokerdQueryInPath(Base):
