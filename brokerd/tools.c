@@ -572,13 +572,17 @@ static void
 describe_decide(const struct config *cfg, const char *resource, char *key, size_t len,
     struct policy_decision *d)
 {
+	char hint[POLICY_HINT_LEN];
+
 	memset(d, 0, sizeof(*d));
 	snprintf(d->rule, sizeof(d->rule), "resource");
 	if (!policy_resource_key(resource, key, len) || !config_resource_allowed(cfg, key)) {
 		d->code = ERR_POLICY_DENIED;
 		snprintf(d->reason, sizeof(d->reason), "policy.rule.deny.resource.not_allowed");
 		snprintf(d->message, sizeof(d->message),
-		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES");
+		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES; allowed: %s",
+		    policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->resources.v,
+			cfg->resources.n));
 		return;
 	}
 	d->allow = true;

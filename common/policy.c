@@ -17,9 +17,6 @@ static const char *path_prefixes[] = { "/v1.0/", "/beta/" };
 
 static const char *forwarded_headers[] = { POLICY_FORWARDED_HEADERS };
 
-/* How much of a denial message the list of what would be allowed may take:
- * enough for a useful hint, bounded whatever the configuration holds. */
-#define HINT_LEN 240
 
 /* Fills a denial and returns false, so each check can end with it. */
 bool
@@ -39,8 +36,8 @@ policy_deny(struct policy_decision *d, enum err_code code, const char *reason, c
 }
 
 /* "a, b, c" into out, as many items as fit; ", ..." says some did not. */
-static const char *
-hint_list(char *out, size_t outsz, const char *const *items, size_t n)
+const char *
+policy_hint_list(char *out, size_t outsz, const char *const *items, size_t n)
 {
 	size_t used = 0;
 
@@ -101,13 +98,13 @@ static bool
 check_resource(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d, char *norm, size_t normsz)
 {
-	char hint[HINT_LEN];
+	char hint[POLICY_HINT_LEN];
 
 	if (!policy_resource_key(req->resource, norm, normsz) ||
 	    !config_resource_allowed(cfg, norm))
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.resource.not_allowed",
 		    "resource", "graph.resource is not an allowed Graph resource; allowed: %s",
-		    hint_list(hint, sizeof(hint), (const char *const *)cfg->resources.v,
+		    policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->resources.v,
 			cfg->resources.n));
 	return true;
 }
@@ -116,9 +113,9 @@ static bool
 check_scopes(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d)
 {
-	char q[QUOTE_LEN + 1], hint[HINT_LEN];
+	char q[QUOTE_LEN + 1], hint[POLICY_HINT_LEN];
 
-	hint_list(hint, sizeof(hint), (const char *const *)cfg->scopes.v, cfg->scopes.n);
+	policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->scopes.v, cfg->scopes.n);
 	if (req->scopes.n == 0)
 		return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
 		    "policy.rule.deny.scope.not_permitted", "scope",
@@ -313,7 +310,7 @@ check_allowlist(const struct config *cfg, const struct graph_request *req,
 {
 	const char *patterns[64];
 	size_t n = 0;
-	char hint[HINT_LEN];
+	char hint[POLICY_HINT_LEN];
 
 	*matched = NULL;
 	if (cfg->n_paths == 0)
@@ -325,7 +322,7 @@ check_allowlist(const struct config *cfg, const struct graph_request *req,
 			patterns[n++] = cfg->paths[i].pattern;
 	return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.not_allowed",
 	    "allowlist", "operation.path is not in the path allowlist for %s; allowed for %s: %s",
-	    req->method, req->method, hint_list(hint, sizeof(hint), patterns, n));
+	    req->method, req->method, policy_hint_list(hint, sizeof(hint), patterns, n));
 }
 
 /* RFC 9110 token characters. */

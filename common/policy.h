@@ -35,6 +35,12 @@ void policy_decide_target(const struct config *cfg, const struct graph_request *
  * trailing slash), which is also tokend's cache key; false if it does not
  * fit in out. */
 bool policy_resource_key(const char *resource, char *out, size_t outsz);
+/* "a, b, c" into out, as many items as fit, ", ..." when some did not;
+ * "none" when n is 0.  What a denial says would be allowed. */
+const char *policy_hint_list(char *out, size_t outsz, const char *const *items, size_t n);
+/* How much of a denial message such a list may take: enough for a useful
+ * hint, bounded whatever the configuration holds. */
+#define POLICY_HINT_LEN 240
 /* The path check alone (also used on the describe tool's inputs). */
 bool policy_path_safe(const char *path, const char *query, const char **why);
 
