@@ -175,6 +175,20 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertIn("tokend answered", details["describe"])
         self.assertIn("exited 0", details["shutdown"])
 
+    def test_self_checks_follow_the_listed_names(self):
+        # With the original names listed, the checks look for them and call them.
+        env = {"MCP_AUTH_BROKER_TOOL_NAMES": "original"}
+        for args, steps in ((["--health"], HEALTH_STEPS), (["--smoke-e2e"], SMOKE_STEPS)):
+            status, out, err = self.run_check(args, env)
+            self.assertEqual(status, 0, out + err)
+            details, _ = self.assert_steps(out, steps)
+            self.assertEqual(details["tools/list"],
+                             "%s, %s" % (harness.ORIGINAL_EXECUTE_TOOL, harness.ORIGINAL_DESCRIBE_TOOL))
+        status, out, err = self.run_check(["--health"])
+        self.assertEqual(status, 0, out + err)
+        details, _ = self.assert_steps(out, HEALTH_STEPS)
+        self.assertEqual(details["tools/list"], "%s, %s" % (harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL))
+
     def test_health_needs_no_network_outside_smoke_mode(self):
         mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
         self.addCleanup(mock.stop)
