@@ -194,7 +194,10 @@ class Defaults(BrokerTestCase):
         self.assertEqual(sc["execution"]["http_status"], 200, dump(sc))
         self.assertRegex(sc["request_id"], GENERATED_ID)
         self.assertEqual(sc["contract_version"], "v0.1.0")
-        # tokend got the filled request: the token is for every allowed scope.
+        # tokend got the filled request: its decoder takes an EXEC_REQ without
+        # request id, requester, tenant, resource or scopes for a broken
+        # invariant and exits, so the call answering 200 shows they arrived.
+        # The scopes are every allowed one.
         self.assertEqual(sc["token"]["scopes"], ["User.Read.All", "Group.Read.All"])
         self.assertIn("resource=" + GRAPH, sc["policy"]["rule"])
         self.assertIn("tenant=" + SMOKE_TENANT, sc["policy"]["rule"])
