@@ -85,8 +85,9 @@ struct call {
 	struct session *session;
 	struct rpc_req rpc; /* holds references to id and progress_token */
 	int progress_seq;   /* notifications/progress sent so far */
-	const char *tool;
-	char *request_id;   /* execute: the contract's request_id */
+	const char *tool;   /* the name called (tools.h: one of four constants) */
+	char *contract_version; /* as the request gave it, or NULL */
+	char *request_id;   /* the contract's request_id, given or generated */
 	char *requester_id; /* for audit */
 	char *target;	    /* execute: resource and path, the URI of binary content */
 	struct json_object *scopes;
@@ -224,7 +225,9 @@ void mcp_send_notification(struct session *s, const char *method, struct json_ob
 bool mcp_structured(const char *protocol);
 
 /* tools.c */
-struct json_object *tools_list(const char *protocol);
+/* What tools/list answers under cfg (names, descriptions and hints follow
+ * the configuration) for a protocol version. */
+struct json_object *tools_list(const struct config *cfg, const char *protocol);
 void tools_call(struct broker *b, struct session *s, const struct rpc_req *r,
     struct json_object *params);
 /* An answer or a progress report from tokend. */

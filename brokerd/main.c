@@ -79,13 +79,20 @@ usage(FILE *f)
 enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
 
 /* --tools: what tools/list answers, readable, for operators and for MCP
- * client configuration; needs no configuration and starts nothing. */
+ * client configuration; starts nothing.  The names, descriptions and hints
+ * follow the configuration, so it is read (smoke mode's defaults when
+ * nothing is set) and a bad one refused as everywhere else. */
 static void __attribute__((noreturn))
 print_tools(void)
 {
 	struct json_object *o = json_object_new_object();
+	struct config cfg;
 
-	jx_add(o, "tools", tools_list(mcp_latest_version()));
+	if (sodium_init() < 0)
+		fatalx("sodium_init failed");
+	config_load_or_exit(&cfg);
+	jx_add(o, "tools", tools_list(&cfg, mcp_latest_version()));
+	config_free(&cfg);
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	if (fflush(stdout) == EOF || ferror(stdout))

@@ -20,6 +20,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "tools.h"
 
 #define RPC_PARSE_ERROR -32700
 #define RPC_INVALID_REQUEST -32600
@@ -111,9 +112,11 @@ server_instructions(const struct broker *b, char *out, size_t len)
 {
 	snprintf(out, len,
 	    "Calls Microsoft Graph for tenant %s with the application's credentials, under a "
-	    "default-deny policy. Use auth.graph.operation.execute.v1 for a Graph call and "
-	    "auth.graph.token.describe.v1 to see token state. Tokens are never returned.%s",
-	    b->cfg.tenant_id, b->cfg.env == BROKER_ENV_SMOKE ? " SMOKE MODE: fake data." : "");
+	    "default-deny policy. Use %s for a Graph call and %s to see token state. Tokens are "
+	    "never returned.%s",
+	    b->cfg.tenant_id, tools_listed_name(&b->cfg, TOOL_EXECUTE),
+	    tools_listed_name(&b->cfg, TOOL_DESCRIBE),
+	    b->cfg.env == BROKER_ENV_SMOKE ? " SMOKE MODE: fake data." : "");
 }
 
 /* ---- sending ----------------------------------------------------------- */
@@ -331,11 +334,11 @@ mcp_discover(struct broker *b, struct session *s, const struct rpc_req *r)
 }
 
 static void
-mcp_tools_list(struct session *s, const struct rpc_req *r)
+mcp_tools_list(const struct broker *b, struct session *s, const struct rpc_req *r)
 {
 	struct json_object *res = json_object_new_object();
 
-	jx_add(res, "tools", tools_list(r->protocol));
+	jx_add(res, "tools", tools_list(&b->cfg, r->protocol));
 	if (r->modern) { /* CacheableResult: required from 2026-07-28 on */
 		jx_add_int(res, "ttlMs", LIST_TTL_MS);
 		jx_add_str(res, "cacheScope", LIST_CACHE_SCOPE);
@@ -461,7 +464,7 @@ mcp_dispatch_modern(struct broker *b, struct session *s, const struct rpc_req *r
 	if (strcmp(method, "server/discover") == 0)
 		mcp_discover(b, s, r);
 	else if (strcmp(method, "tools/list") == 0)
-		mcp_tools_list(s, r);
+		mcp_tools_list(b, s, r);
 	else if (strcmp(method, "tools/call") == 0)
 		tools_call(b, s, r, params);
 	else /* ping and the handshake are gone from this era */
@@ -483,7 +486,7 @@ mcp_dispatch_legacy(struct broker *b, struct session *s, const struct rpc_req *r
 		    "session not initialized: send initialize first (or name a protocol version in "
 		    "params._meta)");
 	} else if (strcmp(method, "tools/list") == 0) {
-		mcp_tools_list(s, r);
+		mcp_tools_list(b, s, r);
 	} else {
 		tools_call(b, s, r, params);
 	}

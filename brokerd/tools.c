@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
@@ -20,33 +22,58 @@
 
 /* ---- schemas ----------------------------------------------------------- */
 
+/* Every property says what it is (a keyword, one "type"): clients that map
+ * schemas onto a single-type dialect (Gemini's) or that lint them
+ * (mcp-inspector --strict) accept these as they are.  Only "operation" is
+ * required: what a call leaves out has a default (request_fill_defaults). */
 static const char execute_input_schema[] =
-    "{\"type\":\"object\",\"additionalProperties\":false,"
-    "\"required\":[\"contract_version\",\"request_id\",\"requester\",\"graph\",\"operation\"],"
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"operation\"],"
     "\"properties\":{"
-    "\"contract_version\":{\"const\":\"v1\"},"
+    "\"contract_version\":{\"type\":\"string\",\"pattern\":\"^(v0\\\\.1\\\\.(0|[1-9][0-9]{0,8})|v1)$\","
+    "\"default\":\"" REQ_CONTRACT_VERSION "\",\"description\":\"the request contract: "
+    REQ_CONTRACT_VERSION " or a later v0.1.x (\\\"v1\\\" is accepted too); echoed in the "
+    "result\"},"
     "\"request_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,"
-    "\"pattern\":\"^[!-~]+$\"},"
+    "\"pattern\":\"^[!-~]+$\",\"description\":\"your id for the call, echoed in the result "
+    "and the audit record; default: one is generated\"},"
     "\"requester\":{\"type\":\"object\",\"additionalProperties\":false,"
-    "\"required\":[\"requester_id\"],\"properties\":{"
+    "\"required\":[\"requester_id\"],\"description\":\"on whose behalf; default: the "
+    "session's peer (uid and pid), identity_assurance local_peer\",\"properties\":{"
     "\"requester_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128},"
-    "\"identity_assurance\":{\"type\":\"string\",\"maxLength\":64}}},"
+    "\"identity_assurance\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64}}},"
     "\"graph\":{\"type\":\"object\",\"additionalProperties\":false,"
-    "\"required\":[\"tenant_id\",\"resource\",\"scopes\"],\"properties\":{"
-    "\"tenant_id\":{\"type\":\"string\"},"
-    "\"resource\":{\"type\":\"string\",\"description\":\"e.g. https://graph.microsoft.com\"},"
+    "\"description\":\"whose token; every member defaults from the configuration\","
+    "\"properties\":{"
+    "\"tenant_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":253,"
+    "\"description\":\"default: the tenant this broker serves\"},"
+    "\"resource\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":256,"
+    "\"description\":\"e.g. https://graph.microsoft.com; default: the first allowed "
+    "resource\"},"
     "\"scopes\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":32,"
-    "\"items\":{\"type\":\"string\",\"minLength\":1}}}},"
+    "\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":256},"
+    "\"description\":\"default: every allowed scope\"}}},"
     "\"operation\":{\"type\":\"object\",\"additionalProperties\":false,"
-    "\"required\":[\"action\",\"method\",\"path\"],\"properties\":{"
-    "\"action\":{\"const\":\"downstream_call\"},"
-    "\"method\":{\"enum\":[\"GET\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\"]},"
-    "\"path\":{\"type\":\"string\",\"description\":\"relative Graph path under /v1.0/ or "
-    "/beta/, optionally with ?query\"},"
-    "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
-    "\"body\":{\"description\":\"JSON body for POST, PUT and PATCH\"}}},"
+    "\"required\":[\"method\",\"path\"],\"properties\":{"
+    "\"action\":{\"type\":\"string\",\"enum\":[\"downstream_call\"],"
+    "\"default\":\"downstream_call\"},"
+    "\"method\":{\"type\":\"string\",\"enum\":[\"GET\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\"]},"
+    "\"path\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048,"
+    "\"description\":\"relative Graph path under /v1.0/ or /beta/, optionally with "
+    "?query, e.g. /v1.0/users?$top=5\"},"
+    "\"headers\":{\"type\":\"object\",\"additionalProperties\":false,"
+    "\"description\":\"request headers (lower-case names); any other is refused\","
+    "\"properties\":{\"accept\":{\"type\":\"string\"},\"content-type\":{\"type\":\"string\"},"
+    "\"if-match\":{\"type\":\"string\"},\"prefer\":{\"type\":\"string\"},"
+    "\"consistencylevel\":{\"type\":\"string\"},"
+    "\"consistency-level\":{\"type\":\"string\"}}},"
+    "\"body\":{\"type\":\"object\",\"additionalProperties\":true,"
+    "\"description\":\"JSON body for POST, PUT and PATCH\"}}},"
     "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":100,\"maximum\":120000,"
-    "\"default\":30000}}}";
+    "\"default\":30000},"
+    "\"max_pages\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"default\":1,"
+    "\"description\":\"GET only: follow Graph's @odata.nextLink up to this many pages and "
+    "merge their value arrays (capped by the configuration); execution.paging says where to "
+    "continue\"}}}";
 
 static const char error_schema[] =
     "{\"type\":\"object\",\"required\":[\"code\",\"message\",\"retryable\",\"category\"],"
@@ -54,86 +81,161 @@ static const char error_schema[] =
     "\"retryable\":{\"type\":\"boolean\"},\"category\":{\"type\":\"string\"}}}";
 
 static const char policy_schema[] =
-    "{\"type\":\"object\",\"properties\":{\"decision\":{\"enum\":[\"allow\",\"deny\"]},"
+    "{\"type\":\"object\",\"properties\":{\"decision\":{\"type\":\"string\","
+    "\"enum\":[\"allow\",\"deny\"]},"
     "\"reason\":{\"type\":\"string\"},\"rule\":{\"type\":\"string\"},"
     "\"policy_version\":{\"type\":\"string\"}}}";
 
+/* Graph's body is whatever JSON it answered (null when it sent none): one
+ * branch per type rather than a type array, for single-type dialects. */
+/* How a Graph body travels (README: Tokens and Graph), and the body. */
+#define BODY_FORMAT_SCHEMA                                                                      \
+	"{\"type\":\"string\",\"enum\":[\"empty\",\"json\",\"text\",\"image\",\"binary\","      \
+	"\"batch\"]}"
+#define BODY_SCHEMA                                                                             \
+	"{\"description\":\"Graph's answer: JSON as JSON, text as a string; null for no body, an "  \
+	"image or binary content (sent as MCP content of its own) and a batch\","                   \
+	"\"anyOf\":[{\"type\":\"object\"},{\"type\":\"array\"},{\"type\":\"string\"},"              \
+	"{\"type\":\"number\"},{\"type\":\"boolean\"},{\"type\":\"null\"}]}"
+
 static const char execute_output_props[] =
-    "{\"status\":{\"enum\":[\"ok\",\"error\"]},\"request_id\":{\"type\":[\"string\",\"null\"]},"
+    "{\"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"error\"]},"
+    "\"request_id\":{\"type\":\"string\"},"
     "\"token\":{\"type\":\"object\",\"properties\":{"
-    "\"source\":{\"enum\":[\"minted\",\"cache\",\"cache_fallback\"]},"
+    "\"source\":{\"type\":\"string\",\"enum\":[\"minted\",\"cache\",\"cache_fallback\"]},"
     "\"token_type\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"
     "\"scopes\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}},"
     "\"execution\":{\"type\":\"object\",\"properties\":{"
     "\"http_status\":{\"type\":\"integer\"},\"provider_request_id\":{\"type\":\"string\"},"
     "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
-    "\"body\":{}}}}";
+    "\"body_format\":" BODY_FORMAT_SCHEMA ","
+    "\"body\":" BODY_SCHEMA ","
+    "\"responses\":{\"type\":\"array\",\"description\":\"a $batch answer: one entry per "
+    "request\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},"
+    "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+    "\"body_format\":" BODY_FORMAT_SCHEMA ",\"body\":" BODY_SCHEMA ","
+    "\"body_base64\":{\"type\":\"string\",\"description\":\"an image or binary body\"}}}},"
+    "\"paging\":{\"type\":\"object\",\"description\":\"max_pages over 1: what was "
+    "merged\",\"properties\":{\"pages\":{\"type\":\"integer\"},"
+    "\"items\":{\"type\":\"integer\"},\"truncated\":{\"type\":\"boolean\"},"
+    "\"next_link\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}],"
+    "\"description\":\"where to continue from (GET it as a path)\"},"
+    "\"stopped\":{\"type\":\"string\"}}}}}}";
 
 static const char describe_input_schema[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
-    "\"resource\":{\"type\":\"string\",\"description\":\"an allowed Graph resource; "
-    "default: the first configured\"}}}";
+    "\"resource\":{\"type\":\"string\",\"minLength\":1,\"description\":\"an allowed Graph "
+    "resource; default: the first configured\"},"
+    "\"contract_version\":{\"type\":\"string\",\"pattern\":\"^(v0\\\\.1\\\\.(0|[1-9][0-9]{0,8})|v1)$\","
+    "\"default\":\"" REQ_CONTRACT_VERSION "\"},"
+    "\"request_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,"
+    "\"pattern\":\"^[!-~]+$\",\"description\":\"default: one is generated\"}}}";
 
 static const char describe_output_props[] =
-    "{\"status\":{\"enum\":[\"ok\",\"error\"]},\"tenant_id\":{\"type\":\"string\"},"
+    "{\"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"error\"]},"
+    "\"request_id\":{\"type\":\"string\"},\"tenant_id\":{\"type\":\"string\"},"
     "\"client_id\":{\"type\":\"string\"},\"resource\":{\"type\":\"string\"},"
     "\"cache\":{\"type\":\"object\",\"properties\":{"
-    "\"state\":{\"enum\":[\"empty\",\"valid\",\"expired\"]},"
+    "\"state\":{\"type\":\"string\",\"enum\":[\"empty\",\"valid\",\"expired\"]},"
     "\"token_type\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"
-    "\"expires_in_s\":{\"type\":\"integer\"},\"refreshing\":{\"type\":\"boolean\"}}}}";
+    "\"expires_in_s\":{\"type\":\"integer\"},\"refreshing\":{\"type\":\"boolean\"},"
+    "\"throttled\":{\"type\":\"boolean\",\"description\":\"login requests for this "
+    "resource are held back after a 429 or repeated refusals\"}}}}";
 
+/* Every result, success or failure, says which contract it answers and
+ * which request; error and policy are there when they apply. */
 static struct json_object *
 output_schema(const char *props_text)
 {
 	struct json_object *s = json_object_new_object(), *props = jx_literal(props_text);
 
+	jx_add(props, "contract_version", jx_literal("{\"type\":\"string\"}"));
 	jx_add(props, "error", jx_literal(error_schema));
 	jx_add(props, "policy", jx_literal(policy_schema));
 	jx_add_str(s, "type", "object");
-	jx_add(s, "required", jx_literal("[\"status\"]"));
+	jx_add(s, "required", jx_literal("[\"contract_version\",\"status\",\"request_id\"]"));
 	jx_add(s, "properties", props);
 	return s;
 }
 
-static struct json_object *
-tool_def(const char *protocol, const char *name, const char *title, const char *desc,
-    const char *input, const char *output_props, bool read_only)
+const char *
+tools_listed_name(const struct config *cfg, const char *tool)
 {
-	struct json_object *t = json_object_new_object(), *ann = json_object_new_object();
+	if (cfg->tool_names != TOOL_NAMES_ORIGINAL)
+		return tool;
+	return strcmp(tool, TOOL_EXECUTE) == 0 ? TOOL_EXECUTE_ORIGINAL : TOOL_DESCRIBE_ORIGINAL;
+}
 
-	jx_add_str(t, "name", name);
-	jx_add_str(t, "description", desc);
-	jx_add(t, "inputSchema", jx_literal(input));
+/* The canonical name (TOOL_EXECUTE or TOOL_DESCRIBE) of a name a client
+ * calls, listed or not; NULL for no tool of ours. */
+static const char *
+tools_canonical_name(const char *name)
+{
+	if (strcmp(name, TOOL_EXECUTE) == 0 || strcmp(name, TOOL_EXECUTE_ORIGINAL) == 0)
+		return TOOL_EXECUTE;
+	if (strcmp(name, TOOL_DESCRIBE) == 0 || strcmp(name, TOOL_DESCRIBE_ORIGINAL) == 0)
+		return TOOL_DESCRIBE;
+	return NULL;
+}
+
+struct tool_spec {
+	const char *name, *title, *input, *output_props;
+	const char *description;
+	bool read_only, destructive, idempotent, open_world;
+};
+
+/* Hints (2025-03-26 on): execute is read-only exactly while mutations are
+ * off; with them on it can delete (destructive) and POST is not idempotent.
+ * describe reads brokerd's view of tokend's cache: no outside world. */
+static struct json_object *
+tool_annotations(const struct tool_spec *spec)
+{
+	struct json_object *ann = json_object_new_object();
+
+	jx_add_str(ann, "title", spec->title);
+	jx_add_bool(ann, "readOnlyHint", spec->read_only);
+	if (!spec->read_only) { /* the spec: meaningful only when not read-only */
+		jx_add_bool(ann, "destructiveHint", spec->destructive);
+		jx_add_bool(ann, "idempotentHint", spec->idempotent);
+	}
+	jx_add_bool(ann, "openWorldHint", spec->open_world);
+	return ann;
+}
+
+static struct json_object *
+tool_def(const char *protocol, const struct tool_spec *spec)
+{
+	struct json_object *t = json_object_new_object();
+
+	jx_add_str(t, "name", spec->name);
+	jx_add_str(t, "description", spec->description);
+	jx_add(t, "inputSchema", jx_literal(spec->input));
 	if (mcp_structured(protocol)) {
-		jx_add_str(t, "title", title);
-		jx_add(t, "outputSchema", output_schema(output_props));
+		jx_add_str(t, "title", spec->title);
+		jx_add(t, "outputSchema", output_schema(spec->output_props));
 	}
-	if (strcmp(protocol, "2025-03-26") >= 0) {
-		jx_add_bool(ann, "readOnlyHint", read_only);
-		jx_add_bool(ann, "openWorldHint", true);
-		jx_add(t, "annotations", ann);
-	} else {
-		json_object_put(ann);
-	}
+	if (strcmp(protocol, "2025-03-26") >= 0)
+		jx_add(t, "annotations", tool_annotations(spec));
 	return t;
 }
 
 struct json_object *
-tools_list(const char *protocol)
+tools_list(const struct config *cfg, const char *protocol)
 {
 	struct json_object *a = json_object_new_array();
+	char execute_desc[TOOLDOC_MAX], describe_desc[TOOLDOC_MAX];
+	struct tool_spec execute = { tools_listed_name(cfg, TOOL_EXECUTE), "Microsoft Graph call",
+		execute_input_schema, execute_output_props, execute_desc, !cfg->enable_mutations,
+		true, false, true };
+	struct tool_spec describe = { tools_listed_name(cfg, TOOL_DESCRIBE), "Graph token state",
+		describe_input_schema, describe_output_props, describe_desc, true, false, true,
+		false };
 
-	json_object_array_add(a,
-	    tool_def(protocol, TOOL_EXECUTE, "Microsoft Graph call",
-		"Performs one Microsoft Graph operation with the application's credentials, if "
-		"policy allows it. Returns the HTTP status, allowed response headers and JSON body, "
-		"and token metadata - never the token. GET only unless mutations are enabled.",
-		execute_input_schema, execute_output_props, false));
-	json_object_array_add(a,
-	    tool_def(protocol, TOOL_DESCRIBE, "Graph token state",
-		"Describes the cached application token for a resource: state and expiry. Never "
-		"returns the token and never requests one.",
-		describe_input_schema, describe_output_props, true));
+	tooldoc_execute(cfg, execute_desc, sizeof(execute_desc));
+	tooldoc_describe(cfg, describe_desc, sizeof(describe_desc));
+	json_object_array_add(a, tool_def(protocol, &execute));
+	json_object_array_add(a, tool_def(protocol, &describe));
 	return a;
 }
 
@@ -189,13 +291,14 @@ policy_object(const struct config *cfg, const struct policy_decision *d)
 }
 
 /* The failure result: structuredContent.error, plus the policy decision when
- * policy had decided. */
+ * policy had decided.  cv: the contract_version the request gave, or NULL. */
 static void
-tool_fail(struct session *s, const struct rpc_req *rq, const char *request_id, enum err_code code,
-    const char *msg, struct json_object *policy)
+tool_fail(struct session *s, const struct rpc_req *rq, const char *cv, const char *request_id,
+    enum err_code code, const char *msg, struct json_object *policy)
 {
 	struct json_object *sc = json_object_new_object();
 
+	jx_add_str(sc, "contract_version", request_contract_version(cv));
 	jx_add_str(sc, "status", "error");
 	jx_add_str(sc, "request_id", request_id);
 	jx_add(sc, "error", error_object(code, msg));
@@ -243,6 +346,7 @@ call_free(struct broker *b, struct call *c)
 	json_object_put(c->rpc.progress_token);
 	json_object_put(c->scopes);
 	json_object_put(c->detail);
+	free(c->contract_version);
 	free(c->request_id);
 	free(c->requester_id);
 	free(c->target);
@@ -288,7 +392,8 @@ audit_peer(struct json_object *rec, const struct session *s)
 	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
 }
 
-/* 0, or -1 when the record could not be written (audit.h). */
+/* 0, or -1 when the record could not be written (audit.h).  tool: the name
+ * the client called. */
 static int
 audit_call(const struct broker *b, const struct session *s, const char *tool,
     const char *request_id, const char *requester_id, const struct policy_decision *d,
@@ -301,7 +406,12 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 	/* A self-check's calls are real calls, and say what they were. */
 	if (b->selfcheck != NULL)
 		jx_add_str(rec, "selfcheck", b->selfcheck);
-	jx_add_str(rec, "tool", tool);
+	/* The canonical name, whichever the client called, so one query finds
+	 * every call of a tool; called_as tells the clients of the original
+	 * names apart. */
+	jx_add_str(rec, "tool", tools_canonical_name(tool));
+	if (strcmp(tool, tools_canonical_name(tool)) != 0)
+		jx_add_str(rec, "called_as", tool);
 	jx_add_str(rec, "request_id", request_id);
 	jx_add_str(rec, "requester_id", requester_id);
 	if (d != NULL) {
@@ -350,7 +460,7 @@ audit_refuses(char *msg, size_t len)
 	return true;
 }
 
-/* ---- auth.graph.operation.execute.v1 ----------------------------------- */
+/* ---- graph_execute (auth.graph.operation.execute.v1) ------------------- */
 
 static struct json_object *
 scopes_array(const struct strlist *scopes)
@@ -363,14 +473,16 @@ scopes_array(const struct strlist *scopes)
 }
 
 static void
-execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq,
+execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq, const char *tool,
     const struct graph_request *req, const struct policy_decision *d)
 {
-	struct call *c = call_new(b, s, rq, TOOL_EXECUTE, req->timeout_ms);
+	struct call *c = call_new(b, s, rq, tool, req->timeout_ms);
 
 	if ((c->request_id = strdup(req->request_id)) == NULL ||
 	    (c->requester_id = strdup(req->requester_id)) == NULL ||
-	    asprintf(&c->target, "%s%s", req->resource, req->path) == -1)
+	    asprintf(&c->target, "%s%s", req->resource, req->path) == -1 ||
+	    (req->contract_version != NULL &&
+		(c->contract_version = strdup(req->contract_version)) == NULL))
 		fatalx("out of memory");
 	c->policy = *d;
 	c->has_policy = true;
@@ -379,8 +491,30 @@ execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq,
 	log_debug("call %s: %s %s sent to tokend", req->request_id, req->method, req->path);
 }
 
+/* A request id for a call that names none, so that every result and audit
+ * record can be matched: random, as ids from several brokers (or from one
+ * restarted) end up in one log. */
 static void
-tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
+request_id_generate(char *out, size_t len)
+{
+	unsigned char r[8];
+	char hex[sizeof(r) * 2 + 1];
+
+	randombytes_buf(r, sizeof(r));
+	sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
+	snprintf(out, len, "req-%s", hex);
+}
+
+/* The session's peer stands for the requester when the call names none:
+ * SO_PEERCRED on the socket, our uid and the spawner's pid on stdio. */
+static void
+session_requester(const struct session *s, char *out, size_t len)
+{
+	snprintf(out, len, "uid:%lu/pid:%ld", (unsigned long)s->peer_uid, (long)s->peer_pid);
+}
+
+static void
+tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, const char *tool,
     struct json_object *args)
 {
 	struct graph_request req;
@@ -388,24 +522,34 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq,
 	struct policy_decision d;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
-	char msg[256];
+	char msg[256], generated_id[32], requester[64];
+	struct req_defaults def = { generated_id, requester, "local_peer" };
+	const char *id;
 
+	request_id_generate(generated_id, sizeof(generated_id));
+	session_requester(s, requester, sizeof(requester));
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
-		tool_fail(s, rq, req.request_id, err.code, err.message, NULL);
-		audit_call(b, s, TOOL_EXECUTE, req.request_id, req.requester_id, NULL, &out, started);
+		id = req.request_id != NULL ? req.request_id : generated_id;
+		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
+		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
 	} else {
+		/* Defaults before policy: policy, and tokend after it, judge the
+		 * request that is made. */
+		request_fill_defaults(&req, &b->cfg, &def);
 		policy_decide(&b->cfg, &req, &d);
 		if (d.allow && audit_refuses(msg, sizeof(msg))) {
 			out.code = ERR_PROVIDER_UNAVAILABLE;
-			tool_fail(s, rq, req.request_id, out.code, msg, policy_object(&b->cfg, &d));
-			audit_call(b, s, TOOL_EXECUTE, req.request_id, req.requester_id, &d, &out, started);
+			tool_fail(s, rq, req.contract_version, req.request_id, out.code, msg,
+			    policy_object(&b->cfg, &d));
+			audit_call(b, s, tool, req.request_id, req.requester_id, &d, &out, started);
 		} else if (d.allow) {
-			execute_dispatch(b, s, rq, &req, &d);
+			execute_dispatch(b, s, rq, tool, &req, &d);
 		} else {
 			out.code = d.code;
-			tool_fail(s, rq, req.request_id, d.code, d.message, policy_object(&b->cfg, &d));
-			audit_call(b, s, TOOL_EXECUTE, req.request_id, req.requester_id, &d, &out, started);
+			tool_fail(s, rq, req.contract_version, req.request_id, d.code, d.message,
+			    policy_object(&b->cfg, &d));
+			audit_call(b, s, tool, req.request_id, req.requester_id, &d, &out, started);
 		}
 	}
 	request_free(&req);
@@ -432,7 +576,7 @@ execute_capped(struct broker *b, struct call *c, struct audit_outcome *out)
 	log_warnx("session %u: call %llu answered provider.bad_response: the session does not "
 		  "read its answers (%zu bytes unread)",
 	    c->session->id, (unsigned long long)c->ipc_id, buf_avail(&c->session->out));
-	tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_BAD_RESPONSE, msg,
+	tool_fail(c->session, &c->rpc, c->contract_version, c->request_id, ERR_PROVIDER_BAD_RESPONSE, msg,
 	    policy_object(&b->cfg, &c->policy));
 	out->code = ERR_PROVIDER_BAD_RESPONSE;
 	out->detail = "answer not passed on: over MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES of "
@@ -480,6 +624,7 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 	out.token_source = msg_token_source_name(a->token.source);
 	token = msg_token_meta_json(&a->token);
 	jx_add(token, "scopes", json_object_get(c->scopes));
+	jx_add_str(sc, "contract_version", request_contract_version(c->contract_version));
 	jx_add_str(sc, "status", "ok");
 	jx_add_str(sc, "request_id", c->request_id);
 	jx_add(sc, "policy", policy_object(&b->cfg, &c->policy));
@@ -498,8 +643,8 @@ execute_done(struct broker *b, struct call *c, const struct msg_exec_ans *a)
 		snprintf(msg, sizeof(msg),
 		    "audit log cannot be written: %s; the Graph call was made, its result is withheld",
 		    audit_broken());
-		tool_fail(c->session, &c->rpc, c->request_id, ERR_PROVIDER_UNAVAILABLE, msg,
-		    policy_object(&b->cfg, &c->policy));
+		tool_fail(c->session, &c->rpc, c->contract_version, c->request_id,
+		    ERR_PROVIDER_UNAVAILABLE, msg, policy_object(&b->cfg, &c->policy));
 	}
 	json_object_put(sc);
 }
@@ -511,12 +656,12 @@ call_fail(struct broker *b, struct call *c, enum err_code code, const char *msg)
 {
 	struct audit_outcome out = { code, 0, NULL, false, NULL };
 
-	tool_fail(c->session, &c->rpc, c->request_id, code, msg,
+	tool_fail(c->session, &c->rpc, c->contract_version, c->request_id, code, msg,
 	    c->has_policy ? policy_object(&b->cfg, &c->policy) : NULL);
 	audit_call_done(b, c, &out);
 }
 
-/* ---- auth.graph.token.describe.v1 -------------------------------------- */
+/* ---- graph_token_describe (auth.graph.token.describe.v1) --------------- */
 
 /* describe is judged by the resource alone; its decision is recorded like
  * execute's, so that a describe, allowed or denied, leaves one record. */
@@ -524,67 +669,107 @@ static void
 describe_decide(const struct config *cfg, const char *resource, char *key, size_t len,
     struct policy_decision *d)
 {
+	char hint[POLICY_HINT_LEN];
+
 	memset(d, 0, sizeof(*d));
 	snprintf(d->rule, sizeof(d->rule), "resource");
 	if (!policy_resource_key(resource, key, len) || !config_resource_allowed(cfg, key)) {
 		d->code = ERR_POLICY_DENIED;
 		snprintf(d->reason, sizeof(d->reason), "policy.rule.deny.resource.not_allowed");
 		snprintf(d->message, sizeof(d->message),
-		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES");
+		    "resource is not in MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES; allowed: %s",
+		    policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->resources.v,
+			cfg->resources.n));
 		return;
 	}
 	d->allow = true;
 	snprintf(d->reason, sizeof(d->reason), "policy.rule.allow.token.describe");
 }
 
-/* The arguments: only "resource", a string without NUL; NULL and a reason
- * in *why when they are not. */
-static const char *
-describe_resource(const struct broker *b, struct json_object *args, const char **why)
-{
-	const char *resource = b->cfg.resources.v[0];
+/* describe's arguments: references into the arguments object, or the
+ * defaults; they live as long as it does. */
+struct describe_args {
+	const char *resource;
+	const char *cv;		/* contract_version as given, or NULL */
+	const char *request_id; /* as given, or NULL */
+};
 
+/* A string member without NUL: a NUL would cut it short where it is used
+ * ("https://graph.microsoft.com\u0000x" was described as the allowed
+ * resource, found by tests/integration/test_hostile_input.py). */
+static bool
+describe_string(struct json_object *v)
+{
+	return json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
+}
+
+/* The arguments: "resource", "contract_version" and "request_id", each
+ * optional; -1 and a reason in *why when they are not acceptable. */
+static int
+describe_parse(const struct broker *b, struct json_object *args, struct describe_args *da,
+    const char **why)
+{
+	da->resource = b->cfg.resources.v[0];
+	da->cv = da->request_id = NULL;
 	json_object_object_foreach(args, k, v) {
-		/* A NUL in the resource would cut it short where it is used:
-		 * "https://graph.microsoft.com\u0000x" was described as the
-		 * allowed resource (found by tests/integration/test_hostile_input.py). */
-		if (strcmp(k, "resource") != 0 || !json_object_is_type(v, json_type_string) ||
-		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
-			*why = strcmp(k, "resource") ? "unknown field (only \"resource\" is accepted)"
-						     : "resource must be a string without NUL characters";
-			return NULL;
+		size_t len = describe_string(v) ? strlen(json_object_get_string(v)) : 0;
+
+		if (strcmp(k, "resource") == 0 && len > 0) {
+			da->resource = json_object_get_string(v);
+		} else if (strcmp(k, "contract_version") == 0 && request_contract_version_ok(v)) {
+			da->cv = json_object_get_string(v);
+		} else if (strcmp(k, "request_id") == 0 && request_id_ok(v)) {
+			da->request_id = json_object_get_string(v);
+		} else {
+			*why = strcmp(k, "resource") == 0 ?
+				"resource must be a non-empty string without NUL characters" :
+			    strcmp(k, "contract_version") == 0 ?
+				"contract_version must be \"" REQ_CONTRACT_VERSION "\" (or a later "
+				"v0.1.x, or \"" REQ_CONTRACT_ALIAS "\")" :
+			    strcmp(k, "request_id") == 0 ?
+				"request_id must be 1 to 128 visible ASCII characters" :
+				"unknown field (only \"resource\", \"contract_version\" and "
+				"\"request_id\" are accepted)";
+			return -1;
 		}
-		resource = json_object_get_string(v);
 	}
-	return resource;
+	return 0;
 }
 
 static void
-tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq,
+tool_describe(struct broker *b, struct session *s, const struct rpc_req *rq, const char *tool,
     struct json_object *args)
 {
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
-	const char *resource, *why = NULL;
+	const char *why = NULL;
+	struct describe_args da;
 	struct json_object *detail;
 	struct policy_decision d;
 	int64_t started = mono_ms();
 	struct call *c;
-	char key[512], msg[256];
+	char key[512], msg[256], generated_id[32];
 
-	if ((resource = describe_resource(b, args, &why)) == NULL) {
+	request_id_generate(generated_id, sizeof(generated_id));
+	if (describe_parse(b, args, &da, &why) == -1) {
 		out.code = ERR_BAD_REQUEST_INVALID_FIELD;
-		tool_fail(s, rq, NULL, out.code, why, NULL);
-		audit_call(b, s, TOOL_DESCRIBE, NULL, NULL, NULL, &out, started);
+		tool_fail(s, rq, NULL, generated_id, out.code, why, NULL);
+		audit_call(b, s, tool, generated_id, NULL, NULL, &out, started);
 		return;
 	}
-	describe_decide(&b->cfg, resource, key, sizeof(key), &d);
+	if (da.request_id == NULL)
+		da.request_id = generated_id;
+	describe_decide(&b->cfg, da.resource, key, sizeof(key), &d);
 	if (!d.allow || audit_refuses(msg, sizeof(msg))) {
 		out.code = d.allow ? ERR_PROVIDER_UNAVAILABLE : d.code;
-		tool_fail(s, rq, NULL, out.code, d.allow ? msg : d.message, NULL);
-		audit_call(b, s, TOOL_DESCRIBE, NULL, NULL, &d, &out, started);
+		tool_fail(s, rq, da.cv, da.request_id, out.code, d.allow ? msg : d.message, NULL);
+		audit_call(b, s, tool, da.request_id, NULL, &d, &out, started);
 		return;
 	}
-	c = call_new(b, s, rq, TOOL_DESCRIBE, 0);
+	c = call_new(b, s, rq, tool, 0);
+	if ((c->request_id = strdup(da.request_id)) == NULL ||
+	    (da.cv != NULL && (c->contract_version = strdup(da.cv)) == NULL))
+		fatalx("out of memory");
 	c->policy = d;
 	c->has_policy = true;
 	detail = json_object_new_object();
@@ -603,7 +788,9 @@ describe_done(struct broker *b, struct call *c, const struct msg_describe_ans *a
 	char msg[256];
 	size_t mark;
 
+	jx_add_str(sc, "contract_version", request_contract_version(c->contract_version));
 	jx_add_str(sc, "status", "ok");
+	jx_add_str(sc, "request_id", c->request_id);
 	json_object_object_foreach(c->detail, k, v) jx_add(sc, k, json_object_get(v));
 	jx_add(sc, "cache", msg_describe_ans_json(a));
 	/* Recorded before the client sees the token state, as execute. */
@@ -612,18 +799,33 @@ describe_done(struct broker *b, struct call *c, const struct msg_describe_ans *a
 	if (audit_call_done(b, c, &out) == -1) {
 		session_out_rewind(c->session, mark);
 		snprintf(msg, sizeof(msg), "audit log cannot be written: %s", audit_broken());
-		tool_fail(c->session, &c->rpc, NULL, ERR_PROVIDER_UNAVAILABLE, msg, NULL);
+		tool_fail(c->session, &c->rpc, c->contract_version, c->request_id,
+		    ERR_PROVIDER_UNAVAILABLE, msg, NULL);
 	}
 	json_object_put(sc);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
 
+/* The name a client called, as one of the four constants (calls keep it,
+ * and audit records name it); NULL for no tool of ours. */
+static const char *
+tools_called_name(const char *name)
+{
+	static const char *const names[] = { TOOL_EXECUTE, TOOL_DESCRIBE, TOOL_EXECUTE_ORIGINAL,
+		TOOL_DESCRIBE_ORIGINAL };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return names[i];
+	return NULL;
+}
+
 void
 tools_call(struct broker *b, struct session *s, const struct rpc_req *rq,
     struct json_object *params)
 {
-	const char *name = jx_get_str(params, "name");
+	const char *name = jx_get_str(params, "name"), *tool;
 	struct json_object *args = NULL, *empty = NULL;
 
 	if (name == NULL) {
@@ -642,12 +844,12 @@ tools_call(struct broker *b, struct session *s, const struct rpc_req *rq,
 	if (!json_object_is_type(args, json_type_object)) {
 		mcp_send_error(s, rq->id, RPC_INVALID_PARAMS, "Invalid params",
 		    "params.arguments must be an object");
-	} else if (strcmp(name, TOOL_EXECUTE) == 0) {
-		tool_execute(b, s, rq, args);
-	} else if (strcmp(name, TOOL_DESCRIBE) == 0) {
-		tool_describe(b, s, rq, args);
-	} else {
+	} else if ((tool = tools_called_name(name)) == NULL) {
 		mcp_send_error(s, rq->id, RPC_INVALID_PARAMS, "Invalid params", "unknown tool");
+	} else if (strcmp(tools_canonical_name(tool), TOOL_EXECUTE) == 0) {
+		tool_execute(b, s, rq, tool, args);
+	} else {
+		tool_describe(b, s, rq, tool, args);
 	}
 	json_object_put(empty);
 }
@@ -690,7 +892,7 @@ tools_describe_answer(struct broker *b, struct call *c, const struct ipc_msg *m)
 
 	if (msg_describe_ans_decode(m, &a, &why) == -1)
 		fatalx("malformed DESCRIBE_ANS from tokend: %s", why);
-	if (c != NULL && strcmp(c->tool, TOOL_DESCRIBE) != 0)
+	if (c != NULL && strcmp(tools_canonical_name(c->tool), TOOL_DESCRIBE) != 0)
 		fatalx("DESCRIBE_ANS from tokend for an execute call");
 	if (c != NULL)
 		describe_done(b, c, &a);
@@ -704,7 +906,7 @@ tools_exec_answer(struct broker *b, struct call *c, const struct ipc_msg *m)
 
 	if (msg_exec_ans_decode(m, &a, &why) == -1)
 		fatalx("malformed EXEC_ANS from tokend: %s", why);
-	if (c != NULL && strcmp(c->tool, TOOL_EXECUTE) != 0)
+	if (c != NULL && strcmp(tools_canonical_name(c->tool), TOOL_EXECUTE) != 0)
 		fatalx("EXEC_ANS from tokend for a describe call");
 	if (c != NULL && a.code != ERR_NONE)
 		call_fail(b, c, a.code, a.message);

@@ -462,6 +462,19 @@ set_socket_group(struct cfg_ctx *x, const char *v)
 	x->cfg->socket_group = xstrdup(v);
 }
 
+/* Clients of the original contract may look tools up by their dotted
+ * names; most MCP clients refuse a dot in a name. */
+static void
+set_tool_names(struct cfg_ctx *x, const char *v)
+{
+	if (strcmp(v, "short") == 0)
+		x->cfg->tool_names = TOOL_NAMES_SHORT;
+	else if (strcmp(v, "original") == 0)
+		x->cfg->tool_names = TOOL_NAMES_ORIGINAL;
+	else
+		cfg_error(x, "'%s' is not one of short, original", v);
+}
+
 static void
 set_log_level(struct cfg_ctx *x, const char *v)
 {
@@ -539,6 +552,7 @@ static const struct cfg_var {
 	{ PREFIX "SECRET_CACHE_SECONDS", set_secret_cache },
 	{ PREFIX "OP_PATH", set_op_path },
 	{ PREFIX "SECRET_HELPER", set_secret_helper },
+	{ PREFIX "TOOL_NAMES", set_tool_names },
 };
 
 static const struct cfg_var *

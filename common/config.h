@@ -35,6 +35,13 @@ enum secret_provider {
 	SECRET_PROVIDER_SMOKE, /* chosen by MCP_AUTH_BROKER_ENV=smoke, not by name */
 };
 
+/* Which tool names tools/list offers (MCP_AUTH_BROKER_TOOL_NAMES); both sets
+ * are callable whichever is listed. */
+enum tool_names {
+	TOOL_NAMES_SHORT,    /* ^[a-zA-Z0-9_-]{1,64}$: what every MCP client accepts */
+	TOOL_NAMES_ORIGINAL, /* the original broker's dotted names */
+};
+
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
 	char *method; /* NULL: any method */
@@ -83,6 +90,7 @@ struct config {
 	char *socket_group; /* group (name or number) of a socket brokerd creates */
 	long shutdown_grace_s; /* SIGTERM: how long calls in flight may finish */
 	char *libexecdir; /* override of the compiled-in LIBEXECDIR */
+	enum tool_names tool_names;
 	char policy_version[17]; /* hex digest of everything policy depends on */
 };
 

@@ -17,7 +17,6 @@ static const char *path_prefixes[] = { "/v1.0/", "/beta/" };
 
 static const char *forwarded_headers[] = { POLICY_FORWARDED_HEADERS };
 
-/* Longest scope or header name a message quotes. */
 
 /* Fills a denial and returns false, so each check can end with it. */
 bool
@@ -34,6 +33,26 @@ policy_deny(struct policy_decision *d, enum err_code code, const char *reason, c
 	vsnprintf(d->message, sizeof(d->message), fmt, ap);
 	va_end(ap);
 	return false;
+}
+
+/* "a, b, c" into out, as many items as fit; ", ..." says some did not. */
+const char *
+policy_hint_list(char *out, size_t outsz, const char *const *items, size_t n)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t need = strlen(items[i]) + (i > 0 ? 2 : 0);
+
+		if (used + need + sizeof(", ...") > outsz) {
+			snprintf(out + used, outsz - used, "%s...", i > 0 ? ", " : "");
+			break;
+		}
+		used += (size_t)snprintf(out + used, outsz - used, "%s%s", i > 0 ? ", " : "",
+		    items[i]);
+	}
+	return n == 0 ? "none" : out;
 }
 
 static bool
@@ -53,7 +72,8 @@ check_tenant(const struct config *cfg, const struct graph_request *req,
 	if (req->tenant_id == NULL || cfg->tenant_id == NULL ||
 	    strcasecmp(req->tenant_id, cfg->tenant_id) != 0)
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.tenant.mismatch",
-		    "tenant", "graph.tenant_id is not the tenant this broker serves");
+		    "tenant", "graph.tenant_id is not the tenant this broker serves (%.64s); "
+		    "leave it out to use that one", cfg->tenant_id ? cfg->tenant_id : "none");
 	return true;
 }
 
@@ -78,10 +98,14 @@ static bool
 check_resource(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d, char *norm, size_t normsz)
 {
+	char hint[POLICY_HINT_LEN];
+
 	if (!policy_resource_key(req->resource, norm, normsz) ||
 	    !config_resource_allowed(cfg, norm))
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.resource.not_allowed",
-		    "resource", "graph.resource is not an allowed Graph resource");
+		    "resource", "graph.resource is not an allowed Graph resource; allowed: %s",
+		    policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->resources.v,
+			cfg->resources.n));
 	return true;
 }
 
@@ -89,16 +113,19 @@ static bool
 check_scopes(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d)
 {
-	char q[QUOTE_LEN + 1];
+	char q[QUOTE_LEN + 1], hint[POLICY_HINT_LEN];
 
+	policy_hint_list(hint, sizeof(hint), (const char *const *)cfg->scopes.v, cfg->scopes.n);
 	if (req->scopes.n == 0)
 		return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
-		    "policy.rule.deny.scope.not_permitted", "scope", "no scope requested");
+		    "policy.rule.deny.scope.not_permitted", "scope",
+		    "no scope requested; allowed: %s", hint);
 	for (size_t i = 0; i < req->scopes.n; i++) {
 		if (!config_scope_allowed(cfg, req->scopes.v[i]))
 			return policy_deny(d, ERR_POLICY_INVALID_SCOPE,
 			    "policy.rule.deny.scope.not_permitted", "scope",
-			    "scope '%s' is not permitted", text_quote(req->scopes.v[i], q, sizeof(q)));
+			    "scope '%s' is not permitted; allowed: %s",
+			    text_quote(req->scopes.v[i], q, sizeof(q)), hint);
 	}
 	return true;
 }
@@ -269,7 +296,7 @@ check_mutation(const struct config *cfg, const struct graph_request *req,
 		    "the method must be one of GET, POST, PUT, PATCH, DELETE");
 	if (!is_read && (req->method == NULL || !cfg->enable_mutations))
 		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.mutation.disabled",
-		    "mutation", "%s is refused: mutations are disabled",
+		    "mutation", "%s is refused: mutations are disabled (only GET is allowed)",
 		    req->method != NULL ? req->method : "the method");
 	return true;
 }
@@ -293,13 +320,21 @@ static bool
 check_allowlist(const struct config *cfg, const struct graph_request *req,
     struct policy_decision *d, const struct path_rule **matched)
 {
+	const char *patterns[64];
+	size_t n = 0;
+	char hint[POLICY_HINT_LEN];
+
 	*matched = NULL;
 	if (cfg->n_paths == 0)
 		return true;
 	if ((*matched = policy_allowlist_find(cfg, req->method, req->path)) != NULL)
 		return true;
+	for (size_t i = 0; i < cfg->n_paths && n < NITEMS(patterns); i++)
+		if (cfg->paths[i].method == NULL || strcmp(cfg->paths[i].method, req->method) == 0)
+			patterns[n++] = cfg->paths[i].pattern;
 	return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.path.not_allowed",
-	    "allowlist", "operation.path is not in the path allowlist for %s", req->method);
+	    "allowlist", "operation.path is not in the path allowlist for %s; allowed for %s: %s",
+	    req->method, req->method, policy_hint_list(hint, sizeof(hint), patterns, n));
 }
 
 /* RFC 9110 token characters. */

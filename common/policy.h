@@ -11,18 +11,17 @@
 #include "request.h"
 
 /* Headers forwarded to Graph when present and valid; anything else is
- * stripped (authorization and cookie among them, always).  Graph's own
- * spelling of the advanced-query header is ConsistencyLevel; the hyphenated
- * name of the original broker's list is kept for its clients. */
-#define POLICY_FORWARDED_HEADERS "accept", "content-type", "if-match", "prefer", \
-	"consistency-level", "consistencylevel"
+ * stripped (authorization and cookie among them, always).  request.c refuses
+ * any other name before policy sees it, so brokerd strips nothing; policy
+ * keeps its own judgement for tokend, the monitor. */
+#define POLICY_FORWARDED_HEADERS REQ_FORWARDED_HEADERS
 
 struct policy_decision {
 	bool allow;
 	enum err_code code;    /* ERR_NONE when allowed */
 	char reason[96];       /* policy.rule.allow.<rule> | policy.rule.deny.<why> */
 	char rule[256];	       /* the rule that matched, for audit */
-	char message[256];     /* for the client: why, without echoing secrets */
+	char message[512];     /* for the client: why, and what would be allowed */
 	bool forward[REQ_MAX_HEADERS]; /* per request header: forwarded or stripped */
 	size_t n_stripped;
 };
@@ -38,6 +37,12 @@ void policy_decide_target(const struct config *cfg, const struct graph_request *
  * trailing slash), which is also tokend's cache key; false if it does not
  * fit in out. */
 bool policy_resource_key(const char *resource, char *out, size_t outsz);
+/* "a, b, c" into out, as many items as fit, ", ..." when some did not;
+ * "none" when n is 0.  What a denial says would be allowed. */
+const char *policy_hint_list(char *out, size_t outsz, const char *const *items, size_t n);
+/* How much of a denial message such a list may take: enough for a useful
+ * hint, bounded whatever the configuration holds. */
+#define POLICY_HINT_LEN 240
 /* The path check alone (also used on the describe tool's inputs). */
 bool policy_path_safe(const char *path, const char *query, const char **why);
 

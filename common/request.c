@@ -138,31 +138,81 @@ get_string(struct json_object *o, const char *key, const char *path, bool requir
 	return 0;
 }
 
-static int
-parse_contract(struct json_object *args, struct req_error *err)
+bool
+request_id_ok(struct json_object *v)
 {
-	const char *v = jx_get_str(args, "contract_version");
+	size_t len;
 
-	if (jx_get(args, "contract_version") == NULL)
-		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "contract_version is required");
+	if (v == NULL || !json_object_is_type(v, json_type_string) || str_has_nul(v))
+		return false;
+	len = (size_t)json_object_get_string_len(v);
+	return len > 0 && len <= REQ_MAX_ID_LEN && chars_ok(json_object_get_string(v), CHARS_GRAPHIC);
+}
+
+/* "v0.1." and a patch number (no sign, no leading zero, at most 9 digits). */
+static bool
+contract_patch_ok(const char *v)
+{
+	size_t digits;
+
+	if (strncmp(v, "v0.1.", 5) != 0)
+		return false;
+	v += 5;
+	digits = strspn(v, "0123456789");
+	return digits > 0 && digits <= 9 && v[digits] == '\0' && (v[0] != '0' || digits == 1);
+}
+
+bool
+request_contract_version_ok(struct json_object *v)
+{
+	const char *s;
+
 	/* str_has_nul: "v1\u0000x" is not "v1", though strcmp would say so
 	 * (found by tests/integration/test_hostile_input.py). */
-	if (v == NULL || strcmp(v, REQ_CONTRACT_VERSION) != 0 ||
-	    str_has_nul(jx_get(args, "contract_version")))
+	if (v == NULL || !json_object_is_type(v, json_type_string) || str_has_nul(v))
+		return false;
+	s = json_object_get_string(v);
+	return strcmp(s, REQ_CONTRACT_ALIAS) == 0 || contract_patch_ok(s);
+}
+
+const char *
+request_contract_version(const char *given)
+{
+	return given != NULL ? given : REQ_CONTRACT_VERSION;
+}
+
+/* Optional: a call that names no version is one of this broker's. */
+static int
+parse_contract(struct json_object *args, struct graph_request *req, struct req_error *err)
+{
+	struct json_object *v;
+	bool present;
+
+	v = member(args, "contract_version", &present);
+	if (!present)
+		return 0;
+	if (!request_contract_version_ok(v))
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
-		    "contract_version must be \"" REQ_CONTRACT_VERSION "\"");
+		    "contract_version must be \"" REQ_CONTRACT_VERSION "\" (or a later v0.1.x, "
+		    "or \"" REQ_CONTRACT_ALIAS "\"); it may be left out");
+	req->contract_version = xstrdup(json_object_get_string(v));
 	return 0;
 }
 
-/* Without an identity there is nobody to hold to account for the call, so
- * every way of not giving one is the same policy error, not a shape error. */
+/* Left out (or null), the requester is the session's peer
+ * (request_fill_defaults).  Given, it must name someone: without an identity
+ * there is nobody to hold to account for the call, so every way of giving
+ * none is the same policy error, not a shape error. */
 static int
 parse_requester(struct json_object *args, struct graph_request *req, struct req_error *err)
 {
-	struct json_object *r = jx_get_obj(args, "requester"), *id;
+	struct json_object *r, *id;
 	bool present;
 
-	if (r == NULL)
+	r = member(args, "requester", &present);
+	if (!present)
+		return 0;
+	if (!json_object_is_type(r, json_type_object))
 		return req_fail(err, ERR_POLICY_MISSING_IDENTITY, "requester.requester_id is required");
 	if (check_unknown(r, requester_fields, "requester.", err) == -1)
 		return -1;
@@ -181,10 +231,12 @@ static int
 parse_scopes(struct json_object *graph, struct graph_request *req, struct req_error *err)
 {
 	struct json_object *arr = jx_get_arr(graph, "scopes");
+	bool present;
 	size_t n;
 
-	if (jx_get(graph, "scopes") == NULL)
-		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "graph.scopes is required");
+	(void)member(graph, "scopes", &present);
+	if (!present)
+		return 0;
 	if (arr == NULL)
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "graph.scopes must be an array");
 	n = json_object_array_length(arr);
@@ -209,21 +261,25 @@ parse_scopes(struct json_object *graph, struct graph_request *req, struct req_er
 	return 0;
 }
 
+/* Every member is optional: the broker serves one tenant and a configured
+ * set of resources and scopes (request_fill_defaults). */
 static int
 parse_graph(struct json_object *args, struct graph_request *req, struct req_error *err)
 {
-	struct json_object *g = jx_get_obj(args, "graph");
+	struct json_object *g;
+	bool present;
 
-	if (jx_get(args, "graph") == NULL)
-		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "graph is required");
-	if (g == NULL)
+	g = member(args, "graph", &present);
+	if (!present)
+		return 0;
+	if (!json_object_is_type(g, json_type_object))
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "graph must be an object");
 	if (check_unknown(g, graph_fields, "graph.", err) == -1)
 		return -1;
-	if (get_string(g, "tenant_id", "graph.tenant_id", true, REQ_MAX_TENANT_LEN, CHARS_NO_CTL,
+	if (get_string(g, "tenant_id", "graph.tenant_id", false, REQ_MAX_TENANT_LEN, CHARS_NO_CTL,
 	    &req->tenant_id, err) == -1)
 		return -1;
-	if (get_string(g, "resource", "graph.resource", true, REQ_MAX_RESOURCE_LEN, CHARS_NO_CTL,
+	if (get_string(g, "resource", "graph.resource", false, REQ_MAX_RESOURCE_LEN, CHARS_NO_CTL,
 	    &req->resource, err) == -1)
 		return -1;
 	return parse_scopes(g, req, err);
@@ -236,8 +292,8 @@ parse_action(struct json_object *op, struct req_error *err)
 	bool present;
 
 	v = member(op, "action", &present);
-	if (!present)
-		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD, "operation.action is required");
+	if (!present) /* the only action there is */
+		return 0;
 	if (!json_object_is_type(v, json_type_string))
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
 		    "operation.action must be a string");
@@ -299,9 +355,23 @@ lower_dup(const char *s)
 	return p;
 }
 
-/* Header bytes are policy's to judge (header.invalid); only the shape is
- * checked here.  Names differing in case only are one HTTP header, and which
- * of two values would win is not something to leave to chance. */
+bool
+request_header_forwarded(const char *name)
+{
+	static const char *names[] = { REQ_FORWARDED_HEADERS };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The original contract refuses a header it does not forward rather than
+ * dropping it unseen: the caller learns that its If-None-Match or
+ * Authorization never reached Graph.  Header values are policy's to judge
+ * (header.invalid); only the shape is checked here.  Names differing in
+ * case only are one HTTP header, and which of two values would win is not
+ * something to leave to chance. */
 static int
 add_header(struct graph_request *req, const char *key, struct json_object *v,
     struct req_error *err)
@@ -309,6 +379,14 @@ add_header(struct graph_request *req, const char *key, struct json_object *v,
 	char q[QUOTE_LEN + 1], *name;
 
 	text_quote(key, q, sizeof(q));
+	name = lower_dup(key);
+	if (!request_header_forwarded(name)) {
+		free(name);
+		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
+		    "operation.headers.%s is not a header the broker forwards (accepted: accept, "
+		    "content-type, if-match, prefer, consistencylevel)", q);
+	}
+	free(name);
 	if (v == NULL || !json_object_is_type(v, json_type_string))
 		return req_fail(err, ERR_BAD_REQUEST_INVALID_FIELD,
 		    "operation.headers.%s must be a string", q);
@@ -446,9 +524,9 @@ request_parse(struct json_object *args, struct graph_request *req, struct req_er
 	/* request_id first, so that every later refusal can name the request it
 	 * refuses; then unknown fields: a misspelt optional field must not be
 	 * silently ignored in favour of a later, less helpful error. */
-	if (get_string(args, "request_id", "request_id", true, REQ_MAX_ID_LEN, CHARS_GRAPHIC,
+	if (get_string(args, "request_id", "request_id", false, REQ_MAX_ID_LEN, CHARS_GRAPHIC,
 		&req->request_id, err) == -1 ||
-	    check_unknown(args, top_fields, "", err) == -1 || parse_contract(args, err) == -1 ||
+	    check_unknown(args, top_fields, "", err) == -1 || parse_contract(args, req, err) == -1 ||
 	    parse_requester(args, req, err) == -1 || parse_graph(args, req, err) == -1 ||
 	    parse_operation(args, req, err) == -1 || parse_timeout(args, req, err) == -1 ||
 	    parse_max_pages(args, req, err) == -1)
@@ -456,9 +534,35 @@ request_parse(struct json_object *args, struct graph_request *req, struct req_er
 	return 0;
 }
 
+/* Defaults come before policy, so policy judges, and tokend re-judges,
+ * exactly the request that is made. */
+void
+request_fill_defaults(struct graph_request *req, const struct config *cfg,
+    const struct req_defaults *def)
+{
+	if (req->request_id == NULL)
+		req->request_id = xstrdup(def->request_id);
+	if (req->requester_id == NULL) {
+		req->requester_id = xstrdup(def->requester_id);
+		free(req->identity_assurance);
+		req->identity_assurance = def->identity_assurance ?
+		    xstrdup(def->identity_assurance) : NULL;
+	}
+	if (req->tenant_id == NULL && cfg->tenant_id != NULL)
+		req->tenant_id = xstrdup(cfg->tenant_id);
+	if (req->resource == NULL && cfg->resources.n > 0)
+		req->resource = xstrdup(cfg->resources.v[0]);
+	/* Every allowed scope, up to what a request may name (and tokend
+	 * accepts): the token asks for <resource>/.default either way. */
+	if (req->scopes.n == 0)
+		for (size_t i = 0; i < cfg->scopes.n && i < REQ_MAX_SCOPES; i++)
+			strlist_add(&req->scopes, cfg->scopes.v[i]);
+}
+
 void
 request_free(struct graph_request *req)
 {
+	free(req->contract_version);
 	free(req->request_id);
 	free(req->requester_id);
 	free(req->identity_assurance);

@@ -26,8 +26,8 @@ import sys
 import time
 
 TIMEOUT = 15.0  # seconds for any one answer; smoke answers take milliseconds
-EXECUTE = "auth.graph.operation.execute.v1"
-DESCRIBE = "auth.graph.token.describe.v1"
+EXECUTE = "graph_execute"
+DESCRIBE = "graph_token_describe"
 
 
 class DemoFailure(Exception):
@@ -37,7 +37,7 @@ class DemoFailure(Exception):
 def execute_args(request_id, scopes=("User.Read.All",)):
     """Arguments for the execute tool: GET /v1.0/users with the smoke defaults."""
     return {
-        "contract_version": "v1",
+        "contract_version": "v0.1.0",
         "request_id": request_id,
         "requester": {"requester_id": "demo-agent", "identity_assurance": "high"},
         "graph": {

@@ -58,6 +58,24 @@ START_TEST(smoke_defaults)
 	ck_assert_int_eq(cfg.max_response_bytes, 4 * 1024 * 1024);
 	ck_assert_uint_eq(cfg.n_paths, 0);
 	ck_assert_uint_eq(strlen(cfg.policy_version), 16);
+	ck_assert_int_eq(cfg.tool_names, TOOL_NAMES_SHORT);
+	config_free(&cfg);
+}
+END_TEST
+
+/* Which names tools/list offers; both sets stay callable either way. */
+START_TEST(tool_names_values)
+{
+	char *original[] = { P "TOOL_NAMES=original", NULL };
+	char *short_names[] = { P "TOOL_NAMES=short", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, original, &errs), 0);
+	ck_assert_int_eq(cfg.tool_names, TOOL_NAMES_ORIGINAL);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, short_names, &errs), 0);
+	ck_assert_int_eq(cfg.tool_names, TOOL_NAMES_SHORT);
 	config_free(&cfg);
 }
 END_TEST
@@ -151,6 +169,9 @@ START_TEST(bad_values_named)
 		{ P "CA_FILE=relative.pem", P "CA_FILE", "absolute path" },
 		{ P "AUDIT_FILE=audit.log", P "AUDIT_FILE", "absolute path" },
 		{ P "LOG_LEVEL=loud", P "LOG_LEVEL", "not one of" },
+		{ P "TOOL_NAMES=dotted", P "TOOL_NAMES", "not one of short, original" },
+		{ P "TOOL_NAMES=", P "TOOL_NAMES", "not one of short, original" },
+		{ P "TOOL_NAMES=Short", P "TOOL_NAMES", "not one of short, original" },
 		{ P "MAX_MESSAGE_BYTES=100", P "MAX_MESSAGE_BYTES", "out of range" },
 		{ P "MAX_RESPONSE_BYTES=999999999", P "MAX_RESPONSE_BYTES", "out of range" },
 		{ P "ALLOWED_PATH=/v1.0/x", P "ALLOWED_PATH", "unknown variable" },
@@ -430,6 +451,7 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	tcase_add_test(tc, smoke_defaults);
+	tcase_add_test(tc, tool_names_values);
 	tcase_add_test(tc, real_mode_values);
 	tcase_add_test(tc, real_mode_requires_identity);
 	tcase_add_test(tc, secret_ref_required_with_provider);

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The whole test suite, as CI runs it: a gcc build and a clang build with
+# The whole test suite, as CI runs it: the real MCP clients installed with
+# npm ci, then a gcc build and a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer, each running `make check`
 # (unit suites and the integration tests), with -Wall -Wextra -Werror; then a
 # clang --enable-fuzzing build running `make fuzz-smoke`, and the integration
@@ -15,6 +16,19 @@ if [ -f config.status ]; then
 	make distclean >/dev/null
 fi
 ./autogen.sh >/dev/null 2>&1 || { echo "run-suite: autogen.sh failed" >&2; ./autogen.sh; exit 1; }
+
+# The real MCP clients tests/integration/test_real_clients.py drives (the
+# official TypeScript SDK client, the MCP Inspector CLI, ajv): test-only npm
+# packages pinned by tests/clients/package-lock.json, installed once for every
+# build below.  Without them that test would only be skipped.
+command -v npm >/dev/null || {
+	echo "run-suite: npm is not installed: the real-client tests need Node.js and npm" >&2
+	exit 1
+}
+mkdir -p "$top/_build"
+echo "==> npm ci (tests/clients)"
+npm ci --ignore-scripts --no-audit --no-fund --prefix tests/clients >"$top/_build/npm-ci.log" 2>&1 ||
+	{ cat "$top/_build/npm-ci.log"; echo "run-suite: npm ci failed" >&2; exit 1; }
 
 pass=0
 fail=0

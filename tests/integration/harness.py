@@ -32,8 +32,11 @@ import unittest
 SMOKE_TENANT = "11111111-1111-1111-1111-111111111111"
 SMOKE_CLIENT_ID = "22222222-2222-2222-2222-222222222222"
 GRAPH = "https://graph.microsoft.com"
-EXECUTE_TOOL = "auth.graph.operation.execute.v1"
-DESCRIBE_TOOL = "auth.graph.token.describe.v1"
+EXECUTE_TOOL = "graph_execute"
+DESCRIBE_TOOL = "graph_token_describe"
+# The original broker's names: callable always, listed with MCP_AUTH_BROKER_TOOL_NAMES=original.
+ORIGINAL_EXECUTE_TOOL = "auth.graph.operation.execute.v1"
+ORIGINAL_DESCRIBE_TOOL = "auth.graph.token.describe.v1"
 SUPPORTED_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_VERSION = "2025-11-25"
 SLOW_PATH = "/beta/smoke/slow"

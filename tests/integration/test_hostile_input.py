@@ -127,6 +127,7 @@ def big_body(size):
 # ---- what a case must get ------------------------------------------------------
 
 SAME = object()  # "the id this case was sent with"
+GENERATED = object()  # "a request id brokerd made up": the call gave none it could use
 
 
 class Expect:
@@ -198,7 +199,10 @@ class ToolError(Expect):
         sc = result["structuredContent"]
         test.assertIs(result["isError"], True, dump(result))
         test.assertEqual(sc.get("status"), "error", dump(sc))
-        test.assertEqual(sc.get("request_id"), self.request_id, dump(sc))
+        if self.request_id is GENERATED:
+            test.assertRegex(sc.get("request_id", ""), r"^req-[0-9a-f]{16}$", dump(sc))
+        else:
+            test.assertEqual(sc.get("request_id"), self.request_id, dump(sc))
         err = sc.get("error", {})
         test.assertEqual(err.get("code"), self.code, dump(sc))
         test.assertEqual(err.get("category"), self.code.split(".")[0], dump(sc))
@@ -242,6 +246,11 @@ def unsafe_path(path):
 def bad_header(headers):
     return (call({"operation.headers": headers}),
             ToolError("policy.denied", "policy.rule.deny.header.invalid"))
+
+
+def refused_header(headers):
+    """A name outside the forwarded list: the contract refuses it."""
+    return (call({"operation.headers": headers}), ToolError("bad_request.invalid_field"))
 
 
 def slow_send_over_limit(conn, case_id, line):
@@ -294,8 +303,8 @@ CASES = [
     ("type: scopes a string", call({"graph.scopes": "User.Read.All"}), ToolError("bad_request.invalid_field")),
     ("type: headers an array", call({"operation.headers": ["accept"]}), ToolError("bad_request.invalid_field")),
     ("type: path a number", call({"operation.path": 5}), ToolError("bad_request.invalid_field")),
-    ("type: request_id a number", call({"request_id": 5}), ToolError("bad_request.invalid_field", request_id=None)),
-    ("type: requester null", call({"requester": None}), ToolError("policy.missing_identity")),
+    ("type: request_id a number", call({"request_id": 5}), ToolError("bad_request.invalid_field", request_id=GENERATED)),
+    ("type: requester a string", call({"requester": "agent-7"}), ToolError("policy.missing_identity")),
     # -- numbers no id (or timeout) can be ----------------------------------------
     ("number: id 1e400", raw('{"jsonrpc":"2.0","id":1e400,"method":"ping"}'), RpcError(INVALID)),
     ("number: id 99999999999999999999", raw('{"jsonrpc":"2.0","id":99999999999999999999,"method":"ping"}'),
@@ -358,7 +367,7 @@ CASES = [
     ("nul: \\u0000 in tenant", call({"graph.tenant_id": SMOKE_TENANT + "\x00x"}), ToolError("bad_request.invalid_field")),
     ("nul: \\u0000 in contract_version", call({"contract_version": "v1\x00x"}), ToolError("bad_request.invalid_field")),
     ("nul: \\u0000 in describe resource", call(tool=DESCRIBE_TOOL, arguments={"resource": GRAPH + "\x00.evil"}),
-     ToolError("bad_request.invalid_field", request_id=None)),
+     ToolError("bad_request.invalid_field", request_id=GENERATED)),
     # -- null and duplicate ids, duplicate keys: the last one counts, for brokerd as
     #    for the client's own JSON reader, and policy judges what is sent on -----------
     ("dup: null id", raw('{"jsonrpc":"2.0","id":null,"method":"ping"}'), RpcError(INVALID)),
@@ -411,11 +420,11 @@ CASES = [
     ("path: fragment",) + unsafe_path("/v1.0/users#/../me"),
     ("path: outside /v1.0/ and /beta/",) + unsafe_path("/v2.0/users"),
     # -- header injection ----------------------------------------------------------------
-    ("header: CR LF in name",) + bad_header({"accept\r\nauthorization": "Bearer stolen"}),
+    ("header: CR LF in name",) + refused_header({"accept\r\nauthorization": "Bearer stolen"}),
     ("header: CR LF in value",) + bad_header({"accept": "application/json\r\nAuthorization: Bearer stolen"}),
     ("header: LF in value",) + bad_header({"prefer": "a\nb"}),
-    ("header: colon in name",) + bad_header({"accept: x": "y"}),
-    ("header: Cyrillic a in name",) + bad_header({"\u0430ccept": "application/json"}),
+    ("header: colon in name",) + refused_header({"accept: x": "y"}),
+    ("header: Cyrillic a in name",) + refused_header({"\u0430ccept": "application/json"}),
     # -- Unicode look-alikes -------------------------------------------------------------
     ("lookalike: fullwidth solidus",) + unsafe_path("/v1.0/users\uff0f..\uff0fme"),
     ("lookalike: one-dot leader",) + unsafe_path("/v1.0/users/\u2024\u2024/me"),
@@ -452,13 +461,13 @@ CASES = [
         "io.modelcontextprotocol/clientCapabilities": {}}}), RpcError(-32022, SAME)),
     # -- tools/call params ---------------------------------------------------------------
     ("call: arguments null (execute)", call(arguments=None),
-     ToolError("bad_request.invalid_field", request_id=None)),
+     ToolError("bad_request.invalid_field", request_id=GENERATED)),
     ("call: arguments null (describe)", call(tool=DESCRIBE_TOOL, arguments=None), ToolOk(describe=True)),
     ("call: arguments a string", call(arguments="x"), RpcError(PARAMS, SAME)),
     ("call: name null", rpc("tools/call", {"name": None, "arguments": {}}), RpcError(PARAMS, SAME)),
     ("call: unknown tool", call(tool="auth.graph.token.mint.v1", arguments={}), RpcError(PARAMS, SAME)),
     ("call: request_id with a control character", call({"request_id": "req\x07"}),
-     ToolError("bad_request.invalid_field", request_id=None)),
+     ToolError("bad_request.invalid_field", request_id=GENERATED)),
     ("call: requester_id with a newline", call({"requester.requester_id": "agent\nadmin"}),
      ToolError("bad_request.invalid_field")),
     ("call: empty scopes", call({"graph.scopes": []}), ToolError("bad_request.invalid_field")),

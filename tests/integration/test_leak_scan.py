@@ -240,7 +240,8 @@ class FileProviderTests(LeakCase):
                 ({"operation.path": "/v1.0/../me"}, "policy.denied"),
                 ({"graph.tenant_id": "33333333-3333-3333-3333-333333333333"}, "policy.denied"),
                 ({"operation.method": "DELETE"}, "policy.denied"),
-                ({"operation.headers": {"authorization": "Bearer x\r\nX: y"}}, "policy.denied"),
+                ({"operation.headers": {"authorization": "Bearer x\r\nX: y"}}, "bad_request.invalid_field"),
+                ({"operation.headers": {"prefer": "x\r\nAuthorization: Bearer y"}}, "policy.denied"),
                 ({"operation.query": "x"}, "bad_request.invalid_field"),
                 ({"timeout_ms": 5}, "bad_request.invalid_timeout"),
                 ({"operation.action": "mint_token"}, "bad_request.unsupported_operation"))):

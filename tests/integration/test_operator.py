@@ -128,9 +128,13 @@ class OperatorTests(harness.BrokerTestCase):
         # Every call, the two describes included (issue 9 item 7).
         records = harness.audit_records(self.audit, "tool_call")
         executes = [r for r in records if r["tool"] == harness.EXECUTE_TOOL]
+        # The cached call gives only method and path: its requester is the
+        # session's peer (the checker), its request id generated.
+        peer = "uid:%d/pid:%d" % (executes[1]["peer_uid"], executes[1]["peer_pid"])
         self.assertEqual([(r["requester_id"], r["outcome"], r.get("token_source")) for r in executes],
-                         [("brokerd-selfcheck", "ok", "minted"), ("brokerd-selfcheck", "ok", "cache"),
+                         [("brokerd-selfcheck", "ok", "minted"), (peer, "ok", "cache"),
                           ("brokerd-selfcheck", "policy.denied", None)], records)
+        self.assertRegex(executes[1]["request_id"], r"^req-[0-9a-f]{16}$")
         self.assertEqual(executes[2]["reason"], "policy.rule.deny.path.unsafe")
         describes = [r for r in records if r["tool"] == harness.DESCRIBE_TOOL]
         self.assertEqual([(r["decision"], r["outcome"]) for r in describes], [("allow", "ok")] * 2, records)
@@ -170,6 +174,20 @@ class OperatorTests(harness.BrokerTestCase):
         self.assertTrue(details["configuration"].startswith("env smoke, "), details["configuration"])
         self.assertIn("tokend answered", details["describe"])
         self.assertIn("exited 0", details["shutdown"])
+
+    def test_self_checks_follow_the_listed_names(self):
+        # With the original names listed, the checks look for them and call them.
+        env = {"MCP_AUTH_BROKER_TOOL_NAMES": "original"}
+        for args, steps in ((["--health"], HEALTH_STEPS), (["--smoke-e2e"], SMOKE_STEPS)):
+            status, out, err = self.run_check(args, env)
+            self.assertEqual(status, 0, out + err)
+            details, _ = self.assert_steps(out, steps)
+            self.assertEqual(details["tools/list"],
+                             "%s, %s" % (harness.ORIGINAL_EXECUTE_TOOL, harness.ORIGINAL_DESCRIBE_TOOL))
+        status, out, err = self.run_check(["--health"])
+        self.assertEqual(status, 0, out + err)
+        details, _ = self.assert_steps(out, HEALTH_STEPS)
+        self.assertEqual(details["tools/list"], "%s, %s" % (harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL))
 
     def test_health_needs_no_network_outside_smoke_mode(self):
         mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
@@ -473,17 +491,29 @@ class OperatorTests(harness.BrokerTestCase):
 
     # ---- --tools ---------------------------------------------------------------
 
-    def test_tools_prints_what_tools_list_answers_without_configuration(self):
-        # Neither a bad configuration nor missing children matter: --tools starts nothing.
-        status, out, err = harness.run_once(self.stage, ["--tools"], {
-            "MCP_AUTH_BROKER_ENV": "nonsense", "MCP_AUTH_BROKER_LIBEXECDIR": "/nonexistent"})
+    def test_tools_prints_what_tools_list_answers(self):
+        # Missing children do not matter: --tools starts nothing.
+        env = {"MCP_AUTH_BROKER_LIBEXECDIR": "/nonexistent"}
+        status, out, err = harness.run_once(self.stage, ["--tools"], env)
         self.assertEqual(status, 0, err)
         printed = json.loads(out)
         broker = self.started(version="2025-11-25")
         listed = broker.request("tools/list")["result"]
         self.assertEqual(printed, {"tools": listed["tools"]})
         self.assertEqual(sorted(t["name"] for t in printed["tools"]),
-                         [harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL])
+                         sorted([harness.EXECUTE_TOOL, harness.DESCRIBE_TOOL]))
+
+    def test_tools_follows_the_configuration(self):
+        # Names and descriptions depend on it, so a bad one is refused as everywhere.
+        status, _, err = harness.run_once(self.stage, ["--tools"], {"MCP_AUTH_BROKER_ENV": "nonsense"})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_ENV", err)
+        status, out, err = harness.run_once(self.stage, ["--tools"], {
+            "MCP_AUTH_BROKER_TOOL_NAMES": "original", "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true"})
+        self.assertEqual(status, 0, err)
+        tools = {t["name"]: t for t in json.loads(out)["tools"]}
+        self.assertEqual(sorted(tools), sorted([harness.ORIGINAL_EXECUTE_TOOL, harness.ORIGINAL_DESCRIBE_TOOL]))
+        self.assertIs(tools[harness.ORIGINAL_EXECUTE_TOOL]["annotations"]["readOnlyHint"], False)
 
 
 class ClientExampleTests(harness.BrokerTestCase):

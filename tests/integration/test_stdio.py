@@ -311,7 +311,10 @@ class ExecuteTests(ToolAssertions):
         ("timeout_ms 120001", {"timeout_ms": 120001}, (), "bad_request.invalid_timeout", None),
         ("timeout_ms 1.5", {"timeout_ms": 1.5}, (), "bad_request.invalid_timeout", None),
         ("action not downstream_call", {"operation.action": "mint_token"}, (), "bad_request.unsupported_operation", None),
-        ("requester missing", {}, ("requester",), "policy.missing_identity", None),
+        # Left out, the requester is the session's peer (test_contract.py); given, it must name someone.
+        ("requester without an id", {"requester": {"identity_assurance": "high"}}, (), "policy.missing_identity", None),
+        ("contract_version v2", {"contract_version": "v2"}, (), "bad_request.invalid_field", None),
+        ("header not forwarded", {"operation.headers": {"Authorization": "Bearer x"}}, (), "bad_request.invalid_field", None),
         ("other tenant", {"graph.tenant_id": "33333333-3333-3333-3333-333333333333"}, (), "policy.denied", None),
         ("resource not allowed", {"graph.resource": "https://management.azure.com"}, (), "policy.denied", None),
         ("scope not allowed", {"graph.scopes": ["Mail.ReadWrite"]}, (), "policy.invalid_scope", None),

@@ -223,16 +223,19 @@ class WireTests(TokendHttpCase):
     def test_graph_request_carries_broker_token_and_only_allowed_headers(self):
         broker = self.broker()
         agent_headers = {
-            "authorization": "Bearer agent-supplied-token",
-            "cookie": "session=agent-cookie",
             "consistency-level": "eventual",
             "prefer": "odata.maxpagesize=2",
             "accept": "application/json",
-            "x-forwarded-for": "10.0.0.1",
-            "x-ms-client-request-id": "agent-chosen",
         }
         changes = {"operation.path": "/v1.0/users?$top=2&$select=id,displayName",
                    "operation.headers": agent_headers}
+        # A header the broker does not forward is refused by the contract
+        # (bad_request.invalid_field) and reaches neither tokend nor Graph.
+        for name, value in (("authorization", "Bearer agent-supplied-token"), ("cookie", "session=agent-cookie"),
+                            ("x-forwarded-for", "10.0.0.1"), ("x-ms-client-request-id", "agent-chosen")):
+            refused = dict(changes, **{"operation.headers": dict(agent_headers, **{name: value})})
+            self.assert_error(self.call(broker, refused), "bad_request.invalid_field")
+        self.assertEqual(self.mock.graph_requests(), [])
         self.assert_ok(self.call(broker, changes))
         [token_req] = self.mock.token_requests()
         [req] = self.mock.graph_requests()
