@@ -109,14 +109,14 @@ END_TEST
 	"\"resource\":\"https://graph.microsoft.com\",\"scopes\":[\"s\"],\"timeout_ms\":5000,"
 static const char *const bad_exec_reqs[] = {
 	"[1]",
-	"{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":1,\"x\":1}",
-	"{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{}}",
-	"{" REQ_HEAD "\"method\":\"POST\",\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":2}",
-	"{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{\"a\":1},\"max_pages\":1}",
-	"{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\\u0000y\",\"headers\":{},\"max_pages\":1}",
-	"{" REQ_HEAD "\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":1}",
-	"{\"token_only\":true,\"tenant_id\":\"t\",\"resource\":\"r\",\"timeout_ms\":5000,"
-	"\"path\":\"/v1.0/x\"}",
+	("{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":1,\"x\":1}"),
+	("{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{}}"),
+	("{" REQ_HEAD "\"method\":\"POST\",\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":2}"),
+	("{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\",\"headers\":{\"a\":1},\"max_pages\":1}"),
+	("{" REQ_HEAD "\"method\":\"GET\",\"path\":\"/v1.0/x\\u0000y\",\"headers\":{},\"max_pages\":1}"),
+	("{" REQ_HEAD "\"path\":\"/v1.0/x\",\"headers\":{},\"max_pages\":1}"),
+	("{\"token_only\":true,\"tenant_id\":\"t\",\"resource\":\"r\",\"timeout_ms\":5000,"
+	 "\"path\":\"/v1.0/x\"}"),
 	"{\"token_only\":true,\"tenant_id\":\"t\",\"resource\":\"r\",\"timeout_ms\":99}",
 };
 
@@ -173,26 +173,27 @@ END_TEST
 	"\"expires_at\":\"x\"},\"execution\":{\"http_status\":200,\"provider_request_id\":\"r\","
 static const char *const bad_exec_answers[] = {
 	/* a status outside HTTP's range */
-	"{\"ok\":true,\"token\":{\"source\":\"cache\",\"token_type\":\"B\",\"expires_at\":\"x\"},"
+	("{\"ok\":true,\"token\":{\"source\":\"cache\",\"token_type\":\"B\",\"expires_at\":\"x\"},"
 	"\"execution\":{\"http_status\":999,\"provider_request_id\":\"r\",\"headers\":{},"
-	"\"body_format\":\"json\",\"body\":null}}",
+	"\"body_format\":\"json\",\"body\":null}}"),
 	/* a header brokerd does not pass on */
-	EX_HEAD "\"headers\":{\"set-cookie\":\"x\"},\"body_format\":\"json\",\"body\":null}}",
+	(EX_HEAD "\"headers\":{\"set-cookie\":\"x\"},\"body_format\":\"json\",\"body\":null}}"),
 	/* text that is not a string; binary without its type; binary with a body */
-	EX_HEAD "\"headers\":{},\"body_format\":\"text\",\"body\":{}}}",
-	EX_HEAD "\"headers\":{},\"body_format\":\"binary\",\"body\":null,\"body_base64\":\"AA==\"}}",
-	EX_HEAD "\"headers\":{\"content-type\":\"a/b\"},\"body_format\":\"image\",\"body\":1,"
-	"\"body_base64\":\"AA==\"}}",
+	(EX_HEAD "\"headers\":{},\"body_format\":\"text\",\"body\":{}}}"),
+	(EX_HEAD "\"headers\":{},\"body_format\":\"binary\",\"body\":null,\"body_base64\":\"AA==\"}}"),
+	(EX_HEAD "\"headers\":{\"content-type\":\"a/b\"},\"body_format\":\"image\",\"body\":1,"
+	"\"body_base64\":\"AA==\"}}"),
 	/* a batch without responses; one with a nested batch */
-	EX_HEAD "\"headers\":{},\"body_format\":\"batch\",\"body\":null}}",
-	EX_HEAD "\"headers\":{},\"body_format\":\"batch\",\"body\":null,\"responses\":[{\"id\":\"1\","
-	"\"status\":200,\"headers\":{},\"body_format\":\"batch\",\"body\":null}]}}",
+	(EX_HEAD "\"headers\":{},\"body_format\":\"batch\",\"body\":null}}"),
+	(EX_HEAD "\"headers\":{},\"body_format\":\"batch\",\"body\":null,\"responses\":[{\"id\":\"1\","
+	"\"status\":200,\"headers\":{},\"body_format\":\"batch\",\"body\":null}]}}"),
 	/* a token source outside its set; an error code nobody defined */
 	"{\"ok\":true,\"token\":{\"source\":\"stolen\",\"token_type\":\"B\",\"expires_at\":\"x\"}}",
 	"{\"ok\":false,\"error\":{\"code\":\"provider.pwned\",\"message\":\"\"}}",
 	/* paging with a negative count */
-	EX_HEAD "\"headers\":{},\"body_format\":\"json\",\"body\":null,\"paging\":{\"pages\":-1,"
-	"\"items\":0,\"truncated\":false}}}",
+	(EX_HEAD "\"headers\":{},\"body_format\":\"json\",\"body\":null,\"paging\":{\"pages\":-1,"
+	"\"items\":0,\"truncated\":false}}}"),
+
 };
 
 START_TEST(exec_ans_refused)
