@@ -95,5 +95,41 @@ class BatchAndExpand(harness.BrokerTestCase):
         self.assertEqual(self.mock.graph_requests(), [])
 
 
+class TokenRoles(harness.BrokerTestCase):
+    """DESIGN.md section 4: a call's scopes are checked against policy and,
+    where the token is a JWT, against its roles claim (tokend)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mab-roles-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        secret_file = os.path.join(self.tmp, "graph-client-secret")
+        harness.write_secret_file(secret_file, SECRET)
+        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
+        self.addCleanup(self.mock.stop)
+        self.mock.set_roles(["User.Read.All"])
+        self.mock.start()
+        env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file, secret_file,
+                              TENANT, CLIENT_ID, {"MCP_AUTH_BROKER_ALLOWED_SCOPES": "User.Read.All,Group.Read.All"})
+        self.broker = self.started(env_overrides=env)
+
+    def call(self, scopes):
+        changes = {"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url, "graph.scopes": scopes,
+                   "operation.method": "GET", "operation.path": "/v1.0/users"}
+        return tool_result(self.broker.call_tool(EXECUTE_TOOL, execute_args(changes)))
+
+    def test_a_scope_the_token_lacks_is_refused_naming_the_role(self):
+        result = self.call(["User.Read.All", "Group.Read.All"])
+        self.assertTrue(result["isError"], result)
+        err = result["structuredContent"]["error"]
+        self.assertEqual(err["code"], "policy.invalid_scope")
+        self.assertIn("'Group.Read.All' is not among the token's roles", err["message"])
+        self.assertEqual(self.mock.graph_requests(), [], "a call the token cannot make reached Graph")
+
+    def test_scopes_among_the_roles_reach_graph(self):
+        result = self.call(["user.read.all"])
+        self.assertFalse(result["isError"], result)
+        self.assertEqual(len(self.mock.graph_requests()), 1)
+
+
 if __name__ == "__main__":
     harness.main()
