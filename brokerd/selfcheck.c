@@ -15,26 +15,21 @@
 #include "buildconf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
+#include "log.h"
 #include "msg.h"
 #include "report.h"
-#include "log.h"
-#include "sandbox.h"
 #include "secretenv.h"
 #include "timeutil.h"
 #include "tools.h"
