@@ -11,6 +11,7 @@ secret, a login endpoint nobody serves.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -414,8 +415,8 @@ class OperatorTests(harness.BrokerTestCase):
         steps, summary = parse_steps(out)
         self.assertEqual(doc["command"], "check")
         self.assertEqual(doc["status"], "failed")
-        self.assertEqual((doc["passed"], doc["failed"]), tuple(int(x) for x in summary.split("(")[1].split(" passed, ")[0:1]
-                                                               + [summary.split(", ")[1].split(" ")[0]]))
+        counts = re.fullmatch(r"check: FAILED \((\d+) passed, (\d+) failed\)", summary)
+        self.assertEqual((doc["passed"], doc["failed"]), (int(counts[1]), int(counts[2])), summary)
         self.assertEqual([(c["verdict"], c["check"]) for c in doc["checks"]], [(v, n) for v, n, _ in steps])
         for c, (_, _, d) in zip(doc["checks"], steps):
             self.assertEqual(d, c["detail"] + ("; " + c["hint"] if "hint" in c else ""))
