@@ -67,8 +67,9 @@ static const uint32_t accept_ans[] = { MSG_EXEC_ANS };
  * codec, in order; a call's token object (the tool result) never has them. */
 START_TEST(exec_ans_roles_round_trip)
 {
-	struct msg_token_meta t = { TOKEN_SOURCE_MINTED, "Bearer", "2026-11-30T18:00:00Z", true,
-		"User.Read.All Sites.Selected" };
+	struct msg_token_meta t = { .source = TOKEN_SOURCE_MINTED, .token_type = "Bearer",
+		.expires_at = "2026-11-30T18:00:00Z", .has_roles = true,
+		.roles = "User.Read.All Sites.Selected" };
 	struct msg_exec_ans a;
 	struct json_object *tool;
 	struct ipc_msg m;
