@@ -256,7 +256,8 @@ check_provider(struct report *t, const struct config *cfg)
 
 	if (secretenv_check(cfg, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
-			report_add(t, VERDICT_FAIL, "secret provider", NULL, "%s", errs.v[i]);
+			report_add(t, VERDICT_FAIL, "secret provider",
+			    "secretd(8) lists each provider's prerequisites", "%s", errs.v[i]);
 		config_errors_free(&errs);
 		return;
 	}
@@ -271,7 +272,7 @@ check_provider(struct report *t, const struct config *cfg)
 		    "1password: %s read %s, service-account token %s", path, cfg->secret_ref,
 		    secretenv_op_credential_exists() ? "from the systemd credential"
 						     : "from the environment");
-		if (access(path, R_OK) == 0)
+		if (access(path, R_OK) == 0) /* the advice says what to do */
 			report_add(t, VERDICT_WARN, "op binary", NULL, "%s " OP_READABLE_ADVICE, path);
 		break;
 	case SECRET_PROVIDER_FILE:
