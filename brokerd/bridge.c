@@ -24,6 +24,10 @@
 /* A side that does not read stops the other being read beyond this. */
 #define BRIDGE_BUF_MAX (1u * 1024u * 1024u)
 #define EX_UNAVAILABLE_STATUS 69
+/* The socket is there but this user may not open it: a matter of groups,
+ * not of a server that is down, so a status of its own (sysexits'
+ * EX_NOPERM). */
+#define EX_NOPERM_STATUS 77
 
 struct pipe_dir {
 	int from, to;
@@ -31,6 +35,36 @@ struct pipe_dir {
 	bool eof;    /* from ended */
 	bool broken; /* to cannot be written */
 };
+
+/* Why the bridge could not connect, and what the operator can do about it:
+ * the MCP client shows this line and nothing else. */
+static void __attribute__((noreturn))
+bridge_connect_failed(const char *path, int err)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		log_error("--connect %s: permission denied: this user may not open the socket; "
+			  "add the user to the socket's group (MCP_AUTH_BROKER_SOCKET_GROUP, or "
+			  "SocketGroup= of the socket unit) and log in again",
+		    path);
+		exit(EX_NOPERM_STATUS);
+	case ENOENT:
+		log_error("--connect %s: no such socket: is brokerd --listen (or the socket unit) "
+			  "running, and is this its path?",
+		    path);
+		break;
+	case ECONNREFUSED:
+		log_error("--connect %s: nothing listens there: start brokerd --listen or the "
+			  "socket unit (a stale socket file remains from one that stopped)",
+		    path);
+		break;
+	default:
+		log_error("--connect %s: %s", path, strerror(err));
+		break;
+	}
+	exit(EX_UNAVAILABLE_STATUS);
+}
 
 static int
 bridge_connect(const char *path)
@@ -47,10 +81,8 @@ bridge_connect(const char *path)
 	memcpy(sa.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		fatal("socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		log_warn("--connect %s", path);
-		exit(EX_UNAVAILABLE_STATUS);
-	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		bridge_connect_failed(path, errno);
 	return fd;
 }
 

@@ -250,17 +250,19 @@ bool tools_id_in_flight(const struct broker *b, const struct session *s, struct 
  * client, prints one line per step, and exits 0 (all passed) or 1. */
 enum selfcheck_mode { SELFCHECK_HEALTH, SELFCHECK_SMOKE_E2E };
 void selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg);
-/* --check: what can be checked without starting anything, one line each;
- * exits 0 when all passed, 1 otherwise. */
-void selfcheck_config(void) __attribute__((noreturn));
 /* --smoke-e2e, before the configuration is read: smoke mode, and the env
  * provider's variable (a real secret smoke mode does not use) wiped. */
 void selfcheck_smoke_env(void);
+/* selfcheck_config.c: --check: what can be checked without starting
+ * anything, one line each (json: one document, report.h); exits 0 when
+ * nothing failed, 1 otherwise. */
+void selfcheck_config(bool json) __attribute__((noreturn));
 /* --ready, before the children start: a missing program is a failed
  * check (a line and the summary, exit 1). */
-void selfcheck_ready_programs(const struct config *cfg);
-/* --ready, once the children run: a token for each allowed resource (no
- * Graph call), one line each, then the children are stopped; exits 0 or 1. */
-void selfcheck_ready(struct broker *b) __attribute__((noreturn));
+void selfcheck_ready_programs(const struct config *cfg, bool json);
+/* selfcheck_ready.c: --ready, once the children run: a token for each
+ * allowed resource (no Graph call) and its roles against the policy, then
+ * the children are stopped; exits 0 or 1. */
+void selfcheck_ready(struct broker *b, bool json) __attribute__((noreturn));
 
 #endif

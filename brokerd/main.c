@@ -33,7 +33,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH]\n"
 	    "       brokerd --connect PATH\n"
-	    "       brokerd --check | --health | --ready | --smoke-e2e | --tools\n"
+	    "       brokerd --check [--json] | --ready [--json]\n"
+	    "       brokerd --health | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
 	    "Serves MCP (newline-delimited JSON-RPC 2.0) and brokers Microsoft Graph\n"
@@ -51,14 +52,17 @@ usage(FILE *f)
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
 	    "                      (configuration, secret provider, the children's\n"
-	    "                      programs, seccomp, CA and audit files), one line each\n"
+	    "                      programs, seccomp, CA and audit files), one line each:\n"
+	    "                      ok, warn or fail, what, why and what to do\n"
 	    "      --health        start the broker with this configuration, check it as\n"
 	    "                      an MCP client (initialize, ping, tools/list, the\n"
 	    "                      token state from tokend), print one line per check\n"
 	    "      --ready         start secretd and tokend with this configuration and\n"
 	    "                      have tokend obtain a token for each allowed resource\n"
 	    "                      (secret resolved, login endpoint asked; no Graph\n"
-	    "                      call), print one line per resource\n"
+	    "                      call), print one line per resource and whether the\n"
+	    "                      token's roles match MCP_AUTH_BROKER_ALLOWED_SCOPES\n"
+	    "      --json          with --check or --ready: the same as one JSON document\n"
 	    "      --smoke-e2e     the checks of --health in smoke mode\n"
 	    "                      (MCP_AUTH_BROKER_ENV=smoke, the rest of the\n"
 	    "                      configuration as set), plus Graph calls: minted\n"
@@ -73,10 +77,11 @@ usage(FILE *f)
 	    "\n"
 	    "Exit status: 0 after end of input or SIGTERM, 1 a --check, --health,\n"
 	    "--ready or --smoke-e2e check failed, 64 bad usage, 69 --connect found no\n"
-	    "server, 70 a child died, 78 bad configuration or unusable socket.\n");
+	    "server, 70 a child died, 71 no /dev/null, 77 --connect may not open the\n"
+	    "socket, 78 bad configuration or unusable socket.\n");
 }
 
-enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS };
+enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, OPT_JSON };
 
 /* --tools: what tools/list answers, readable, for operators and for MCP
  * client configuration; starts nothing.  The names, descriptions and hints
@@ -121,13 +126,18 @@ struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
 	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, or 0 */
+	bool json;	     /* --json: --check or --ready as one JSON document */
 };
 
+/* One line on what was wrong and where to read more: the whole help
+ * would bury it. */
 static void __attribute__((noreturn))
 usage_error(const char *msg, const char *arg)
 {
-	fprintf(stderr, "brokerd: %s%s%s%s\n", msg, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
-	usage(stderr);
+	if (msg != NULL)
+		fprintf(stderr, "brokerd: %s%s%s%s\n", msg, arg ? " '" : "", arg ? arg : "",
+		    arg ? "'" : "");
+	fprintf(stderr, "brokerd: see 'brokerd --help' for the options\n");
 	exit(EX_USAGE_STATUS);
 }
 
@@ -144,6 +154,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "ready", no_argument, NULL, OPT_READY },
 		{ "smoke-e2e", no_argument, NULL, OPT_SMOKE_E2E },
 		{ "tools", no_argument, NULL, OPT_TOOLS },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -171,18 +182,22 @@ parse_args(int argc, char **argv, struct args *a)
 				    NULL);
 			a->check = ch;
 			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
 		case 'V':
 			printf("brokerd (%s) %s\nchildren in: %s\nseccomp: %s\n", PACKAGE_NAME,
 			    PACKAGE_VERSION, LIBEXECDIR,
 			    sandbox_available() ? "yes" : "NO (built with --disable-seccomp)");
 			exit(0);
-		default:
-			usage(stderr);
-			exit(EX_USAGE_STATUS);
+		default: /* getopt_long said what it did not understand */
+			usage_error(NULL, NULL);
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument", argv[optind]);
+	if (a->json && a->check != OPT_CHECK && a->check != OPT_READY)
+		usage_error("--json goes with --check or --ready", NULL);
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
 	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
@@ -478,7 +493,7 @@ main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.listener = -1;
 	if (a.check == OPT_CHECK)
-		selfcheck_config();
+		selfcheck_config(a.json);
 	if (a.check == OPT_SMOKE_E2E)
 		selfcheck_smoke_env(); /* MCP_AUTH_BROKER_ENV=smoke, no real secret around */
 	config_load_or_exit(&b.cfg);
@@ -493,7 +508,7 @@ main(int argc, char **argv)
 		spawner = getppid();
 	}
 	if (a.check == OPT_READY)
-		selfcheck_ready_programs(&b.cfg); /* a missing child is a failed check, not a crash */
+		selfcheck_ready_programs(&b.cfg, a.json); /* a missing child is a failed check, not a crash */
 	log_set_level(b.cfg.log_level);
 	secrets_take(&b);
 	if (b.cfg.env == BROKER_ENV_SMOKE)
@@ -515,7 +530,7 @@ main(int argc, char **argv)
 	 * memory executable. */
 	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
-		selfcheck_ready(&b);
+		selfcheck_ready(&b, a.json);
 	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)", b.listener < 0 ? "stdio" : "a unix socket",

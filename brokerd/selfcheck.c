@@ -1,7 +1,4 @@
-/* brokerd --check, --health, --smoke-e2e and --ready: brokerd checks itself.
- *
- * --check starts nothing: the configuration, the secret provider's
- * prerequisites, the children's programs, seccomp, the CA and audit files.
+/* brokerd --health and --smoke-e2e: brokerd checks itself as a client would.
  *
  * --health and --smoke-e2e check it as an MCP client would see it.
  * The process forks once its configuration has been checked.  The child
@@ -9,31 +6,30 @@
  * audit: nothing is bypassed) with one end of a socketpair as its stdin and
  * stdout.  The parent drops every credential from its environment and
  * speaks MCP over the other end: one line on stdout per step ("ok" or
- * "FAIL", what was checked, what was seen), then a summary.  At the end it
+ * "fail", what was checked, what was seen), then a summary.  At the end it
  * closes its end, and the broker must then exit 0 with its children, as it
- * does at the end of any stdio session. */
+ * does at the end of any stdio session.
+ *
+ * --check (selfcheck_config.c) and --ready (selfcheck_ready.c) are their
+ * own files. */
 #include "buildconf.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "brokerd.h"
 #include "jsonx.h"
-#include "msg.h"
 #include "log.h"
-#include "sandbox.h"
+#include "msg.h"
+#include "report.h"
 #include "secretenv.h"
 #include "timeutil.h"
 #include "tools.h"
@@ -43,13 +39,8 @@
 #define SELFCHECK_STEP_MS 30000
 #define SELFCHECK_REQUESTER "brokerd-selfcheck"
 
-/* What the steps found: each prints a line and counts here. */
-struct tally {
-	unsigned passed, failed;
-};
-
 struct probe {
-	struct tally t;
+	struct report t;
 	int fd;
 	pid_t broker;
 	struct buf in;
@@ -57,46 +48,14 @@ struct probe {
 	const struct config *cfg;
 };
 
-static void __attribute__((format(printf, 5, 0)))
-vstep(struct tally *t, const char *verdict, bool ok, const char *what, const char *fmt, va_list ap)
-{
-	printf("%-4s  %-18s ", verdict, what);
-	vprintf(fmt, ap);
-	putchar('\n');
-	fflush(stdout);
-	if (ok)
-		t->passed++;
-	else
-		t->failed++;
-}
-
 static void __attribute__((format(printf, 4, 5)))
-step(struct tally *t, bool ok, const char *what, const char *fmt, ...)
+step(struct report *t, bool ok, const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vstep(t, ok ? "ok" : "FAIL", ok, what, fmt, ap);
+	report_vadd(t, ok ? VERDICT_OK : VERDICT_FAIL, what, NULL, fmt, ap);
 	va_end(ap);
-}
-
-/* Passed, with something the operator should change. */
-static void __attribute__((format(printf, 3, 4)))
-step_warn(struct tally *t, const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vstep(t, "warn", true, what, fmt, ap);
-	va_end(ap);
-}
-
-static void __attribute__((noreturn))
-summary(const struct tally *t, const char *name)
-{
-	printf("%s: %s (%u passed, %u failed)\n", name, t->failed ? "FAILED" : "ok", t->passed,
-	    t->failed);
-	exit(t->failed ? 1 : 0);
 }
 
 static bool
@@ -476,8 +435,6 @@ check_shutdown(struct probe *p)
 static void __attribute__((noreturn))
 selfcheck_run(struct probe *p, enum selfcheck_mode mode)
 {
-	const char *name = mode == SELFCHECK_HEALTH ? "health" : "smoke-e2e";
-
 	/* Which broker this is: smoke (the default) passes --health too. */
 	step(&p->t, true, "configuration", "env %s, tenant %s, policy %s", config_env_name(p->cfg->env),
 	    p->cfg->tenant_id, p->cfg->policy_version);
@@ -497,7 +454,7 @@ selfcheck_run(struct probe *p, enum selfcheck_mode mode)
 	}
 	check_shutdown(p);
 	buf_free(&p->in);
-	summary(&p->t, name);
+	report_end(&p->t);
 }
 
 void
@@ -529,7 +486,7 @@ selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg)
 	buf_init(&p.in);
 	p.fd = sv[0];
 	p.next_id = 0;
-	p.t.passed = p.t.failed = 0;
+	report_init(&p.t, mode == SELFCHECK_HEALTH ? "health" : "smoke-e2e", false);
 	p.cfg = cfg;
 	selfcheck_run(&p, mode);
 }
@@ -555,317 +512,3 @@ selfcheck_smoke_env(void)
 		fatal("setenv");
 }
 
-/* ---- --ready: can this configuration obtain a token? ------------------- */
-
-/* One token-only request per allowed resource: secretd resolves the secret,
- * tokend asks the login endpoint; nothing reaches Graph, and brokerd sees
- * the token's metadata, never the token. */
-struct ready_result {
-	bool done, ok;
-	char detail[768];
-};
-
-/* Results are printed in the configured order once all are in, whatever
- * order the logins finish in. */
-struct ready {
-	struct broker *b;
-	struct tally t;
-	size_t n, answered;
-	struct ready_result *res;
-	const char *stopped; /* why the wait ended early, or NULL */
-};
-
-static void
-ready_answer(struct ready *r, const struct ipc_msg *m)
-{
-	struct json_object *rec;
-	const char *resource, *outcome, *source = NULL, *why = NULL;
-	struct ready_result *res;
-	struct msg_exec_ans a;
-
-	if (m->hdr.type != MSG_EXEC_ANS)
-		return; /* progress of a retried login: the answer follows */
-	if (m->hdr.id == 0 || m->hdr.id > r->n || r->res[m->hdr.id - 1].done)
-		fatalx("tokend answered an unknown readiness request %llu",
-		    (unsigned long long)m->hdr.id);
-	res = &r->res[m->hdr.id - 1];
-	resource = r->b->cfg.resources.v[m->hdr.id - 1];
-	if (msg_exec_ans_decode(m, &a, &why) == -1)
-		fatalx("malformed EXEC_ANS from tokend: %s", why);
-	if (a.code == ERR_NONE) {
-		outcome = "ok";
-		res->ok = true;
-		source = msg_token_source_name(a.token.source);
-		snprintf(res->detail, sizeof(res->detail), "%s: %s %s token, expires %s", resource,
-		    source, a.token.token_type, a.token.expires_at);
-	} else {
-		outcome = err_name(a.code);
-		snprintf(res->detail, sizeof(res->detail), "%s: %s: %s", resource, outcome,
-		    a.message);
-	}
-	rec = json_object_new_object();
-	jx_add_str(rec, "resource", resource);
-	jx_add_str(rec, "outcome", outcome);
-	if (source != NULL)
-		jx_add_str(rec, "token_source", source);
-	jx_add(rec, "secret_fingerprint", r->b->secret_fingerprint[0]
-		? json_object_new_string(r->b->secret_fingerprint) : NULL);
-	audit_write("ready_check", rec);
-	json_object_put(rec);
-	msg_exec_ans_free(&a);
-	res->done = true;
-	r->answered++;
-}
-
-static void
-ready_from_tokend(void *r, const struct ipc_msg *m)
-{
-	ready_answer(r, m);
-}
-
-static void
-ready_read(struct ready *r, struct child *c)
-{
-	if (children_read(r->b, c, ready_from_tokend, r))
-		r->stopped = c == &r->b->tokend ? "tokend died" : "secretd died";
-}
-
-static void
-ready_signal(struct ready *r)
-{
-	struct signalfd_siginfo si;
-
-	while (read(r->b->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			r->stopped = "interrupted by a signal";
-	if (children_reap(r->b) != NULL)
-		r->stopped = r->b->secretd.exited ? "secretd died" : "tokend died";
-}
-
-void
-selfcheck_ready(struct broker *b)
-{
-	const struct config *cfg = &b->cfg;
-	/* A login may resolve the secret and ask the endpoint twice (the retry
-	 * with a fresh secret after invalid_client), and back off once. */
-	int64_t budget_ms = 2 * (cfg->secret_timeout_s + cfg->token_provider_timeout_s) * 1000 + 1000;
-	int64_t deadline = mono_ms() + budget_ms + CALL_BACKSTOP_MS;
-	struct ready r = { b, { 0, 0 }, cfg->resources.n, 0, NULL, NULL };
-
-	if ((r.res = calloc(r.n, sizeof(*r.res))) == NULL)
-		fatalx("out of memory");
-	if (budget_ms > REQ_TIMEOUT_MAX_MS)
-		budget_ms = REQ_TIMEOUT_MAX_MS;
-	for (size_t i = 0; i < r.n; i++)
-		msg_exec_req_send_token_only(&b->tokend.chan, i + 1, cfg->tenant_id,
-		    cfg->resources.v[i], (long)budget_ms);
-	while (r.answered < r.n && r.stopped == NULL) {
-		struct pollfd p[3] = {
-			{ b->sigfd, POLLIN, 0 },
-			{ b->secretd.chan.fd, POLLIN | (ipc_pending_out(&b->secretd.chan) ? POLLOUT : 0), 0 },
-			{ b->tokend.chan.fd, POLLIN | (ipc_pending_out(&b->tokend.chan) ? POLLOUT : 0), 0 },
-		};
-		if (ipc_flush(&b->tokend.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
-			fatal("write to tokend");
-		if (ipc_flush(&b->secretd.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
-			fatal("write to secretd");
-		if (mono_ms() >= deadline) {
-			r.stopped = "no answer from tokend in time";
-			break;
-		}
-		if (poll(p, 3, poll_timeout_ms(deadline)) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
-		/* secretd first: the fingerprint it sends precedes the token. */
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
-			ready_read(&r, &b->secretd);
-		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-			ready_read(&r, &b->tokend);
-		if (p[0].revents & POLLIN)
-			ready_signal(&r);
-	}
-	for (size_t i = 0; i < r.n; i++) {
-		if (r.res[i].done)
-			step(&r.t, r.res[i].ok, "token", "%s", r.res[i].detail);
-		else
-			step(&r.t, false, "token", "%s: %s", cfg->resources.v[i], r.stopped);
-	}
-	if (b->secret_fingerprint[0] != '\0')
-		step(&r.t, true, "secret", "fingerprint %s (provider %s)", b->secret_fingerprint,
-		    b->secret_provider);
-	free(r.res);
-	children_stop(b);
-	summary(&r.t, "ready");
-}
-
-/* ---- --check: everything that can be checked without starting anything -- */
-
-static void
-check_file(struct tally *t, const char *what, const char *path, int mode, const char *use)
-{
-	if (access(path, mode) == 0)
-		step(t, true, what, "%s %s", path, use);
-	else
-		step(t, false, what, "%s: %s", path, strerror(errno));
-}
-
-/* secretd and tokend in dir (NULL: the compiled-in LIBEXECDIR); with
- * verbose, a line for each, else only for one that is missing. */
-static void
-check_programs(struct tally *t, const char *dir, bool verbose)
-{
-	static const char *const names[] = { "secretd", "tokend" };
-	char path[4096];
-
-	for (size_t i = 0; i < 2; i++) {
-		children_program_path(dir, names[i], path, sizeof(path));
-		if (verbose || access(path, X_OK) == -1)
-			check_file(t, names[i], path, X_OK, "is executable");
-	}
-}
-
-void
-selfcheck_ready_programs(const struct config *cfg)
-{
-	struct tally t = { 0, 0 };
-
-	check_programs(&t, cfg->libexecdir, false);
-	if (t.failed)
-		summary(&t, "ready");
-}
-
-/* The audit file is opened at start for appending, O_NOFOLLOW, created
- * if missing (audit.c): an existing one must be a regular file that opens
- * so; a missing one needs a writable directory.  Nothing is created here. */
-static void
-check_audit_file(struct tally *t, const char *path)
-{
-	char dir[4096];
-	char *slash;
-	struct stat st;
-	int fd;
-
-	if (path == NULL) {
-		step(t, true, "audit", "records go to stderr (MCP_AUTH_BROKER_AUDIT_FILE unset)");
-		return;
-	}
-	if (lstat(path, &st) == 0) {
-		if (!S_ISREG(st.st_mode)) {
-			step(t, false, "audit", "%s is not a regular file%s", path,
-			    S_ISLNK(st.st_mode) ? " (a symbolic link, which is not followed)" : "");
-			return;
-		}
-		if ((fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-			step(t, false, "audit", "%s: %s", path, strerror(errno));
-			return;
-		}
-		close(fd);
-		step(t, true, "audit", "%s exists and opens for appending", path);
-		return;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/'); /* the path is absolute (config.c) */
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	if (access(dir, W_OK | X_OK) == 0)
-		step(t, true, "audit", "%s will be created (0600)", path);
-	else
-		step(t, false, "audit", "%s cannot be created: %s: %s", path, dir, strerror(errno));
-}
-
-static void
-check_provider(struct tally *t, const struct config *cfg)
-{
-	struct config_errors errs;
-	char path[4096];
-
-	if (secretenv_check(cfg, &errs) == -1) {
-		for (size_t i = 0; i < errs.n; i++)
-			step(t, false, "secret provider", "%s", errs.v[i]);
-		config_errors_free(&errs);
-		return;
-	}
-	switch (cfg->env == BROKER_ENV_SMOKE ? SECRET_PROVIDER_SMOKE : cfg->secret_provider) {
-	case SECRET_PROVIDER_SMOKE:
-		step(t, true, "secret provider", "smoke: the built-in fake secret");
-		break;
-	case SECRET_PROVIDER_1PASSWORD:
-		if (secretenv_find_op(cfg, getenv("PATH"), path, sizeof(path)) == -1)
-			snprintf(path, sizeof(path), "op");
-		step(t, true, "secret provider", "1password: %s read %s, service-account token %s", path,
-		    cfg->secret_ref,
-		    secretenv_op_credential_exists() ? "from the systemd credential" : "from the environment");
-		if (access(path, R_OK) == 0)
-			step_warn(t, "op binary", "%s " OP_READABLE_ADVICE, path);
-		break;
-	case SECRET_PROVIDER_FILE:
-		if (cfg->secret_ref[0] == '/')
-			snprintf(path, sizeof(path), "%s", cfg->secret_ref);
-		else if (secretenv_credential_path(getenv(CREDENTIALS_DIR_VAR), cfg->secret_ref, path,
-			     sizeof(path)) == -1)
-			snprintf(path, sizeof(path), "%s", cfg->secret_ref);
-		if (access(path, R_OK) == -1)
-			step(t, false, "secret provider", "file: %s: %s", path, strerror(errno));
-		else
-			step(t, true, "secret provider",
-			    "file: %s is readable (secretd checks owner and mode when it reads it)", path);
-		break;
-	case SECRET_PROVIDER_COMMAND:
-		step(t, true, "secret provider", "command: %s %s", cfg->secret_helper, cfg->secret_ref);
-		break;
-	case SECRET_PROVIDER_ENV:
-		step(t, true, "secret provider", "env: %s (for development only)", cfg->secret_ref);
-		break;
-	default:
-		step(t, true, "secret provider", "none: every token request fails secret.unavailable");
-		break;
-	}
-}
-
-void
-selfcheck_config(void)
-{
-	struct tally t = { 0, 0 };
-	struct config cfg;
-	struct config_errors errs;
-	const char *dir = NULL;
-	bool loaded = config_load(&cfg, environ, &errs) == 0;
-
-	if (loaded) {
-		step(&t, true, "configuration", "env %s, tenant %s, %zu resource%s, %zu scope%s, policy %s",
-		    config_env_name(cfg.env), cfg.tenant_id, cfg.resources.n,
-		    cfg.resources.n == 1 ? "" : "s", cfg.scopes.n, cfg.scopes.n == 1 ? "" : "s",
-		    cfg.policy_version);
-		check_provider(&t, &cfg);
-		dir = cfg.libexecdir;
-	} else {
-		for (size_t i = 0; i < errs.n; i++)
-			step(&t, false, "configuration", "%s", errs.v[i]);
-		config_errors_free(&errs);
-		/* What follows does not depend on the rest of the configuration. */
-		dir = getenv("MCP_AUTH_BROKER_LIBEXECDIR");
-	}
-	check_programs(&t, dir, true);
-	if (sandbox_available()) {
-		step(&t, true, "seccomp", "brokerd, secretd and tokend load their filters");
-		if (sandbox_landlock_abi() >= 1)
-			step(&t, true, "landlock", "ABI %d: tokend reads only beneath /etc, /usr and /lib",
-			    sandbox_landlock_abi());
-		else
-			step_warn(&t, "landlock",
-			    "not available in this kernel: tokend may read any file its user can");
-	} else {
-		step(&t, false, "seccomp", "built with --disable-seccomp: no filter is loaded");
-	}
-	if (loaded) {
-		if (cfg.env != BROKER_ENV_SMOKE && cfg.ca_file != NULL)
-			check_file(&t, "CA file", cfg.ca_file, R_OK, "is readable");
-		check_audit_file(&t, cfg.audit_file);
-		config_free(&cfg);
-	}
-	summary(&t, "check");
-}

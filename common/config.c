@@ -127,7 +127,7 @@ parse_bool(struct cfg_ctx *x, const char *v, bool *out)
 			return 0;
 		}
 	}
-	cfg_error(x, "'%s' is not a boolean (use true or false)", v);
+	cfg_error(x, "'%s' is not a boolean: true, yes, on or 1; false, no, off or 0", v);
 	return -1;
 }
 
@@ -371,7 +371,11 @@ static void
 set_abs_path(struct cfg_ctx *x, const char *v, char **out)
 {
 	if (v[0] != '/' || has_ctl(v)) {
-		cfg_error(x, "'%s' is not an absolute path", v);
+		if (v[0] != '/' && strchr(v, '/') == NULL && !has_ctl(v) && strlen(v) <= 64)
+			cfg_error(x, "'%s' is not an absolute path: give the full path "
+				     "(for a program, as 'command -v %s' prints it)", v, v);
+		else
+			cfg_error(x, "'%s' is not an absolute path", v);
 		return;
 	}
 	free(*out);
@@ -594,6 +598,46 @@ config_defaults(struct config *cfg)
 	cfg->secret_cache_s = 300;
 }
 
+/* Edit distance between a and b (at most 64 bytes each are compared;
+ * longer names are never close enough to matter). */
+static size_t
+name_distance(const char *a, const char *b)
+{
+	size_t la = strnlen(a, 64), lb = strnlen(b, 64), prev[65], cur[65];
+
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (toupper((unsigned char)a[i - 1]) !=
+							toupper((unsigned char)b[j - 1]));
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+/* The known variable nearest to an unknown name, or NULL when none is near
+ * enough to be what was meant (a third of the name's letters wrong). */
+static const char *
+cfg_var_nearest(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, len = strlen(name) - strlen(PREFIX);
+
+	for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+		size_t d = name_distance(name + strlen(PREFIX), cfg_vars[i].name + strlen(PREFIX));
+		if (d < best_d) {
+			best_d = d;
+			best = cfg_vars[i].name;
+		}
+	}
+	return best_d <= 1 + len / 3 ? best : NULL;
+}
+
 /* Unknown MCP_AUTH_BROKER_* names are errors: a misspelt ALLOWED_PATHS would
  * otherwise silently widen the policy. */
 static void
@@ -609,7 +653,11 @@ config_read_env(struct cfg_ctx *x, char *const *envp)
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - envp[i]), envp[i]);
 		x->name = name;
 		if ((var = cfg_var_find(envp[i], (size_t)(eq - envp[i]))) == NULL) {
-			cfg_error(x, "unknown variable (misspelt?)");
+			const char *near = cfg_var_nearest(name);
+			if (near != NULL)
+				cfg_error(x, "unknown variable: did you mean %s?", near);
+			else
+				cfg_error(x, "unknown variable (mcp-auth-broker.conf(5) lists them)");
 			continue;
 		}
 		var->set(x, eq + 1);
@@ -632,10 +680,23 @@ config_smoke_fill(struct cfg_ctx *x)
 		split_list(SMOKE_SCOPES, &cfg->scopes);
 }
 
+/* Whether name has been reported already: a variable set to a bad value
+ * is then not also reported as missing. */
+static bool
+config_reported(const struct config_errors *errs, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < errs->n; i++)
+		if (strncmp(errs->v[i], name, len) == 0 && errs->v[i][len] == ':')
+			return true;
+	return false;
+}
+
 static void
 config_require(struct cfg_ctx *x, const char *name, int missing, const char *why)
 {
-	if (missing) {
+	if (missing && !config_reported(x->errs, name)) {
 		x->name = name;
 		cfg_error(x, "required %s", why);
 	}

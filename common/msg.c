@@ -369,32 +369,87 @@ msg_token_source_name(enum msg_token_source s)
 }
 
 static struct json_object *
-token_meta_object(const struct msg_token_meta *t)
+token_meta_object(const struct msg_token_meta *t, bool with_roles)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *roles;
+	char copy[MSG_ROLES_MAX], *save = NULL;
 
 	jx_add_str(o, "source", token_sources[t->source]);
 	jx_add_str(o, "token_type", t->token_type);
 	jx_add_str(o, "expires_at", t->expires_at);
+	if (with_roles && t->has_roles) {
+		roles = json_object_new_array();
+		snprintf(copy, sizeof(copy), "%s", t->roles);
+		for (char *r = strtok_r(copy, " ", &save); r; r = strtok_r(NULL, " ", &save))
+			json_object_array_add(roles, json_object_new_string(r));
+		jx_add(o, "roles", roles);
+	}
 	return o;
 }
 
 struct json_object *
 msg_token_meta_json(const struct msg_token_meta *t)
 {
-	return token_meta_object(t);
+	return token_meta_object(t, false);
+}
+
+/* A role name as a token may carry one: visible ASCII, no space (they are
+ * joined with spaces), at most MSG_ROLE_NAME_MAX bytes. */
+static bool
+role_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > MSG_ROLE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+roles_decode(struct json_object *o, struct msg_token_meta *t, const char **why)
+{
+	struct json_object *arr;
+	size_t used = 0;
+
+	if (!json_object_object_get_ex(o, "roles", &arr))
+		return true;
+	if (!json_object_is_type(arr, json_type_array)) {
+		*why = "token.roles is not an array";
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		const char *s = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
+		size_t len = s ? (size_t)json_object_get_string_len(e) : 0;
+		if (s == NULL || !role_name_valid(s, len) || strlen(s) != len) {
+			*why = "token.roles holds something that is not a role name";
+			return false;
+		}
+		if (used + len + 2 > sizeof(t->roles)) {
+			*why = "token.roles is too long";
+			return false;
+		}
+		if (used > 0)
+			t->roles[used++] = ' ';
+		memcpy(t->roles + used, s, len + 1);
+		used += len;
+	}
+	t->has_roles = true;
+	return true;
 }
 
 static bool
 token_meta_decode(struct json_object *o, struct msg_token_meta *t, const char **why)
 {
-	static const char *const members[] = { "source", "token_type", "expires_at", NULL };
+	static const char *const members[] = { "source", "token_type", "expires_at", "roles", NULL };
 	int src;
 
 	if (o == NULL || !members_known(o, members, why) ||
 	    !get_enum(o, "source", token_sources, NITEMS(token_sources), &src, why) ||
 	    !copy_str(o, "token_type", true, t->token_type, sizeof(t->token_type), why) ||
-	    !copy_str(o, "expires_at", true, t->expires_at, sizeof(t->expires_at), why))
+	    !copy_str(o, "expires_at", true, t->expires_at, sizeof(t->expires_at), why) ||
+	    !roles_decode(o, t, why))
 		return false;
 	t->source = (enum msg_token_source)src;
 	return true;
@@ -445,7 +500,7 @@ exec_ans_object(const struct msg_token_meta *token, struct json_object *executio
 	struct json_object *o = json_object_new_object();
 
 	jx_add_bool(o, "ok", true);
-	jx_add(o, "token", token_meta_object(token));
+	jx_add(o, "token", token_meta_object(token, true));
 	if (execution != NULL)
 		jx_add(o, "execution", json_object_get(execution));
 	return o;

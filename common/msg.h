@@ -43,14 +43,23 @@ void msg_exec_req_free(struct msg_exec_req *x);
 /* ---- token metadata, in EXEC_ANS and DESCRIBE_ANS ---------------------- */
 enum msg_token_source { TOKEN_SOURCE_MINTED, TOKEN_SOURCE_CACHE, TOKEN_SOURCE_FALLBACK };
 
+/* The roles claim of a token that is a JWT carrying one, as tokend read
+ * it: role names (visible ASCII, no space), space-separated.  Only in a
+ * token_only answer (brokerd --ready compares them with the policy). */
+#define MSG_ROLES_MAX 4096
+#define MSG_ROLE_NAME_MAX 256
+
 struct msg_token_meta {
 	enum msg_token_source source;
 	char token_type[32];
 	char expires_at[32]; /* ISO 8601, UTC */
+	bool has_roles;	     /* the token is a JWT with a roles claim */
+	char roles[MSG_ROLES_MAX];
 };
 
 const char *msg_token_source_name(enum msg_token_source s);
-/* As the token object of a tool result: {source, token_type, expires_at}. */
+/* As the token object of a tool result: {source, token_type, expires_at}
+ * (never the roles). */
 struct json_object *msg_token_meta_json(const struct msg_token_meta *t);
 
 /* ---- EXEC_ANS: tokend -> brokerd --------------------------------------- */

@@ -440,6 +440,27 @@ START_TEST(command_needs_helper)
 }
 END_TEST
 
+/* Set but refused is one problem, not also "required". */
+START_TEST(relative_helper_reported_once)
+{
+	char *env[] = DEV_ENV("command", "graph", P "SECRET_HELPER=cat");
+
+	assert_one_error(env, P "SECRET_HELPER", "'cat' is not an absolute path: give the full path");
+}
+END_TEST
+
+START_TEST(misspelt_name_gets_the_nearest)
+{
+	char *near[] = { P "ALLOWED_PATH=/v1.0/x", NULL };
+	char *swapped[] = { P "SECRET_PROIVDER=file", NULL };
+	char *far[] = { P "COLOUR=blue", NULL };
+
+	assert_one_error(near, P "ALLOWED_PATH", "did you mean " P "ALLOWED_PATHS?");
+	assert_one_error(swapped, P "SECRET_PROIVDER", "did you mean " P "SECRET_PROVIDER?");
+	assert_one_error(far, P "COLOUR", "unknown variable (mcp-auth-broker.conf(5) lists them)");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -468,6 +489,8 @@ main(void)
 	tcase_add_test(tc, secret_settings_bad_values);
 	tcase_add_test(tc, secret_ref_shapes);
 	tcase_add_test(tc, command_needs_helper);
+	tcase_add_test(tc, relative_helper_reported_once);
+	tcase_add_test(tc, misspelt_name_gets_the_nearest);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

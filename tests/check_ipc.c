@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "ipc.h"
+#include "msg.h"
 #include "proc.h"
 
 static const uint32_t accept_exec[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ };
@@ -50,6 +51,87 @@ raw_header(struct pair *p, uint32_t type, uint32_t len, uint32_t flags)
 
 	raw_write(p, &h, sizeof(h));
 }
+
+/* Receives the next message on a channel accepting EXEC_ANS. */
+static void
+next_exec_ans(struct pair *p, struct ipc_msg *m)
+{
+	while (ipc_next(&p->rx, m) == IPC_NEED_MORE)
+		ck_assert_int_gt(ipc_read(&p->rx), 0);
+	ck_assert_uint_eq(m->hdr.type, MSG_EXEC_ANS);
+}
+
+static const uint32_t accept_ans[] = { MSG_EXEC_ANS };
+
+/* brokerd --ready reads the token's roles from EXEC_ANS: they survive the
+ * codec, in order; a call's token object (the tool result) never has them. */
+START_TEST(exec_ans_roles_round_trip)
+{
+	struct msg_token_meta t = { .source = TOKEN_SOURCE_MINTED, .token_type = "Bearer",
+		.expires_at = "2026-11-30T18:00:00Z", .has_roles = true,
+		.roles = "User.Read.All Sites.Selected" };
+	struct msg_exec_ans a;
+	struct json_object *tool;
+	struct ipc_msg m;
+	struct pair p;
+	const char *why = NULL;
+
+	pair_open(&p);
+	ipc_chan_init(&p.rx, p.rx.fd, "rx", accept_ans, 1);
+	msg_exec_ans_send(&p.tx, 1, &t, NULL);
+	t.has_roles = false;
+	msg_exec_ans_send(&p.tx, 2, &t, NULL);
+	ck_assert_int_eq(ipc_flush(&p.tx), 0);
+	next_exec_ans(&p, &m);
+	ck_assert_int_eq(msg_exec_ans_decode(&m, &a, &why), 0);
+	ck_assert(a.token.has_roles);
+	ck_assert_str_eq(a.token.roles, "User.Read.All Sites.Selected");
+	tool = msg_token_meta_json(&a.token);
+	ck_assert(!json_object_object_get_ex(tool, "roles", NULL));
+	json_object_put(tool);
+	msg_exec_ans_free(&a);
+	ipc_done(&p.rx, &m);
+	next_exec_ans(&p, &m);
+	ck_assert_int_eq(msg_exec_ans_decode(&m, &a, &why), 0);
+	ck_assert(!a.token.has_roles);
+	ck_assert_str_eq(a.token.roles, "");
+	msg_exec_ans_free(&a);
+	pair_close(&p);
+}
+END_TEST
+
+/* A role that is not a string, holds a space (roles travel space-joined)
+ * or a control character is a malformed message. */
+START_TEST(exec_ans_bad_roles_refused)
+{
+	static const char *const bad[] = {
+		"{\"ok\":true,\"token\":{\"source\":\"minted\",\"token_type\":\"Bearer\","
+		"\"expires_at\":\"x\",\"roles\":[\"a b\"]}}",
+		"{\"ok\":true,\"token\":{\"source\":\"minted\",\"token_type\":\"Bearer\","
+		"\"expires_at\":\"x\",\"roles\":[1]}}",
+		"{\"ok\":true,\"token\":{\"source\":\"minted\",\"token_type\":\"Bearer\","
+		"\"expires_at\":\"x\",\"roles\":\"User.Read.All\"}}",
+		"{\"ok\":true,\"token\":{\"source\":\"minted\",\"token_type\":\"Bearer\","
+		"\"expires_at\":\"x\",\"roles\":[\"\\u0001\"]}}",
+	};
+	struct msg_exec_ans a;
+	struct ipc_msg m;
+	struct pair p;
+
+	pair_open(&p);
+	ipc_chan_init(&p.rx, p.rx.fd, "rx", accept_ans, 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = NULL;
+		ck_assert_int_eq(ipc_send(&p.tx, MSG_EXEC_ANS, i + 1, bad[i], strlen(bad[i])), 0);
+		ck_assert_int_eq(ipc_flush(&p.tx), 0);
+		next_exec_ans(&p, &m);
+		ck_assert_int_eq(msg_exec_ans_decode(&m, &a, &why), -1);
+		ck_assert_ptr_nonnull(why);
+		ipc_done(&p.rx, &m);
+	}
+	pair_close(&p);
+}
+END_TEST
 
 START_TEST(round_trip_many)
 {
@@ -342,6 +424,8 @@ ipc_suite(void)
 	TCase *tc = tcase_create("codec");
 
 	tcase_add_test(tc, round_trip_many);
+	tcase_add_test(tc, exec_ans_roles_round_trip);
+	tcase_add_test(tc, exec_ans_bad_roles_refused);
 	tcase_add_test(tc, empty_payload);
 	tcase_add_test(tc, partial_header_waits);
 	tcase_add_test(tc, truncated_header_at_eof);

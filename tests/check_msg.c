@@ -146,7 +146,8 @@ START_TEST(exec_ans_round_trips_each_body_format)
 		{ BODY_BINARY, "application/zip", "\"UEsDBA==\"" },
 		{ BODY_EMPTY, NULL, NULL },
 	};
-	struct msg_token_meta t = { TOKEN_SOURCE_CACHE, "Bearer", "2026-11-30T00:00:00Z" };
+	struct msg_token_meta t = { .source = TOKEN_SOURCE_CACHE, .token_type = "Bearer",
+		.expires_at = "2026-11-30T00:00:00Z" };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct msg_graph_meta g = { 200, "rid", NULL, NULL, cases[i].ctype, NULL };

@@ -89,6 +89,8 @@ cache_store(struct token_cache *c, struct token_entry *e, const char *token, siz
 	if (guard_store(&e->token, token, len) == -1)
 		return -1;
 	snprintf(e->token_type, sizeof(e->token_type), "%s", token_type);
+	e->has_roles = false; /* the caller reads the new token's, if any */
+	e->roles[0] = '\0';
 	e->generation++;
 	e->minted_at = c->now();
 	e->expires_at = e->minted_at + ttl;

@@ -19,6 +19,10 @@ struct token_entry {
 	char *resource;
 	struct guarded token;
 	char token_type[16];
+	/* The token's roles claim (tokend claims.c), space-separated: not
+	 * secret, kept beside the token for policy and brokerd --ready. */
+	bool has_roles;
+	char roles[4096];
 	int64_t expires_at; /* wall-clock seconds, after the TTL clamp */
 	int64_t minted_at;
 	int64_t refresh_at; /* wall-clock: refresh ahead of expiry from here on */

@@ -65,6 +65,13 @@ exec_token_meta(const struct exec *x, struct msg_token_meta *t)
 	 * successor by now, or nothing (a 401 dropped it: never 1970). */
 	iso8601_utc(x->sent_generation != 0 ? x->sent_expires_at : x->entry->expires_at,
 	    t->expires_at, sizeof(t->expires_at));
+	/* brokerd --ready compares them with the policy; a call's answer
+	 * does not carry them. */
+	if (x->token_only && x->entry->has_roles) {
+		_Static_assert(sizeof(t->roles) >= sizeof(x->entry->roles), "roles fit");
+		t->has_roles = true;
+		snprintf(t->roles, sizeof(t->roles), "%s", x->entry->roles);
+	}
 }
 
 void
@@ -92,11 +99,26 @@ exec_fail(struct tokend *td, struct exec *x, enum err_code code, const char *msg
 static void
 exec_proceed(struct tokend *td, struct exec *x)
 {
-	if (!x->token_only) {
-		graph_start(td, x);
+	const char *missing;
+	char msg[512];
+
+	if (x->token_only) {
+		exec_answer(td, x, NULL);
 		return;
 	}
-	exec_answer(td, x, NULL);
+	/* Policy allowed the scopes the call declares; the token must carry
+	 * them too, or Graph would answer 403 (a token that is not a JWT,
+	 * as in smoke mode, has no roles to judge by). */
+	if (x->entry->has_roles &&
+	    (missing = claims_missing_role(x->entry->roles, &x->req.scopes)) != NULL) {
+		snprintf(msg, sizeof(msg),
+		    "scope '%.*s' is not among the token's roles: the app registration lacks the "
+		    "application permission %.*s (grant it and admin consent)",
+		    QUOTE_LEN, missing, QUOTE_LEN, missing);
+		exec_fail(td, x, ERR_POLICY_INVALID_SCOPE, msg);
+		return;
+	}
+	graph_start(td, x);
 }
 
 /* ---- logins (single flight per cache key) ------------------------------ */

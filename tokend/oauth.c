@@ -203,6 +203,7 @@ oauth_done(struct tokend *td, struct xfer *x, CURLcode rc)
 	if (code == ERR_NONE) {
 		if (cache_store(&td->cache, e, token, strlen(token), type, expires_in) == -1)
 			fatalx("out of guarded memory");
+		e->has_roles = claims_roles(token, strlen(token), e->roles, sizeof(e->roles));
 		sodium_memzero(token, strlen(token));
 		free(token);
 		log_info("token minted for %s (expires in %lds)", e->resource, expires_in);

@@ -116,6 +116,13 @@ void oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *
 enum err_code oauth_parse(long status, const char *body, size_t len, char **token, long *expires_in,
     char *token_type, size_t type_len, char *msg, size_t msg_len, char *sig, size_t sig_len);
 
+/* claims.c: the roles claim of an access token that is a JWT */
+/* true and the roles, space-separated, in out when the token is a JWT with
+ * a readable roles claim; false (out empty) otherwise. */
+bool claims_roles(const char *token, size_t len, char *out, size_t outsz);
+/* The first of scopes (compared case-insensitively) not among roles, or NULL. */
+const char *claims_missing_role(const char *roles, const struct strlist *scopes);
+
 /* graph.c: the Graph call */
 void graph_start(struct tokend *td, struct exec *x);
 /* Whether url's scheme, host and port are resource's, as curl parses both. */

@@ -83,7 +83,8 @@ feed_headers(struct xfer *xf, const uint8_t *p, size_t n)
 static void
 check_exec_ans(long status, struct json_object *ex, size_t body_len)
 {
-	struct msg_token_meta tok = { TOKEN_SOURCE_MINTED, "Bearer", "2026-01-01T00:00:00Z" };
+	struct msg_token_meta tok = { .source = TOKEN_SOURCE_MINTED, .token_type = "Bearer",
+		.expires_at = "2026-01-01T00:00:00Z" };
 	struct msg_exec_ans back;
 	struct ipc_chan c;
 	struct ipc_msg m;

@@ -129,8 +129,8 @@ deliver(struct broker *b, struct ipc_chan *c)
 static void
 answer_exec(struct broker *b, uint64_t id, const struct graph_request *req)
 {
-	static const struct msg_token_meta tok = { TOKEN_SOURCE_CACHE, "Bearer",
-		"2026-11-23T11:00:00Z" };
+	static const struct msg_token_meta tok = { .source = TOKEN_SOURCE_CACHE,
+		.token_type = "Bearer", .expires_at = "2026-11-23T11:00:00Z" };
 	struct json_object *ex;
 	struct ipc_chan c;
 

@@ -7,7 +7,10 @@
  * expires_in; 429 is provider.rate_limited, 5xx provider.unavailable, a
  * 200 without a token provider.bad_response; a token and its type accepted
  * are safe to put in a header line; the message (logged, and what the
- * client sees) is printable and the failure signature terminated. */
+ * client sees) is printable and the failure signature terminated.  An
+ * accepted token's roles claim (tokend/claims.c) is read as oauth_done
+ * reads it: the roles, if any, are visible ASCII joined by single spaces,
+ * as the EXEC_ANS decoder requires. */
 #include "buildconf.h"
 
 #include <stddef.h>
@@ -47,6 +50,26 @@ check_text(const char *s, size_t cap)
 			abort();
 }
 
+static void
+check_roles(const char *token)
+{
+	char roles[4096];
+	size_t n;
+
+	if (!claims_roles(token, strlen(token), roles, sizeof(roles))) {
+		if (roles[0] != '\0')
+			abort();
+		return;
+	}
+	n = strnlen(roles, sizeof(roles));
+	if (n == sizeof(roles) || (n > 0 && (roles[0] == ' ' || roles[n - 1] == ' ')) ||
+	    strstr(roles, "  ") != NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)roles[i] < 0x20 || (unsigned char)roles[i] > 0x7e)
+			abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,6 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strspn(token, HEADER_SAFE "=") != strlen(token) ||
 		    strspn(type, HEADER_SAFE) != strlen(type))
 			abort();
+		check_roles(token);
 		break;
 	case ERR_PROVIDER_AUTH_FAILED:
 	case ERR_PROVIDER_RATE_LIMITED:

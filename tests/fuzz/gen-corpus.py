@@ -124,6 +124,9 @@ OAUTH = {
     "token-v1-string-expiry": oauth(200, {"token_type": "Bearer", "expires_in": "3599",
                                           "ext_expires_in": "3599", "expires_on": "1795430400",
                                           "resource": GRAPH, "access_token": "eyJ0eXAi.e30.c2ln"}),
+    # A JWT whose roles claim tokend reads (claims.c): {"roles":["User.Read.All","Mail.Send"]}.
+    "token-roles": oauth(200, {"token_type": "Bearer", "expires_in": 3599,
+                               "access_token": "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJVc2VyLlJlYWQuQWxsIiwiTWFpbC5TZW5kIl19.c2ln"}),
     "token-no-type": oauth(200, {"expires_in": 60, "access_token": "a"}),
     "token-missing-access-token": oauth(200, {"token_type": "Bearer", "expires_in": 3599}),
     "token-zero-expiry": oauth(200, {"token_type": "Bearer", "expires_in": 0, "access_token": "x"}),

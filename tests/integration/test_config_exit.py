@@ -108,6 +108,37 @@ class ConfigExitTests(harness.BrokerTestCase):
         }
         self.assert_config_refused(bad, sorted(bad))
 
+    def test_a_misspelt_variable_is_matched_to_the_nearest_known_one(self):
+        for wrong, right in (("ALLOWED_PATH", "ALLOWED_PATHS"), ("ENABLE_MUTATION", "ENABLE_MUTATIONS"),
+                             ("TENNANT_ID", "TENANT_ID"), ("alowed_scopes", "ALLOWED_SCOPES")):
+            with self.subTest(wrong=wrong):
+                status, _, err = self.run_brokerd({PREFIX + wrong: "x"})
+                self.assertEqual(status, EX_CONFIG, err)
+                self.assertIn("%s%s: unknown variable: did you mean %s%s?" % (PREFIX, wrong, PREFIX, right), err)
+        # Nothing near: no guess.
+        status, _, err = self.run_brokerd({PREFIX + "FROBNICATE": "x"})
+        self.assertEqual(status, EX_CONFIG, err)
+        self.assertNotIn("did you mean", err)
+
+    def test_a_relative_secret_helper_gets_one_accurate_message(self):
+        status, _, err = self.run_brokerd({PREFIX + "SECRET_PROVIDER": "command", PREFIX + "SECRET_HELPER": "cat",
+                                           PREFIX + "GRAPH_SECRET_REF": "graph"})
+        self.assertEqual(status, EX_CONFIG, err)
+        lines = [line for line in err.splitlines() if PREFIX + "SECRET_HELPER" in line]
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("'cat' is not an absolute path: give the full path (for a program, as 'command -v cat' "
+                      "prints it)", lines[0])
+
+    def test_every_documented_boolean_spelling_is_accepted(self):
+        # mcp-auth-broker.conf(5) and the README list these, case-insensitively.
+        for value in ("true", "TRUE", "yes", "on", "1", "false", "No", "off", "0"):
+            with self.subTest(value=value):
+                status, _, err = self.run_brokerd({PREFIX + "ENABLE_MUTATIONS": value})
+                self.assertNotEqual(status, EX_CONFIG, err)
+        status, _, err = self.run_brokerd({PREFIX + "ENABLE_MUTATIONS": "enabled"})
+        self.assertEqual(status, EX_CONFIG, err)
+        self.assertIn("'enabled' is not a boolean: true, yes, on or 1; false, no, off or 0", err)
+
     def test_prod_without_settings_names_what_is_missing(self):
         required = [PREFIX + n for n in ("TENANT_ID", "GRAPH_CLIENT_ID", "ALLOWED_GRAPH_RESOURCES", "ALLOWED_SCOPES")]
         self.assert_config_refused({PREFIX + "ENV": "prod"}, required)
@@ -128,6 +159,13 @@ class ConfigExitTests(harness.BrokerTestCase):
         self.assertEqual(status, EX_USAGE, "stdout %r stderr %r" % (out, err))
         self.assertTrue(err.strip(), "no message on stderr")
         self.assertEqual(out, "", "stdout is the MCP channel")
+        # What was wrong and where to read more, not the whole help.
+        for args in (["--no-such-option"], ["extra"], ["--json"], ["--check", "--health"]):
+            status, out, err = self.run_brokerd(args=args)
+            self.assertEqual((status, out), (EX_USAGE, ""), args)
+            lines = err.strip().splitlines()
+            self.assertEqual(len(lines), 2, err)
+            self.assertEqual(lines[1], "brokerd: see 'brokerd --help' for the options")
 
 
 if __name__ == "__main__":

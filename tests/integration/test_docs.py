@@ -33,6 +33,35 @@ class DocsMatchCode(unittest.TestCase):
         documented = set(re.findall(r"^\\fB(MCP_AUTH_BROKER_[A-Z_]+)\\fR$", man, re.M))
         self.assertEqual(documented, code_variables())
 
+    def test_boolean_spellings_are_the_ones_the_code_accepts(self):
+        code = read("common/config.c")
+        body = code[code.index("parse_bool(struct cfg_ctx"):]
+        words = set()
+        for arr in ("yes", "no"):
+            words |= set(re.findall(r'"([^"]+)"', re.search(r"\b%s\[\] = \{([^}]*)\}" % arr, body).group(1)))
+        row = [line for line in read("README.md").splitlines()
+               if line.startswith("| `MCP_AUTH_BROKER_ENABLE_MUTATIONS`")][0]
+        self.assertEqual(set(re.findall(r"`([a-z0-9]+)`", row)) - {"false"} | {"false"}, words, row)
+        man = read("man/mcp-auth-broker.conf.5")
+        para = man.split("\\fBMCP_AUTH_BROKER_ENABLE_MUTATIONS\\fR\n", 1)[1].split(".TP\n", 1)[0]
+        self.assertEqual(set(re.findall(r"^\.BR? ([a-z0-9]+)", para, re.M)), words, para)
+        self.assertIn("'%s' is not a boolean: true, yes, on or 1; false, no, off or 0", code)
+
+    def test_exit_statuses_are_documented_as_they_are(self):
+        usage = read("brokerd/main.c")
+        usage = usage[usage.index("Exit status:"):usage.index("\n}\n", usage.index("Exit status:"))]
+        in_help = set(re.findall(r"\b(\d{1,2}) ", usage.replace('\\n"\n\t    "', " ")))
+        table = read("README.md").split("| exit status | meaning |\n", 1)[1].split("\n\n", 1)[0]
+        readme = set(re.findall(r"^\| (\d+) \|", table, re.M))
+        man = read("man/brokerd.8").split(".SH EXIT STATUS\n", 1)[1].split(".SH ", 1)[0]
+        in_man = set(re.findall(r"\b(\d{1,2})\b", man))
+        self.assertEqual(in_help, readme)
+        self.assertEqual(in_man, readme)
+        # The codes the programs use are among them.
+        for path in ("brokerd/main.c", "brokerd/bridge.c", "common/config.h", "brokerd/brokerd.h"):
+            for code in re.findall(r"#define EX\w*_STATUS (\d+)", read(path)):
+                self.assertIn(code, readme, path)
+
     def test_threat_model_names_tests_that_exist(self):
         # Each claim of the README's threat model names the test that proves
         # it: a renamed or deleted test must not leave a claim unproven.

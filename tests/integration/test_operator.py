@@ -11,6 +11,7 @@ secret, a login endpoint nobody serves.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ class OperatorTests(harness.BrokerTestCase):
         for verdict, name, detail in steps:
             if name in may_warn and verdict == "warn":
                 continue
-            self.assertEqual(verdict, "FAIL" if name in failed else "ok", "%s: %s\n%s" % (name, detail, out))
+            self.assertEqual(verdict, "fail" if name in failed else "ok", "%s: %s\n%s" % (name, detail, out))
         return dict((s[1], s[2]) for s in steps), summary
 
     # ---- --smoke-e2e ---------------------------------------------------------
@@ -354,14 +355,91 @@ class OperatorTests(harness.BrokerTestCase):
                                                          "MCP_AUTH_BROKER_LIBEXECDIR": empty})
         self.assertEqual(status, 1, out + err)
         steps, summary = parse_steps(out)
-        problems = [d for v, n, d in steps if v == "FAIL" and n == "configuration"]
+        problems = [d for v, n, d in steps if v == "fail" and n == "configuration"]
         self.assertEqual([p.split(":")[0] for p in problems],
                          ["MCP_AUTH_BROKER_TENANT_ID", "MCP_AUTH_BROKER_GRAPH_CLIENT_ID",
                           "MCP_AUTH_BROKER_ALLOWED_GRAPH_RESOURCES", "MCP_AUTH_BROKER_ALLOWED_SCOPES"])
         # The children's programs are checked even so, where the variable says.
-        self.assertIn(("FAIL", "secretd", "%s/secretd: No such file or directory" % empty), steps)
-        self.assertIn(("FAIL", "tokend", "%s/tokend: No such file or directory" % empty), steps)
+        for name in ("secretd", "tokend"):
+            self.assertIn(("fail", name, "%s/%s: No such file or directory; install secretd and tokend there, "
+                           "or point MCP_AUTH_BROKER_LIBEXECDIR at them" % (empty, name)), steps)
+        # Each problem says what to do about it.
+        self.assertTrue(all(d.endswith("; correct or unset the variable (mcp-auth-broker.conf(5) lists each)")
+                            for d in problems), problems)
         self.assertTrue(summary.startswith("check: FAILED ("), summary)
+
+    def test_check_reports_every_kind_of_problem_in_one_run(self):
+        # A bad value and an unusable audit directory: both, not the first only.
+        status, out, err = self.run_check(["--check"], {
+            "MCP_AUTH_BROKER_TOKEN_MAX_TTL_SECONDS": "5",
+            "MCP_AUTH_BROKER_AUDIT_FILE": os.path.join(self.scratch, "gone", "audit.log")})
+        self.assertEqual(status, 1, out + err)
+        steps, summary = parse_steps(out)
+        failed = [(n, d) for v, n, d in steps if v == "fail" and n != "seccomp"]
+        self.assertEqual([n for n, _ in failed], ["configuration", "audit"], out)
+        self.assertTrue(failed[0][1].startswith("MCP_AUTH_BROKER_TOKEN_MAX_TTL_SECONDS: 5 is out of range"), out)
+        self.assertIn("cannot be created", failed[1][1])
+        self.assertIn("; create the directory", failed[1][1])
+
+    def real_env(self, extra):
+        secret_file = os.path.join(self.scratch, "client-secret")
+        harness.write_secret_file(secret_file, SECRET)
+        return harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"], PKI.ca_file, secret_file,
+                               TENANT, CLIENT_ID, extra)
+
+    def test_check_warns_of_setups_that_cannot_be_meant(self):
+        not_pem = os.path.join(self.scratch, "ca.der")
+        with open(not_pem, "wb") as f:
+            f.write(b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+        status, out, err = self.run_check(["--check"], self.real_env({
+            "MCP_AUTH_BROKER_ENV": "prod", "MCP_AUTH_BROKER_SECRET_PROVIDER": "env",
+            "MCP_AUTH_BROKER_GRAPH_SECRET_REF": "GRAPH_SECRET", "GRAPH_SECRET": "x",
+            "MCP_AUTH_BROKER_TENANT_ID": "00000000-0000-0000-0000-000000000000",
+            "MCP_AUTH_BROKER_GRAPH_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
+            "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true", "MCP_AUTH_BROKER_CA_FILE": not_pem}))
+        steps, summary = parse_steps(out)
+        warns = dict((n, d) for v, n, d in steps if v == "warn" and n != "landlock")
+        self.assertEqual(sorted(warns), ["CA file", "client id", "mutations", "secret provider", "tenant"], out)
+        self.assertIn("MCP_AUTH_BROKER_SECRET_PROVIDER=env is a development provider, and MCP_AUTH_BROKER_ENV is prod",
+                      warns["secret provider"])
+        self.assertIn("00000000-0000-0000-0000-000000000000 is a placeholder", warns["tenant"])
+        self.assertIn("00000000-0000-0000-0000-000000000000 is a placeholder", warns["client id"])
+        self.assertIn("no MCP_AUTH_BROKER_ALLOWED_PATHS", warns["mutations"])
+        self.assertIn("; set MCP_AUTH_BROKER_ALLOWED_PATHS", warns["mutations"])
+        self.assertIn("does not parse as PEM certificates", warns["CA file"])
+        # Warnings pass.
+        self.assertEqual(status, 0 if self.seccomp_built() else 1, out)
+
+    def test_check_parses_the_ca_file(self):
+        status, out, err = self.run_check(["--check"], self.real_env({
+            "MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users"}))
+        steps, _ = parse_steps(out)
+        self.assertIn(("ok", "CA file", "%s is readable: 1 PEM certificate" % PKI.ca_file), steps)
+        self.assertEqual([n for v, n, _ in steps if v == "warn" and n != "landlock"], [], out)
+        with open(os.path.join(self.scratch, "key.pem"), "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+        status, out, err = self.run_check(["--check"], self.real_env({
+            "MCP_AUTH_BROKER_CA_FILE": os.path.join(self.scratch, "key.pem")}))
+        steps, _ = parse_steps(out)
+        self.assertIn("no BEGIN CERTIFICATE block", dict((n, d) for v, n, d in steps if v == "warn")["CA file"])
+
+    def test_check_json_is_the_same_report_as_one_document(self):
+        env = {"MCP_AUTH_BROKER_TOKEN_MAX_TTL_SECONDS": "5", "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "yes",
+               "MCP_AUTH_BROKER_AUDIT_FILE": os.path.join(self.scratch, "gone", "audit.log")}
+        status, out, _ = self.run_check(["--check"], env)
+        jstatus, jout, jerr = self.run_check(["--check", "--json"], env)
+        self.assertEqual((jstatus, jerr), (status, ""))
+        doc = json.loads(jout)
+        steps, summary = parse_steps(out)
+        self.assertEqual(doc["command"], "check")
+        self.assertEqual(doc["status"], "failed")
+        counts = re.fullmatch(r"check: FAILED \((\d+) passed, (\d+) failed\)", summary)
+        self.assertEqual((doc["passed"], doc["failed"]), (int(counts[1]), int(counts[2])), summary)
+        self.assertEqual([(c["verdict"], c["check"]) for c in doc["checks"]], [(v, n) for v, n, _ in steps])
+        for c, (_, _, d) in zip(doc["checks"], steps):
+            self.assertEqual(d, c["detail"] + ("; " + c["hint"] if "hint" in c else ""))
+        self.assertEqual(doc["warnings"], len([c for c in doc["checks"] if c["verdict"] == "warn"]))
+        self.assertTrue(all(set(c) <= {"verdict", "check", "detail", "hint"} for c in doc["checks"]))
 
     def test_check_reports_provider_ca_and_audit_problems(self):
         env = harness.dev_env("https://127.0.0.1:9", ["https://127.0.0.1:9"],
@@ -373,7 +451,7 @@ class OperatorTests(harness.BrokerTestCase):
         status, out, err = self.run_check(["--check"], env)
         self.assertEqual(status, 1, out + err)
         steps, _ = parse_steps(out)
-        failed = dict((n, d) for v, n, d in steps if v == "FAIL" and n != "seccomp")
+        failed = dict((n, d) for v, n, d in steps if v == "fail" and n != "seccomp")
         self.assertEqual(sorted(failed), ["CA file", "audit", "secret provider"], out)
         self.assertIn("MCP_AUTH_BROKER_OP_PATH", out)
         self.assertIn("OP_SERVICE_ACCOUNT_TOKEN", out)
@@ -411,7 +489,7 @@ class OperatorTests(harness.BrokerTestCase):
             path = os.path.join(self.scratch, name)
             status, out, err = self.run_check(["--check"], {"MCP_AUTH_BROKER_AUDIT_FILE": path})
             steps, _ = parse_steps(out)
-            self.assertIn(("FAIL", "audit"), [(v, n) for v, n, _ in steps], out)
+            self.assertIn(("fail", "audit"), [(v, n) for v, n, _ in steps], out)
             self.assertIn(want, out, name)
             self.assertEqual(status, 1, out)
             # ...as the broker itself does.
@@ -426,36 +504,45 @@ class OperatorTests(harness.BrokerTestCase):
         status, out, err = self.run_check(["--ready"], {"MCP_AUTH_BROKER_LIBEXECDIR": empty})
         self.assertEqual(status, 1, out + err)
         details, summary = self.assert_steps(out, ["secretd", "tokend"], failed=("secretd", "tokend"))
-        self.assertEqual(details["secretd"], "%s/secretd: No such file or directory" % empty)
+        self.assertTrue(details["secretd"].startswith("%s/secretd: No such file or directory; " % empty))
         self.assertEqual(summary, "ready: FAILED (0 passed, 2 failed)")
 
     def test_ready_in_smoke_mode(self):
         status, out, err = self.run_check(["--ready"], {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
         self.assertEqual(status, 0, out + err)
-        details, summary = self.assert_steps(out, ["token", "secret"])
+        details, summary = self.assert_steps(out, ["token", "secret", "credentials"], may_warn=("credentials",))
         self.assertRegex(details["token"], r"^https://graph\.microsoft\.com: minted Bearer token, "
                                            r"expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertRegex(details["secret"], r"^fingerprint [0-9a-f]{16} \(provider smoke\)$")
-        self.assertEqual(summary, "ready: ok (2 passed, 0 failed)")
+        # Said plainly: smoke mode proves no credential.
+        self.assertEqual(parse_steps(out)[0][2][0], "warn")
+        self.assertIn("smoke mode: the built-in secret and token were used; no credential was proved",
+                      details["credentials"])
+        self.assertEqual(summary, "ready: ok (3 passed, 0 failed)")
         records = harness.audit_records(self.audit, "ready_check")
         self.assertEqual([(r["resource"], r["outcome"], r["token_source"]) for r in records],
                          [("https://graph.microsoft.com", "ok", "minted")])
         self.assertEqual(harness.audit_records(self.audit, "tool_call"), [])
 
-    def ready_against_mock(self, secret, resources=1, authority=None):
+    def ready_against_mock(self, secret, resources=1, authority=None, roles=("User.Read.All",), scopes=None,
+                           args=("--ready",)):
         """--ready in dev mode against a fresh mock expecting SECRET; the
-        secret file holds secret.  Returns (status, details, summary, mock)."""
+        secret file holds secret; the tokens carry roles (None: opaque
+        tokens).  Returns (status, details, summary, mock)."""
         mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
         self.addCleanup(mock.stop)
+        mock.set_roles(roles)
         mock.start()
+        extra = {"MCP_AUTH_BROKER_ALLOWED_SCOPES": scopes} if scopes else {}
         secret_file = os.path.join(self.scratch, "client-secret")
         harness.write_secret_file(secret_file, secret)
         urls = [mock.base_url, mock.localhost_url][:resources]
         # Generous: under valgrind each TLS handshake takes seconds; the
         # refused connection below fails at once anyway.
-        status, out, err = self.run_check(["--ready"], harness.dev_env(
-            authority or mock.base_url, urls, PKI.ca_file, secret_file, TENANT, CLIENT_ID,
-            {"MCP_AUTH_BROKER_TOKEN_PROVIDER_TIMEOUT_SECONDS": "30"}))
+        extra["MCP_AUTH_BROKER_TOKEN_PROVIDER_TIMEOUT_SECONDS"] = "30"
+        status, out, err = self.run_check(list(args), harness.dev_env(
+            authority or mock.base_url, urls, PKI.ca_file, secret_file, TENANT, CLIENT_ID, extra))
+        self.ready_out = out
         needles = [SECRET, secret, mock_entra.TOKEN_PREFIX] + mock.issued_tokens()
         self.assertEqual(harness.find_needles((out + err).encode(), needles), [], "secret or token in the output")
         self.assertEqual(mock.graph_requests(), [], "--ready must not call Graph")
@@ -465,17 +552,51 @@ class OperatorTests(harness.BrokerTestCase):
     def test_ready_obtains_a_token_per_resource_and_never_calls_graph(self):
         status, steps, summary, mock = self.ready_against_mock(SECRET, resources=2)
         self.assertEqual(status, 0, steps)
-        self.assertEqual([(v, n) for v, n, _ in steps], [("ok", "token"), ("ok", "token"), ("ok", "secret")])
+        self.assertEqual([(v, n) for v, n, _ in steps], [("ok", "token"), ("ok", "roles"), ("ok", "token"),
+                                                         ("ok", "roles"), ("ok", "secret")])
         self.assertIn("%s: minted Bearer token" % mock.base_url, steps[0][2])
-        self.assertIn("%s: minted Bearer token" % mock.localhost_url, steps[1][2])
-        self.assertRegex(steps[2][2], r"^fingerprint [0-9a-f]{16} \(provider file\)$")
+        self.assertEqual("%s: the token's roles are exactly MCP_AUTH_BROKER_ALLOWED_SCOPES" % mock.base_url,
+                         steps[1][2])
+        self.assertIn("%s: minted Bearer token" % mock.localhost_url, steps[2][2])
+        self.assertRegex(steps[4][2], r"^fingerprint [0-9a-f]{16} \(provider file\)$")
         self.assertEqual(len(mock.token_requests()), 2)
-        self.assertEqual(summary, "ready: ok (3 passed, 0 failed)")
+        self.assertEqual(summary, "ready: ok (5 passed, 0 failed)")
+
+    def test_ready_names_roles_no_call_can_use_and_scopes_the_app_lacks(self):
+        status, steps, summary, mock = self.ready_against_mock(
+            SECRET, roles=["User.Read.All", "Mail.ReadWrite", "Sites.FullControl.All"],
+            scopes="user.read.all Group.Read.All")
+        self.assertEqual(status, 0, steps)  # warnings: the broker works, with more privilege than it needs
+        self.assertEqual([(v, n) for v, n, _ in steps], [("ok", "token"), ("warn", "roles"), ("warn", "scopes"),
+                                                         ("ok", "secret")])
+        self.assertEqual(steps[1][2], "%s: the app holds roles no allowed call can use: Mail.ReadWrite, "
+                         "Sites.FullControl.All; remove them from the app registration (API permissions) and "
+                         "revoke their consent, or add to MCP_AUTH_BROKER_ALLOWED_SCOPES the ones calls need"
+                         % mock.base_url)
+        self.assertTrue(steps[2][2].startswith("%s: MCP_AUTH_BROKER_ALLOWED_SCOPES allows Group.Read.All, which "
+                                               "the app lacks: calls will get 403; " % mock.base_url), steps[2][2])
+
+    def test_ready_warns_when_the_token_has_no_roles(self):
+        status, steps, summary, mock = self.ready_against_mock(SECRET, roles=None)
+        self.assertEqual([(v, n) for v, n, _ in steps], [("ok", "token"), ("warn", "roles"), ("ok", "secret")])
+        self.assertIn("the token carries no roles claim: least privilege not checked", steps[1][2])
+
+    def test_ready_json_is_the_same_report_as_one_document(self):
+        status, steps, summary, mock = self.ready_against_mock(SECRET, roles=["User.Read.All", "Mail.Send"],
+                                                               args=("--ready", "--json"))
+        self.assertEqual(status, 0)
+        doc = json.loads(self.ready_out)
+        self.assertEqual((doc["command"], doc["status"], doc["passed"], doc["failed"], doc["warnings"]),
+                         ("ready", "ok", 3, 0, 1))
+        self.assertEqual([(c["verdict"], c["check"]) for c in doc["checks"]],
+                         [("ok", "token"), ("warn", "roles"), ("ok", "secret")])
+        self.assertIn("Mail.Send", doc["checks"][1]["detail"])
+        self.assertIn("remove them from the app registration", doc["checks"][1]["hint"])
 
     def test_ready_fails_on_a_rejected_secret(self):
         status, steps, summary, mock = self.ready_against_mock("not-the-secret~" + os.urandom(6).hex())
         self.assertEqual(status, 1, steps)
-        self.assertEqual(steps[0][:2], ("FAIL", "token"))
+        self.assertEqual(steps[0][:2], ("fail", "token"))
         self.assertTrue(steps[0][2].startswith("%s: provider.auth_failed: " % mock.base_url), steps[0][2])
         # The secret was read (its fingerprint is what an operator compares after a rotation).
         self.assertEqual(steps[1][:2], ("ok", "secret"))
@@ -485,7 +606,7 @@ class OperatorTests(harness.BrokerTestCase):
         with socket_on_free_port() as port:
             status, steps, summary, _ = self.ready_against_mock(SECRET, authority="https://127.0.0.1:%d" % port)
         self.assertEqual(status, 1, steps)
-        self.assertEqual(steps[0][:2], ("FAIL", "token"))
+        self.assertEqual(steps[0][:2], ("fail", "token"))
         self.assertIn(": provider.unavailable: ", steps[0][2])
         self.assertEqual(summary, "ready: FAILED (1 passed, 1 failed)")
 

@@ -65,5 +65,33 @@ class BatchAndExpand(harness.MockGraphCase):
         self.assertEqual(self.mock.graph_requests(), [])
 
 
+class TokenRoles(harness.MockGraphCase):
+    """DESIGN.md section 4: a call's scopes are checked against policy and,
+    where the token is a JWT, against its roles claim (tokend)."""
+
+    def setUp(self):
+        super().setUp()
+        self.mock.set_roles(["User.Read.All"])
+        self.broker = self.started(env_overrides=self.mock_env(
+            {"MCP_AUTH_BROKER_ALLOWED_SCOPES": "User.Read.All,Group.Read.All"}))
+
+    def call(self, scopes):
+        changes = {"graph.scopes": scopes, "operation.method": "GET", "operation.path": "/v1.0/users"}
+        return tool_result(self.broker.call_tool(EXECUTE_TOOL, self.mock_args(changes)))
+
+    def test_a_scope_the_token_lacks_is_refused_naming_the_role(self):
+        result = self.call(["User.Read.All", "Group.Read.All"])
+        self.assertTrue(result["isError"], result)
+        err = result["structuredContent"]["error"]
+        self.assertEqual(err["code"], "policy.invalid_scope")
+        self.assertIn("'Group.Read.All' is not among the token's roles", err["message"])
+        self.assertEqual(self.mock.graph_requests(), [], "a call the token cannot make reached Graph")
+
+    def test_scopes_among_the_roles_reach_graph(self):
+        result = self.call(["user.read.all"])
+        self.assertFalse(result["isError"], result)
+        self.assertEqual(len(self.mock.graph_requests()), 1)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -199,6 +199,9 @@ class BridgeTests(ListenerTestCase):
         self.assertEqual(status, 69, err)
         self.assertEqual(out, "")
         self.assertIn("none.sock", err)
+        # One line, with what to check.
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("no such socket: is brokerd --listen (or the socket unit) running", err)
 
     def test_listen_and_connect_exclude_each_other(self):
         status, _, err = harness.run_once(self.stage, ["--listen", "/tmp/a.sock", "--connect", "/tmp/b.sock"])
@@ -249,6 +252,16 @@ class PeerCredentialTests(ListenerTestCase):
         c = self.client()
         self.assertEqual(harness.initialize(c)["protocolVersion"], "2025-06-18")
         self.assertIsNone(broker.proc.poll())
+
+    def test_a_socket_the_user_may_not_open_says_so_with_its_own_status(self):
+        # The socket's group is root's (brokerd's): nobody may not open it.
+        self.listen()
+        status, lines, err = self.exchange_as_nobody()
+        self.assertEqual(status, 77, err)
+        self.assertEqual(lines, [])
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("%s: permission denied: this user may not open the socket; add the user to the "
+                      "socket's group" % self.path, err)
 
     def test_allowed_uid_is_served(self):
         self.listen({"MCP_AUTH_BROKER_SOCKET_GROUP": str(NOBODY),
