@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -39,6 +40,9 @@ struct secretd {
 	struct provider provider;
 	struct secret_cache cache;
 	struct launcher launcher; /* 1password, command: runs the helper */
+	bool certificate;	  /* the credential is a certificate: sign, never serve */
+	struct cert_key cert;	  /* loaded from the cached PEM when certificate */
+	char token_url[1024];	  /* the assertions' aud, from our own configuration */
 };
 
 /* brokerd sends OP_TOKEN once, first, and nothing after it.  SECRET_REQ and
@@ -46,7 +50,7 @@ struct secretd {
  * logged: a compromised brokerd asking for the secret, or trying to swap the
  * 1Password account, is worth an alarm.  Any other type is fatal. */
 static const uint32_t from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
-static const uint32_t from_tokend[] = { MSG_SECRET_REQ };
+static const uint32_t from_tokend[] = { MSG_SECRET_REQ, MSG_ASSERTION_REQ };
 
 static void
 secretd_send_error(struct ipc_chan *c, uint64_t id, enum err_code code, const char *msg)
@@ -62,13 +66,32 @@ secretd_send_info(struct secretd *sd)
 	    config_provider_name(sd->cfg.secret_provider));
 }
 
+/* A certificate credential's PEM is parsed before it is cached: a PEM
+ * without a usable key never replaces the key in use. */
+static int
+secretd_load_certificate(struct secretd *sd, const struct guarded *g, struct secret_error *err)
+{
+	struct cert_key ck;
+
+	if (cert_key_load(&ck, g, err) == -1)
+		return -1;
+	cert_key_free(&sd->cert);
+	sd->cert = ck;
+	if (sd->cert.info.not_after_unix < (int64_t)time(NULL))
+		log_warnx("certificate credential: the certificate (SHA-1 %s) expired on %s",
+		    sd->cert.info.sha1, sd->cert.info.not_after);
+	return 0;
+}
+
 static int
 secretd_resolve(struct secretd *sd, uint64_t id)
 {
 	struct guarded g = { NULL, 0 };
 	struct secret_error err = { ERR_NONE, "" };
 
-	if (provider_resolve(&sd->provider, &sd->cache.secret, &g, &err) == -1) {
+	if (provider_resolve(&sd->provider, &sd->cache.secret, &g, &err) == -1 ||
+	    (sd->certificate && secretd_load_certificate(sd, &g, &err) == -1)) {
+		guard_free(&g);
 		log_warnx("secret request %llu: %s: %s", (unsigned long long)id, err_name(err.code),
 		    err.message);
 		secretd_send_error(&sd->tokend, id, err.code, err.message);
@@ -78,29 +101,83 @@ secretd_resolve(struct secretd *sd, uint64_t id)
 	log_debug("secret resolved (fingerprint %s)", sd->cache.fingerprint);
 	/* Queued before the answer to tokend, and brokerd's channel is flushed
 	 * first: brokerd knows the fingerprint before the call it serves ends. */
-	if (secret_cache_take_news(&sd->cache))
+	if (secret_cache_take_news(&sd->cache)) {
 		secretd_send_info(sd);
+		if (sd->certificate)
+			msg_cert_info_send(&sd->broker, &sd->cert.info);
+	}
 	return 0;
 }
 
-static void
-secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
+/* Resolves again when the cache says so; -1 when that failed (answered). */
+static int
+secretd_fresh_enough(struct secretd *sd, uint64_t id, bool refresh)
 {
 	bool stale = secret_cache_needs_resolve(&sd->cache, false);
 	bool early = !stale && refresh && secret_cache_needs_resolve(&sd->cache, true);
-	const unsigned char *p;
 
 	/* Only a refresh that is the reason to resolve counts against its
 	 * 30 s floor; a failed attempt counts too. */
 	if (early)
 		secret_cache_note_refresh(&sd->cache);
 	if ((stale || early) && secretd_resolve(sd, id) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
+{
+	const unsigned char *p;
+
+	if (secretd_fresh_enough(sd, id, refresh) == -1)
 		return;
 	p = guard_open(&sd->cache.secret);
 	msg_secret_ans_send(&sd->tokend, id, p, sd->cache.secret.len);
 	guard_close(&sd->cache.secret);
 	log_debug("secret request %llu answered%s", (unsigned long long)id,
 	    refresh ? " (refresh asked)" : "");
+}
+
+/* The key is re-read on the secret cache's schedule and when tokend
+ * reports a rejected login, as a client secret is; then a fresh assertion
+ * is signed for each request (its jti must not repeat). */
+static void
+secretd_answer_assertion(struct secretd *sd, uint64_t id, bool refresh)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	char jwt[MSG_ASSERTION_MAX];
+
+	if (secretd_fresh_enough(sd, id, refresh) == -1)
+		return;
+	if (assertion_sign(&sd->cert, sd->token_url, sd->cfg.client_id, (int64_t)time(NULL), jwt,
+		sizeof(jwt), &err) == -1) {
+		secretd_send_error(&sd->tokend, id, err.code, err.message);
+		return;
+	}
+	msg_assertion_ans_send(&sd->tokend, id, jwt, strlen(jwt));
+	sodium_memzero(jwt, sizeof(jwt));
+	log_debug("assertion request %llu answered%s", (unsigned long long)id,
+	    refresh ? " (refresh asked)" : "");
+}
+
+/* Each credential has its one request: a client secret is served, a
+ * certificate's key only signs.  The other request is refused, and said
+ * so: tokend asking for the key itself is not what it should be. */
+static bool
+secretd_request_fits(struct secretd *sd, const struct ipc_msg *m)
+{
+	bool assertion = m->hdr.type == MSG_ASSERTION_REQ;
+
+	if (assertion == sd->certificate)
+		return true;
+	log_warnx("refused %s %llu from tokend: the credential is a %s",
+	    ipc_type_name(m->hdr.type), (unsigned long long)m->hdr.id,
+	    config_credential_name(sd->cfg.graph_credential));
+	secretd_send_error(&sd->tokend, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
+	    sd->certificate ? "the credential is a certificate: its key is never served"
+			    : "the credential is a client secret: there is no certificate to sign with");
+	return false;
 }
 
 static void
@@ -110,10 +187,12 @@ secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 	bool refresh;
 	/* Anything but an empty payload or {"refresh":bool} would name something
 	 * other than the configured reference: refused, and said so. */
-	int rc = msg_secret_req_decode(m, &refresh, &why);
+	int rc = m->hdr.type == MSG_ASSERTION_REQ ? msg_assertion_req_decode(m, &refresh, &why)
+						  : msg_secret_req_decode(m, &refresh, &why);
 
 	if (rc == -1)
-		fatalx("malformed SECRET_REQ %llu from tokend: %s", (unsigned long long)m->hdr.id, why);
+		fatalx("malformed %s %llu from tokend: %s", ipc_type_name(m->hdr.type),
+		    (unsigned long long)m->hdr.id, why);
 	if (rc == -2) {
 		log_warnx("refused secret request %llu from tokend (%s): only the configured "
 			  "reference is ever resolved",
@@ -122,7 +201,12 @@ secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 		    "only the configured secret reference is served");
 		return;
 	}
-	secretd_answer_secret(sd, m->hdr.id, refresh);
+	if (!secretd_request_fits(sd, m))
+		return;
+	if (sd->certificate)
+		secretd_answer_assertion(sd, m->hdr.id, refresh);
+	else
+		secretd_answer_secret(sd, m->hdr.id, refresh);
 }
 
 static void
@@ -236,6 +320,13 @@ secretd_start(struct secretd *sd)
 		exit(EX_CONFIG_STATUS);
 	}
 	secret_cache_init(&sd->cache, sd->cfg.secret_cache_s, mono_ms);
+	/* config.c makes smoke mode's credential a secret. */
+	sd->certificate = sd->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE;
+	if (sd->certificate) {
+		snprintf(sd->token_url, sizeof(sd->token_url), "%s/%s/oauth2/v2.0/token",
+		    sd->cfg.authority, sd->cfg.tenant_id);
+		assertion_crypto_init();
+	}
 	ipc_chan_init(&sd->broker, IPC_FD_PARENT, "brokerd", from_broker,
 	    sizeof(from_broker) / sizeof(from_broker[0]));
 	ipc_chan_init(&sd->tokend, IPC_FD_PEER, "tokend", from_tokend,
@@ -271,6 +362,7 @@ main(void)
 	secretd_loop(&sd);
 	launcher_stop(&sd.launcher);
 	secret_cache_free(&sd.cache);
+	cert_key_free(&sd.cert);
 	provider_free(&sd.provider);
 	ipc_chan_free(&sd.broker);
 	ipc_chan_free(&sd.tokend);
