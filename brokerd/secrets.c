@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "brokerd.h"
 #include "jsonx.h"
@@ -74,12 +75,47 @@ secrets_info(struct broker *b, const struct ipc_msg *m)
 	log_info("secret fingerprint %s (provider %s)", b->secret_fingerprint, b->secret_provider);
 }
 
+bool
+secrets_cert_line(const struct broker *b, int64_t now, char *out, size_t len)
+{
+	const struct msg_cert_info *c = &b->cert;
+	int64_t left_days = (c->not_after_unix - now) / 86400;
+
+	out[0] = '\0';
+	if (c->sha1[0] == '\0')
+		return false;
+	snprintf(out, len, "subject %s, SHA-256 %s, SHA-1 %s, expires %s%s", c->subject, c->sha256,
+	    c->sha1, c->not_after,
+	    c->not_after_unix <= now ? " (EXPIRED)"
+	    : left_days < CERT_WARN_DAYS ? " (within 30 days: renew it and upload the new one)"
+					 : "");
+	return c->not_after_unix - now < (int64_t)CERT_WARN_DAYS * 86400;
+}
+
+/* The certificate's public facts: what the app registration shows. */
+static void
+secrets_cert_info(struct broker *b, const struct ipc_msg *m)
+{
+	const char *why = NULL;
+	char line[768];
+
+	if (msg_cert_info_decode(m, &b->cert, &why) == -1)
+		fatalx("malformed CERT_INFO from secretd: %s", why);
+	if (secrets_cert_line(b, (int64_t)time(NULL), line, sizeof(line)))
+		log_warnx("certificate credential: %s", line);
+	else
+		log_info("certificate credential: %s", line);
+}
+
 void
 secrets_dispatch(struct broker *b, const struct ipc_msg *m)
 {
 	switch (m->hdr.type) {
 	case MSG_SECRET_INFO:
 		secrets_info(b, m);
+		break;
+	case MSG_CERT_INFO:
+		secrets_cert_info(b, m);
 		break;
 	default: {
 		/* brokerd asks secretd for nothing: a refusal can only answer a

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -625,6 +626,19 @@ ready_signal(struct ready *r)
 		r->stopped = r->b->secretd.exited ? "secretd died" : "tokend died";
 }
 
+/* The certificate credential's public facts, as secretd loaded them: the
+ * thumbprints the app registration must show; a warning 30 days ahead. */
+static void
+ready_certificate_step(struct tally *t, const struct broker *b)
+{
+	char line[768];
+
+	if (secrets_cert_line(b, (int64_t)time(NULL), line, sizeof(line)))
+		step_warn(t, "certificate", "%s", line);
+	else if (line[0] != '\0')
+		step(t, true, "certificate", "%s", line);
+}
+
 void
 selfcheck_ready(struct broker *b)
 {
@@ -678,6 +692,7 @@ selfcheck_ready(struct broker *b)
 	if (b->secret_fingerprint[0] != '\0')
 		step(&r.t, true, "secret", "fingerprint %s (provider %s)", b->secret_fingerprint,
 		    b->secret_provider);
+	ready_certificate_step(&r.t, b);
 	free(r.res);
 	children_stop(b);
 	summary(&r.t, "ready");
