@@ -1,0 +1,306 @@
+"""The certificate credential (MCP_AUTH_BROKER_GRAPH_CREDENTIAL=certificate)
+against real cryptography.
+
+Each test makes an RSA key and a self-signed certificate with `openssl req
+-x509 -newkey rsa:2048` and puts both in one PEM that the `file` provider
+resolves.  secretd signs the client assertion; tests/fixtures/mock_entra.py
+verifies every assertion's RS256 signature against the certificate it was
+given (the app registration's uploaded certificate) with `openssl dgst
+-verify`, and checks aud, iss, sub, jti and the time range, answering as
+Entra ID does.  After every test brokerd's whole output is searched for the
+private key, the assertions the mock received and the tokens it issued.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import test_tokend_http as tth  # noqa: E402
+from test_tokend_http import CLIENT_ID, TENANT, dump  # noqa: E402
+
+mock_entra = tth.mock_entra
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def setUpModule():
+    tth.setUpModule()
+
+
+def tearDownModule():
+    tth.tearDownModule()
+
+
+def make_certificate(directory, name, days=2, bits=2048):
+    """(pem path, key text, cert text): key and certificate in one PEM, 0600."""
+    key, crt = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".crt")
+    subprocess.run(("openssl", "req", "-x509", "-newkey", "rsa:%d" % bits, "-nodes",
+                    "-keyout", key, "-out", crt, "-days", str(days),
+                    "-subj", "/CN=mcp-auth-broker test %s" % name),
+                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   timeout=60, check=True)
+    with open(key) as f:
+        key_text = f.read()
+    with open(crt) as f:
+        crt_text = f.read()
+    return key_text, crt_text
+
+
+def fingerprint(crt_text, digest):
+    """The thumbprint `openssl x509 -fingerprint` prints, as hex without colons."""
+    out = subprocess.run(("openssl", "x509", "-noout", "-fingerprint", "-" + digest),
+                         input=crt_text.encode(), stdout=subprocess.PIPE, check=True).stdout
+    return out.decode().strip().split("=", 1)[1].replace(":", "")
+
+
+def b64url_json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+class CertificateCase(tth.TokendHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.key_a, self.crt_a = make_certificate(self.tmp, "a")
+        self.key_b, self.crt_b = make_certificate(self.tmp, "b")
+        self.pem = os.path.join(self.tmp, "graph-client-certificate.pem")
+        self.write_pem(self.key_a, self.crt_a)
+        self.uploaded(self.crt_a)
+
+    def write_pem(self, key, crt):
+        harness.write_secret_file(self.pem, key + crt)
+
+    def uploaded(self, crt):
+        """What the app registration holds: the certificate's public part."""
+        path = os.path.join(self.tmp, "uploaded-%d.crt" % time.monotonic_ns())
+        with open(path, "w") as f:
+            f.write(crt)
+        self.mock.set_client_certificate(path)
+
+    def cert_env(self, extra=None, **kw):
+        env = self.env(extra, **kw)
+        del env["MCP_AUTH_BROKER_GRAPH_SECRET_REF"]
+        env["MCP_AUTH_BROKER_GRAPH_CREDENTIAL"] = "certificate"
+        env["MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF"] = self.pem
+        return env
+
+    def cert_broker(self, extra=None, **kw):
+        return self.started(env_overrides=self.cert_env(extra, **kw))
+
+    def _assert_no_leak(self, holder):
+        super()._assert_no_leak(holder)
+        if not holder:
+            return
+        broker = holder[0]
+        # The key's base64 lines and every assertion sent: none in any output.
+        needles = [line for key in (self.key_a, self.key_b) for line in key.splitlines()
+                   if len(line) >= 40]
+        for mock in self.mocks:
+            needles += [r["assertion"] for r in mock.token_requests() if r["assertion"]]
+            needles += [r["assertion"].split(".")[2] for r in mock.token_requests() if r["assertion"]]
+        for stream, data in (("stdout", broker.stdout_bytes()), ("stderr", broker.stderr_bytes())):
+            found = harness.find_needles(data, needles)
+            if found:
+                raise harness.HarnessError("brokerd %s carries key or assertion material: %r"
+                                           % (stream, [f[:24] for f in found]))
+
+
+class CertificateLogin(CertificateCase):
+    def test_assertion_is_signed_by_the_certificate_key(self):
+        broker = self.cert_broker()
+        self.assert_ok(self.call(broker), source="minted")
+        reqs = self.mock.token_requests()
+        self.assertEqual(len(reqs), 1, dump(reqs))
+        r = reqs[0]
+        self.assertEqual(r["status"], 200, dump(r))
+        self.assertIs(r["assertion_ok"], True, dump(r))
+        self.assertNotIn("client_secret", r["field_names"])
+        self.assertEqual(r["fields"]["client_assertion_type"], ASSERTION_TYPE)
+        self.assertEqual(r["fields"]["grant_type"], "client_credentials")
+        h, c = r["assertion_header"], r["assertion_claims"]
+        der = base64.b64decode("".join(self.crt_a.strip().splitlines()[1:-1]))
+        b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()  # noqa: E731
+        self.assertEqual(h, {"alg": "RS256", "typ": "JWT", "x5t#S256": b64(hashlib.sha256(der).digest()),
+                             "x5t": b64(hashlib.sha1(der).digest())})
+        self.assertEqual(c["aud"], self.mock.token_url(TENANT))
+        self.assertEqual(c["iss"], CLIENT_ID)
+        self.assertEqual(c["sub"], CLIENT_ID)
+        self.assertEqual(c["nbf"], c["iat"])
+        self.assertLessEqual(c["exp"] - c["iat"], 600)
+        self.assertLess(abs(c["iat"] - time.time()), 60)
+        self.assertRegex(c["jti"], r"^[0-9a-f]{32}$")
+        self.assert_ok(self.call(broker, request_id="req-2"), "req-2", source="cache")
+
+    def test_each_login_gets_a_fresh_assertion(self):
+        broker = self.cert_broker(resources=[self.mock.base_url, self.mock.localhost_url])
+        self.assert_ok(self.call(broker))
+        self.assert_ok(self.call(broker, request_id="req-2", resource=self.mock.localhost_url), "req-2")
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["status"] for r in reqs], [200, 200], dump(reqs))
+        self.assertNotEqual(reqs[0]["assertion_claims"]["jti"], reqs[1]["assertion_claims"]["jti"])
+        self.assertNotEqual(reqs[0]["assertion"], reqs[1]["assertion"])
+
+    def test_certificate_in_front_of_the_key_works_too(self):
+        self.write_pem(self.crt_a, self.key_a)
+        self.assert_ok(self.call(self.cert_broker()))
+
+    def test_unknown_certificate_is_auth_failed_naming_the_certificate(self):
+        self.uploaded(self.crt_b)  # the app registration knows another certificate
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        msg = sc["error"]["message"]
+        self.assertIn("AADSTS700027", msg)
+        self.assertIn("certificate credential", msg)
+        self.assertIn("app registration", msg)
+        # Asked secretd once for a fresh key (a rotation may be under way).
+        self.assertEqual([r["status"] for r in self.mock.token_requests()], [401, 401])
+
+    def test_wrong_key_signature_is_refused(self):
+        # The certificate the endpoint knows, signed with another key: the
+        # signature does not verify (and secretd refuses such a PEM first).
+        self.write_pem(self.key_b, self.crt_a)
+        sc = self.assert_error(self.call(self.cert_broker()), ("secret.not_found",))
+        self.assertIn("certificate credential", sc["error"]["message"])
+        self.assertIn("does not belong", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
+    def test_wrong_audience_is_refused(self):
+        self.mock.set_expected_audience("https://login.microsoftonline.com/%s/oauth2/v2.0/token" % TENANT)
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        self.assertIn("AADSTS50013", sc["error"]["message"])
+        self.assertIn("MCP_AUTH_BROKER_AUTHORITY", sc["error"]["message"])
+
+    def test_expired_assertion_is_refused(self):
+        self.mock.set_clock_offset(3600)  # the endpoint's clock an hour ahead
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        self.assertIn("AADSTS700024", sc["error"]["message"])
+        self.assertIn("clock", sc["error"]["message"])
+
+    def test_mock_refuses_a_forged_signature(self):
+        # The mock's verification is real: an assertion whose signature was
+        # made by another key is refused, whatever its header says.
+        broker = self.cert_broker()
+        self.assert_ok(self.call(broker))
+        good = self.mock.token_requests()[0]["assertion"]
+        head, claims, _ = good.split(".")
+        keyfile = os.path.join(self.tmp, "b.key")
+        sig = subprocess.run(("openssl", "dgst", "-sha256", "-sign", keyfile),
+                             input=(head + "." + claims).encode(), stdout=subprocess.PIPE,
+                             check=True).stdout
+        forged = head + "." + claims + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+        status, body = self.post_token(forged)
+        self.assertEqual(status, 401, body)
+        self.assertEqual(body["error_codes"], [700027], body)
+
+    def post_token(self, assertion):
+        import ssl
+        import urllib.parse
+        import urllib.request
+        data = urllib.parse.urlencode({
+            "client_id": CLIENT_ID, "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion, "grant_type": "client_credentials",
+            "scope": self.mock.base_url + "/.default"}).encode()
+        ctx = ssl.create_default_context(cafile=tth.PKI.ca_file)
+        try:
+            with urllib.request.urlopen(self.mock.token_url(TENANT), data, context=ctx, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_rotated_certificate_is_picked_up_after_a_rejected_login(self):
+        # The default secret cache (300 s): only the rejection makes secretd
+        # read the PEM again.
+        broker = self.cert_broker(resources=[self.mock.base_url, self.mock.localhost_url])
+        self.assert_ok(self.call(broker))
+        # The operator rotates: a new certificate in the app registration
+        # and in the file, the old one removed.
+        self.write_pem(self.key_b, self.crt_b)
+        self.uploaded(self.crt_b)
+        self.assert_ok(self.call(broker, request_id="req-2", resource=self.mock.localhost_url),
+                       "req-2", source="minted")
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["status"] for r in reqs], [200, 401, 200], dump(reqs))
+        self.assertEqual(reqs[1]["assertion_header"]["x5t"], reqs[0]["assertion_header"]["x5t"])
+        self.assertNotEqual(reqs[2]["assertion_header"]["x5t"], reqs[0]["assertion_header"]["x5t"])
+        self.assertIs(reqs[2]["assertion_ok"], True)
+
+
+class CertificateOperator(CertificateCase):
+    def test_ready_prints_subject_thumbprints_and_expiry(self):
+        status, out, err = harness.run_once(self.stage, ["--ready"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-256 %s" % fingerprint(self.crt_a, "sha256"), out)
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), out)
+        self.assertIn("CN=mcp-auth-broker test a", out)
+        # A two-day certificate is within the 30-day warning.
+        self.assertRegex(out, r"(?m)^.*certificate.*within 30 days")
+        self.assertNotIn(self.key_a.splitlines()[1], out + err)
+
+    def test_ready_fails_with_a_certificate_the_endpoint_does_not_know(self):
+        self.uploaded(self.crt_b)
+        status, out, err = harness.run_once(self.stage, ["--ready"], self.cert_env())
+        self.assertNotEqual(status, 0, out + err)
+        self.assertIn("provider.auth_failed", out)
+
+    def test_key_stays_in_secure_heap(self):
+        # secretd reports how much of OpenSSL's secure heap the key took:
+        # the private numbers of an RSA-2048 key, d (256 bytes) and p, q,
+        # dp, dq, qinv (128 each), are 896 bytes; less would mean some went
+        # to the ordinary heap.
+        broker = self.cert_broker({"MCP_AUTH_BROKER_LOG_LEVEL": "debug"})
+        self.assert_ok(self.call(broker))
+        broker.close_stdin()
+        broker.wait()
+        text = broker.stderr_text()
+        m = re.search(r"2048-bit RSA, (\d+) bytes of OpenSSL's secure heap", text)
+        self.assertIsNotNone(m, text[-3000:])
+        self.assertGreaterEqual(int(m.group(1)), 256 + 5 * 128)
+
+
+class CertificateConfig(CertificateCase):
+    def run_config(self, changes, remove=()):
+        env = self.cert_env()
+        env.update(changes)
+        for name in remove:
+            env.pop(name, None)
+        return harness.run_once(self.stage, [], env)
+
+    def test_bad_credential_value_exits_78(self):
+        status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "password"})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_CREDENTIAL: 'password' is not one of secret, "
+                      "certificate, federated, managed_identity", err)
+
+    def test_federated_and_managed_identity_are_not_implemented_yet(self):
+        for kind in ("federated", "managed_identity"):
+            status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_CREDENTIAL": kind})
+            self.assertEqual(status, 78, err)
+            self.assertIn("not implemented yet", err)
+
+    def test_certificate_needs_its_reference(self):
+        status, _, err = self.run_config({}, remove=("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF",))
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF: required", err)
+
+    def test_certificate_and_secret_ref_together_are_refused(self):
+        status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_SECRET_REF": self.pem})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_SECRET_REF: set, but", err)
+
+    def test_short_key_is_refused_naming_the_credential(self):
+        key, crt = make_certificate(self.tmp, "short", bits=1024)
+        self.write_pem(key, crt)
+        sc = self.assert_error(self.call(self.cert_broker()), "secret.not_found")
+        self.assertIn("certificate credential", sc["error"]["message"])
+        self.assertIn("2048", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
+
+if __name__ == "__main__":
+    harness.main()
