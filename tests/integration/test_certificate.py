@@ -24,11 +24,14 @@ sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import secretd_support as sup  # noqa: E402
 import test_tokend_http as tth  # noqa: E402
 from test_tokend_http import CLIENT_ID, TENANT, dump  # noqa: E402
 
 mock_entra = tth.mock_entra
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# common/ipc.h
+MSG_ASSERTION_REQ, MSG_ASSERTION_ANS, MSG_CERT_INFO = 20, 21, 36
 
 
 def setUpModule():
@@ -261,6 +264,67 @@ class CertificateOperator(CertificateCase):
         m = re.search(r"2048-bit RSA, (\d+) bytes of OpenSSL's secure heap", text)
         self.assertIsNotNone(m, text[-3000:])
         self.assertGreaterEqual(int(m.group(1)), 256 + 5 * 128)
+
+
+class SecretdMonitor(CertificateCase):
+    """secretd spoken to directly, as tokend and brokerd would: with a
+    certificate it signs and never serves the key; with a secret it has no
+    certificate to sign with."""
+
+    def secretd(self, credential="certificate"):
+        if credential == "certificate":
+            env = sup.secretd_env("file", None, {
+                "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "certificate",
+                "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": self.pem,
+                "MCP_AUTH_BROKER_GRAPH_CLIENT_ID": CLIENT_ID,
+                "MCP_AUTH_BROKER_TENANT_ID": TENANT})
+        else:
+            env = sup.secretd_env("file", self.secret_file)
+        sd = sup.Secretd(self.stage, env)
+        self.addCleanup(sd.close)
+        return sd
+
+    def test_assertion_only_and_verifiable(self):
+        sd = self.secretd()
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 5, b'{"refresh":false}')
+        msg_type, msg_id, jwt = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (MSG_ASSERTION_ANS, 5), jwt)
+        head, claims, sig = jwt.decode().split(".")
+        self.assertEqual(b64url_json(claims)["aud"],
+                         "%s/%s/oauth2/v2.0/token" % (sup.CLOSED_AUTHORITY, TENANT))
+        path = os.path.join(self.tmp, "uploaded.crt")
+        with open(path, "w") as f:
+            f.write(self.crt_a)
+        cert = mock_entra.ClientCertificate(path, self.tmp)
+        self.assertTrue(cert.verify((head + "." + claims).encode(),
+                                    base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), self.tmp))
+        self.assertNotIn(b"PRIVATE KEY", jwt)
+        # brokerd hears of the certificate's public facts, id 0.
+        infos = [m for m in sd.pending(sd.broker, 1.0) if m[0] == MSG_CERT_INFO]
+        self.assertEqual(len(infos), 1, infos)
+        info = json.loads(infos[0][2])
+        self.assertEqual(infos[0][1], 0)
+        self.assertEqual(info["sha256"], fingerprint(self.crt_a, "sha256"))
+        self.assertEqual(info["sha1"], fingerprint(self.crt_a, "sha1"))
+
+    def test_key_is_never_served_with_a_certificate(self):
+        sd = self.secretd()
+        msg_type, payload = sd.ask_secret(6)
+        self.assertEqual(msg_type, sup.MSG_SECRET_ERR, payload)
+        self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
+        self.assertIn("refused SECRET_REQ 6 from tokend", sd.log_with("refused SECRET_REQ"))
+
+    def test_no_assertion_with_a_client_secret(self):
+        sd = self.secretd("secret")
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 7, b'{"refresh":false}')
+        msg_type, msg_id, payload = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (sup.MSG_SECRET_ERR, 7), payload)
+        self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
+
+    def test_brokerd_may_not_ask_for_an_assertion(self):
+        sd = self.secretd()
+        sd.send(sd.broker, MSG_ASSERTION_REQ, 8, b'{"refresh":false}')
+        self.assertNotEqual(sd.wait(), 0, sd.log())
 
 
 class CertificateConfig(CertificateCase):
