@@ -1,9 +1,10 @@
 /* secretd: resolves the configured Graph client secret and serves it to
  * tokend alone.  brokerd may ask for status, never for a secret.
  *
- * Channels: brokerd on descriptor 3 (STATUS_REQ; OP_TOKEN once, first;
- * SECRET_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
- * SECRET_ERR out).  A request for a secret from brokerd, or for anything
+ * Channels: brokerd on descriptor 3 (OP_TOKEN once, first; SECRET_INFO and
+ * CERT_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
+ * SECRET_ERR out; with a certificate credential ASSERTION_REQ in,
+ * ASSERTION_ANS or SECRET_ERR out: the key only signs, it is never served).  A request for a secret from brokerd, or for anything
  * but the configured reference from tokend, is refused and logged: either
  * means that process is no longer what it should be. */
 #include "buildconf.h"
