@@ -33,6 +33,8 @@
 /* brokerd sends the 1Password token right after it starts us; waiting longer
  * than this means it is not going to. */
 #define OP_TOKEN_WAIT_MS 10000
+/* A 1Password service-account token is well under 2 KiB. */
+#define OP_TOKEN_MAX 16384
 
 struct secretd {
 	struct config cfg;
@@ -346,15 +348,88 @@ secretd_start(struct secretd *sd)
 		secretd_await_op_token(sd);
 }
 
+/* The 1Password token for a one-shot run: what brokerd --check writes on
+ * our stdin (nothing when secretd reads the systemd credential itself). */
+static void
+secretd_describe_op_token(struct provider *p)
+{
+	unsigned char *buf = sodium_malloc(OP_TOKEN_MAX + 1);
+	size_t n = 0;
+	ssize_t r;
+
+	if (buf == NULL)
+		fatalx("out of guarded memory");
+	while (n <= OP_TOKEN_MAX && (r = read(STDIN_FILENO, buf + n, OP_TOKEN_MAX + 1 - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			break;
+		n += (size_t)r;
+	}
+	provider_set_op_token(p, buf, n > OP_TOKEN_MAX ? 0 : n);
+	sodium_free(buf);
+}
+
+/* secretd --describe-certificate, run by brokerd --check: resolves the
+ * certificate credential's PEM with the configured provider, as a running
+ * secretd would, and prints its public facts on stdout, one name=value line
+ * each, or error=<code>: <message>.  Never the key.  One shot: no channel,
+ * no launcher (the helper is run directly), no filter. */
+static int
+secretd_describe_certificate(void)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	struct guarded g = { NULL, 0 }, none = { NULL, 0 };
+	struct provider p;
+	struct cert_key ck;
+	struct config cfg;
+	int rc = 1;
+
+	config_load_or_exit(&cfg);
+	log_set_level(cfg.log_level);
+	if (cfg.graph_credential != GRAPH_CREDENTIAL_CERTIFICATE || cfg.env == BROKER_ENV_SMOKE) {
+		printf("error=the credential is not a certificate\n");
+		config_free(&cfg);
+		return 1;
+	}
+	assertion_crypto_init();
+	if (provider_init(&p, &cfg, &err) == 0) {
+		if (cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)
+			secretd_describe_op_token(&p);
+		if (provider_resolve(&p, &none, &g, &err) == 0 && cert_key_load(&ck, &g, &err) == 0) {
+			printf("subject=%s\nsha256=%s\nsha1=%s\nnot_after=%s\nnot_after_unix=%lld\n",
+			    ck.info.subject, ck.info.sha256, ck.info.sha1, ck.info.not_after,
+			    (long long)ck.info.not_after_unix);
+			cert_key_free(&ck);
+			rc = 0;
+		}
+		provider_free(&p);
+	}
+	if (rc != 0)
+		printf("error=%s: %s\n", err_name(err.code), err.message);
+	guard_free(&g);
+	config_free(&cfg);
+	return rc;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct secretd sd;
 
 	log_init("secretd", LOG_LEVEL_INFO);
+	if (argc == 2 && strcmp(argv[1], "--describe-certificate") == 0) {
+		/* Hardened as ever, but without channels: it answers on stdout. */
+		proc_harden("secretd");
+		if (sodium_init() < 0)
+			fatalx("sodium_init failed");
+		return secretd_describe_certificate();
+	}
 	proc_child_init("secretd");
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
+	if (argc != 1)
+		fatalx("usage: secretd (started by brokerd), or secretd --describe-certificate");
 	secretd_start(&sd);
 	/* From here secretd only answers on its channels, reads the secret and
 	 * asks the launcher: no network, no process, no execve. */
