@@ -149,9 +149,14 @@ void secrets_hand_over(struct broker *b);
 void secrets_dispatch(struct broker *b, const struct ipc_msg *m);
 /* Certificates expiring within this many days are warned about. */
 #define CERT_WARN_DAYS 30
-/* One line on the certificate in use ("" when none was reported), and
- * whether it expires within CERT_WARN_DAYS of now (or has expired). */
-bool secrets_cert_line(const struct broker *b, int64_t now, char *out, size_t len);
+/* One line on a certificate ("" when none was reported), and whether it
+ * expires within CERT_WARN_DAYS of now (or has expired). */
+bool secrets_cert_line(const struct msg_cert_info *c, int64_t now, char *out, size_t len);
+/* brokerd --check with a certificate credential: runs secretd
+ * --describe-certificate (the key is read there, never here) for the
+ * certificate's public facts; -1 with why when it could not. */
+int secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
+    size_t len);
 
 /* session.c */
 /* A new session at the head of b->sessions; the descriptors become its own. */

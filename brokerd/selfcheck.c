@@ -633,7 +633,7 @@ ready_certificate_step(struct tally *t, const struct broker *b)
 {
 	char line[768];
 
-	if (secrets_cert_line(b, (int64_t)time(NULL), line, sizeof(line)))
+	if (secrets_cert_line(&b->cert, (int64_t)time(NULL), line, sizeof(line)))
 		step_warn(t, "certificate", "%s", line);
 	else if (line[0] != '\0')
 		step(t, true, "certificate", "%s", line);
@@ -824,6 +824,25 @@ check_provider(struct tally *t, const struct config *cfg)
 	}
 }
 
+/* The certificate credential: its public facts as secretd reads them
+ * (secretd --describe-certificate; the key never reaches brokerd), with a
+ * warning 30 days before it expires. */
+static void
+check_certificate(struct tally *t, const struct config *cfg)
+{
+	struct msg_cert_info ci;
+	char line[768], why[512];
+
+	if (cfg->env == BROKER_ENV_SMOKE || cfg->graph_credential != GRAPH_CREDENTIAL_CERTIFICATE)
+		return;
+	if (secrets_describe_certificate(cfg, &ci, why, sizeof(why)) == -1)
+		step(t, false, "certificate", "%s", why);
+	else if (secrets_cert_line(&ci, (int64_t)time(NULL), line, sizeof(line)))
+		step_warn(t, "certificate", "%s", line);
+	else
+		step(t, true, "certificate", "%s", line);
+}
+
 void
 selfcheck_config(void)
 {
@@ -839,6 +858,7 @@ selfcheck_config(void)
 		    cfg.resources.n == 1 ? "" : "s", cfg.scopes.n, cfg.scopes.n == 1 ? "" : "s",
 		    cfg.policy_version);
 		check_provider(&t, &cfg);
+		check_certificate(&t, &cfg);
 		dir = cfg.libexecdir;
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

@@ -251,6 +251,54 @@ class CertificateOperator(CertificateCase):
         self.assertNotEqual(status, 0, out + err)
         self.assertIn("provider.auth_failed", out)
 
+    def test_check_prints_subject_thumbprints_and_expiry(self):
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        line = [l for l in out.splitlines() if "certificate" in l and "SHA-1" in l]
+        self.assertEqual(len(line), 1, out)
+        self.assertIn("SHA-256 %s" % fingerprint(self.crt_a, "sha256"), line[0])
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), line[0])
+        self.assertIn("CN=mcp-auth-broker test a", line[0])
+        self.assertRegex(line[0], r"expires 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+        self.assertIn("within 30 days", line[0])  # a two-day certificate
+        self.assertEqual(self.mock.token_requests(), [], "--check logged in")
+        self.assertNotIn(self.key_a.splitlines()[1], out + err)
+
+    def test_check_no_warning_for_a_long_lived_certificate(self):
+        key, crt = make_certificate(self.tmp, "long", days=400)
+        self.write_pem(key, crt)
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-1 %s" % fingerprint(crt, "sha1"), out)
+        self.assertNotIn("within 30 days", out)
+
+    def test_check_fails_on_a_pem_without_its_key(self):
+        harness.write_secret_file(self.pem, self.crt_a)
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertNotEqual(status, 0, out + err)
+        self.assertIn("secret.not_found: certificate credential: no unencrypted private key", out)
+
+    def test_check_and_login_through_1password(self):
+        # The PEM through op (tests/fake-op prints <op>.rotating); the
+        # service-account token reaches op through secretd, for --check on
+        # secretd's stdin, never in its environment.
+        scratch = sup.ScratchDir()
+        self.addCleanup(scratch.remove)
+        op = sup.FakeOp(scratch)
+        op.set_rotating(self.key_a + self.crt_a)
+        env = self.cert_env()
+        env.update({"MCP_AUTH_BROKER_SECRET_PROVIDER": "1password",
+                    "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": "op://Infra/rotating/pem",
+                    "MCP_AUTH_BROKER_OP_PATH": op.path, "OP_SERVICE_ACCOUNT_TOKEN": sup.OP_TOKEN,
+                    "HOME": scratch.path})
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), out)
+        calls = op.calls()
+        self.assertEqual(len(calls), 1, calls)
+        self.assertEqual(calls[0]["env"].get("OP_SERVICE_ACCOUNT_TOKEN"), sup.OP_TOKEN)
+        self.assert_ok(self.call(self.started(env_overrides=env)))
+
     def test_key_stays_in_secure_heap(self):
         # secretd reports how much of OpenSSL's secure heap the key took:
         # the private numbers of an RSA-2048 key, d (256 bytes) and p, q,
