@@ -405,6 +405,18 @@ class CertificateConfig(CertificateCase):
         self.assertEqual(status, 78, err)
         self.assertIn("MCP_AUTH_BROKER_GRAPH_SECRET_REF: set, but", err)
 
+    def test_encrypted_key_is_refused_not_prompted_for(self):
+        key, crt = (os.path.join(self.tmp, "enc" + ext) for ext in (".key", ".crt"))
+        subprocess.run(("openssl", "req", "-x509", "-newkey", "rsa:2048", "-passout", "pass:hunter2",
+                        "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=encrypted"),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, check=True)
+        with open(key) as f, open(crt) as g:
+            self.write_pem(f.read(), g.read())
+        sc = self.assert_error(self.call(self.cert_broker()), "secret.not_found")
+        self.assertIn("no unencrypted private key", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
     def test_short_key_is_refused_naming_the_credential(self):
         key, crt = make_certificate(self.tmp, "short", bits=1024)
         self.write_pem(key, crt)
