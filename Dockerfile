@@ -13,7 +13,8 @@
 #
 # Configuration is the MCP_AUTH_BROKER_* environment (mcp-auth-broker.conf(5)).
 # Give the client secret (or the certificate credential's PEM) or the
-# 1Password service-account token as a mounted file (MCP_AUTH_BROKER_SECRET_PROVIDER=file, or CREDENTIALS_DIRECTORY with
+# 1Password service-account token as a mounted file
+# (MCP_AUTH_BROKER_SECRET_PROVIDER=file, or CREDENTIALS_DIRECTORY with
 # op-service-account-token in it), not as an image ENV: whatever an image's
 # ENV holds, `docker inspect` shows.  brokerd loads its own seccomp filters;
 # Docker's default profile allows that.
