@@ -12,8 +12,9 @@
 # as PID 1 reaps its own children, not a timed-out helper's orphans.
 #
 # Configuration is the MCP_AUTH_BROKER_* environment (mcp-auth-broker.conf(5)).
-# Give the client secret or the 1Password service-account token as a mounted
-# file (MCP_AUTH_BROKER_SECRET_PROVIDER=file, or CREDENTIALS_DIRECTORY with
+# Give the client secret (or the certificate credential's PEM) or the
+# 1Password service-account token as a mounted file
+# (MCP_AUTH_BROKER_SECRET_PROVIDER=file, or CREDENTIALS_DIRECTORY with
 # op-service-account-token in it), not as an image ENV: whatever an image's
 # ENV holds, `docker inspect` shows.  brokerd loads its own seccomp filters;
 # Docker's default profile allows that.
@@ -21,7 +22,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \
-      libcurl4-openssl-dev libjson-c-dev libsodium-dev libseccomp-dev check \
+      libcurl4-openssl-dev libjson-c-dev libsodium-dev libssl-dev libseccomp-dev check \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -32,7 +33,7 @@ RUN ./autogen.sh \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4 libjson-c5 libsodium23 libseccomp2 ca-certificates \
+ && apt-get install -y --no-install-recommends libcurl4 libjson-c5 libsodium23 libssl3 libseccomp2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin mcpbroker
 COPY --from=build /out/usr/ /usr/

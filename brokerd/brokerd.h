@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "guard.h"
 #include "ipc.h"
+#include "msg.h"
 #include "policy.h"
 
 #define BROKERD_VERSION PACKAGE_VERSION
@@ -123,6 +124,8 @@ struct broker {
 	const char *selfcheck; /* "health" or "smoke-e2e": serving a self-check (audited so) */
 	char secret_fingerprint[17]; /* as secretd last reported it; "" until then */
 	char secret_provider[16];
+	struct msg_cert_info cert; /* certificate credential: as secretd last
+				    * reported it; cert.sha1 "" until then */
 };
 
 /* children.c */
@@ -145,6 +148,16 @@ void secrets_take(struct broker *b);
  * then forgets it and wipes the env provider's variable. */
 void secrets_hand_over(struct broker *b);
 void secrets_dispatch(struct broker *b, const struct ipc_msg *m);
+/* Certificates expiring within this many days are warned about. */
+#define CERT_WARN_DAYS 30
+/* One line on a certificate ("" when none was reported), and whether it
+ * expires within CERT_WARN_DAYS of now (or has expired). */
+bool secrets_cert_line(const struct msg_cert_info *c, int64_t now, char *out, size_t len);
+/* brokerd --check with a certificate credential: runs secretd
+ * --describe-certificate (the key is read there, never here) for the
+ * certificate's public facts; -1 with why when it could not. */
+int secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
+    size_t len);
 
 /* session.c */
 /* A new session at the head of b->sessions; the descriptors become its own. */

@@ -26,7 +26,7 @@
 
 extern char **environ;
 
-static const uint32_t from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO };
+static const uint32_t from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO, MSG_CERT_INFO };
 static const uint32_t from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS };
 
 /* How long an orderly stop waits for a child before SIGKILL. */

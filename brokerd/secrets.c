@@ -9,14 +9,25 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
+#include "proc.h"
 #include "secretenv.h"
+#include "timeutil.h"
+
+extern char **environ;
 
 void
 secrets_take(struct broker *b)
@@ -74,12 +85,46 @@ secrets_info(struct broker *b, const struct ipc_msg *m)
 	log_info("secret fingerprint %s (provider %s)", b->secret_fingerprint, b->secret_provider);
 }
 
+bool
+secrets_cert_line(const struct msg_cert_info *c, int64_t now, char *out, size_t len)
+{
+	int64_t left_days = (c->not_after_unix - now) / 86400;
+
+	out[0] = '\0';
+	if (c->sha1[0] == '\0')
+		return false;
+	snprintf(out, len, "subject %s, SHA-256 %s, SHA-1 %s, expires %s%s", c->subject, c->sha256,
+	    c->sha1, c->not_after,
+	    c->not_after_unix <= now ? " (EXPIRED)"
+	    : left_days < CERT_WARN_DAYS ? " (within 30 days: renew it and upload the new one)"
+					 : "");
+	return c->not_after_unix - now < (int64_t)CERT_WARN_DAYS * 86400;
+}
+
+/* The certificate's public facts: what the app registration shows. */
+static void
+secrets_cert_info(struct broker *b, const struct ipc_msg *m)
+{
+	const char *why = NULL;
+	char line[768];
+
+	if (msg_cert_info_decode(m, &b->cert, &why) == -1)
+		fatalx("malformed CERT_INFO from secretd: %s", why);
+	if (secrets_cert_line(&b->cert, (int64_t)time(NULL), line, sizeof(line)))
+		log_warnx("certificate credential: %s", line);
+	else
+		log_info("certificate credential: %s", line);
+}
+
 void
 secrets_dispatch(struct broker *b, const struct ipc_msg *m)
 {
 	switch (m->hdr.type) {
 	case MSG_SECRET_INFO:
 		secrets_info(b, m);
+		break;
+	case MSG_CERT_INFO:
+		secrets_cert_info(b, m);
 		break;
 	default: {
 		/* brokerd asks secretd for nothing: a refusal can only answer a
@@ -94,4 +139,128 @@ secrets_dispatch(struct broker *b, const struct ipc_msg *m)
 		break;
 	}
 	}
+}
+
+/* ---- brokerd --check: the certificate, as secretd reads it --------------- */
+
+/* secretd's environment for a one-shot run: what children.c gives it. */
+static char **
+describe_environ(const struct config *cfg)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 1, sizeof(*env))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (config_is_broker_var(environ[i]) || secretenv_wanted(cfg, environ[i]))
+			env[k++] = environ[i];
+	return env;
+}
+
+static pid_t
+describe_spawn(const struct config *cfg, int *in_fd, int *out_fd)
+{
+	int in[2], out[2];
+	char path[4096];
+	char **env = describe_environ(cfg);
+	pid_t pid;
+
+	children_program_path(cfg->libexecdir, "secretd", path, sizeof(path));
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		char *const argv[] = { path, "--describe-certificate", NULL };
+		if (dup2(in[0], STDIN_FILENO) == -1 || dup2(out[1], STDOUT_FILENO) == -1)
+			_exit(127);
+		proc_close_from(STDERR_FILENO + 1);
+		signal(SIGPIPE, SIG_DFL);
+		execve(path, argv, env);
+		_exit(127);
+	}
+	free(env);
+	close(in[0]);
+	close(out[1]);
+	*in_fd = in[1];
+	*out_fd = out[0];
+	return pid;
+}
+
+/* The 1Password token goes to secretd on its stdin, as brokerd sends it on
+ * the channel when serving: never in secretd's environment. */
+static void
+describe_send_op_token(const struct config *cfg, int fd)
+{
+	const char *token = getenv(OP_TOKEN_VAR);
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+
+	if (cfg->secret_provider == SECRET_PROVIDER_1PASSWORD && token != NULL &&
+	    !secretenv_op_credential_exists())
+		(void)!write(fd, token, strlen(token));
+	signal(SIGPIPE, old);
+	close(fd);
+}
+
+static void
+describe_parse(char *text, struct msg_cert_info *ci, char *why, size_t len)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (eq == NULL)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "subject") == 0)
+			snprintf(ci->subject, sizeof(ci->subject), "%s", eq);
+		else if (strcmp(line, "sha256") == 0)
+			snprintf(ci->sha256, sizeof(ci->sha256), "%s", eq);
+		else if (strcmp(line, "sha1") == 0)
+			snprintf(ci->sha1, sizeof(ci->sha1), "%s", eq);
+		else if (strcmp(line, "not_after") == 0)
+			snprintf(ci->not_after, sizeof(ci->not_after), "%s", eq);
+		else if (strcmp(line, "not_after_unix") == 0)
+			ci->not_after_unix = strtoll(eq, NULL, 10);
+		else if (strcmp(line, "error") == 0)
+			snprintf(why, len, "%s", eq);
+	}
+}
+
+int
+secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
+    size_t len)
+{
+	int64_t deadline = mono_ms() + (cfg->secret_timeout_s + 5) * 1000;
+	char text[2048];
+	size_t n = 0;
+	bool eof = false;
+	int in, out, status;
+	pid_t pid = describe_spawn(cfg, &in, &out);
+
+	memset(ci, 0, sizeof(*ci));
+	snprintf(why, len, "secretd --describe-certificate gave no answer");
+	describe_send_op_token(cfg, in);
+	while (n < sizeof(text) - 1) {
+		struct pollfd pfd = { out, POLLIN, 0 };
+		ssize_t r;
+		if (poll(&pfd, 1, poll_timeout_ms(deadline)) <= 0)
+			break;
+		if ((r = read(out, text + n, sizeof(text) - 1 - n)) <= 0) {
+			eof = r == 0;
+			break;
+		}
+		n += (size_t)r;
+	}
+	text[n] = '\0';
+	close(out);
+	if (!eof)
+		kill(pid, SIGKILL); /* out of time, or talking too much */
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	describe_parse(text, ci, why, len);
+	return ci->sha1[0] != '\0' && ci->sha256[0] != '\0' ? 0 : -1;
 }

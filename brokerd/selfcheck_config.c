@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "brokerd.h"
 #include "log.h"
+#include "msg.h"
 #include "report.h"
 #include "sandbox.h"
 #include "secretenv.h"
@@ -248,6 +250,27 @@ check_provider_file(struct report *t, const struct config *cfg)
 		    "file: %s is readable (secretd checks owner and mode when it reads it)", path);
 }
 
+/* The certificate credential: its public facts as secretd reads them
+ * (secretd --describe-certificate; the key never reaches brokerd), with a
+ * warning 30 days before it expires. */
+static void
+check_certificate(struct report *t, const struct config *cfg)
+{
+	struct msg_cert_info ci;
+	char line[768], why[512];
+
+	if (cfg->env == BROKER_ENV_SMOKE || cfg->graph_credential != GRAPH_CREDENTIAL_CERTIFICATE)
+		return;
+	if (secrets_describe_certificate(cfg, &ci, why, sizeof(why)) == -1)
+		report_add(t, VERDICT_FAIL, "certificate",
+		    "check MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF and the PEM it names", "%s", why);
+	else if (secrets_cert_line(&ci, (int64_t)time(NULL), line, sizeof(line)))
+		report_add(t, VERDICT_WARN, "certificate",
+		    "renew it and upload the new one to the app registration", "%s", line);
+	else
+		report_add(t, VERDICT_OK, "certificate", NULL, "%s", line);
+}
+
 static void
 check_provider(struct report *t, const struct config *cfg)
 {
@@ -392,6 +415,7 @@ selfcheck_config(bool json)
 		    cfg.policy_version);
 		check_settings(&t, &cfg);
 		check_provider(&t, &cfg);
+		check_certificate(&t, &cfg);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

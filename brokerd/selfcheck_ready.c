@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -225,6 +226,20 @@ ready_roles(struct ready *r, const char *resource, const struct ready_result *re
 		    "%s: the token's roles are exactly MCP_AUTH_BROKER_ALLOWED_SCOPES", resource);
 }
 
+/* The certificate credential's public facts, as secretd loaded them: the
+ * thumbprints the app registration must show; a warning 30 days ahead. */
+static void
+ready_certificate(struct report *t, const struct broker *b)
+{
+	char line[768];
+
+	if (secrets_cert_line(&b->cert, (int64_t)time(NULL), line, sizeof(line)))
+		report_add(t, VERDICT_WARN, "certificate", "renew it and upload the new one to the "
+		    "app registration", "%s", line);
+	else if (line[0] != '\0')
+		report_add(t, VERDICT_OK, "certificate", NULL, "%s", line);
+}
+
 static void
 ready_report(struct ready *r)
 {
@@ -247,6 +262,7 @@ ready_report(struct ready *r)
 	if (r->b->secret_fingerprint[0] != '\0')
 		report_add(&r->t, VERDICT_OK, "secret", NULL, "fingerprint %s (provider %s)",
 		    r->b->secret_fingerprint, r->b->secret_provider);
+	ready_certificate(&r->t, r->b);
 	if (smoke)
 		report_add(&r->t, VERDICT_WARN, "credentials",
 		    "set MCP_AUTH_BROKER_ENV to dev, staging or prod with a secret provider to "

@@ -354,6 +354,31 @@ set_secret_ref(struct cfg_ctx *x, const char *v)
 }
 
 static void
+set_credential(struct cfg_ctx *x, const char *v)
+{
+	if (strcmp(v, "secret") == 0) {
+		x->cfg->graph_credential = GRAPH_CREDENTIAL_SECRET;
+	} else if (strcmp(v, "certificate") == 0) {
+		x->cfg->graph_credential = GRAPH_CREDENTIAL_CERTIFICATE;
+	} else if (strcmp(v, "federated") == 0 || strcmp(v, "managed_identity") == 0) {
+		cfg_error(x, "'%s' is not implemented yet: use secret or certificate", v);
+	} else {
+		cfg_error(x, "'%s' is not one of secret, certificate, federated, managed_identity", v);
+	}
+}
+
+static void
+set_certificate_ref(struct cfg_ctx *x, const char *v)
+{
+	if (*v == '\0' || strlen(v) > 1024 || has_ctl(v)) {
+		cfg_error(x, "not a usable certificate reference");
+		return;
+	}
+	free(x->cfg->certificate_ref);
+	x->cfg->certificate_ref = xstrdup(v);
+}
+
+static void
 set_authority(struct cfg_ctx *x, const char *v)
 {
 	const char *why = NULL;
@@ -557,6 +582,8 @@ static const struct cfg_var {
 	{ PREFIX "OP_PATH", set_op_path },
 	{ PREFIX "SECRET_HELPER", set_secret_helper },
 	{ PREFIX "TOOL_NAMES", set_tool_names },
+	{ PREFIX "GRAPH_CREDENTIAL", set_credential },
+	{ PREFIX "GRAPH_CERTIFICATE_REF", set_certificate_ref },
 };
 
 static const struct cfg_var *
@@ -670,6 +697,8 @@ config_smoke_fill(struct cfg_ctx *x)
 	struct config *cfg = x->cfg;
 
 	cfg->secret_provider = SECRET_PROVIDER_SMOKE;
+	/* Smoke mode's built-in secret stands in for every credential kind. */
+	cfg->graph_credential = GRAPH_CREDENTIAL_SECRET;
 	if (cfg->tenant_id == NULL)
 		cfg->tenant_id = xstrdup(SMOKE_TENANT);
 	if (cfg->client_id == NULL)
@@ -746,7 +775,8 @@ config_check_secret_ref(struct cfg_ctx *x)
 	struct config *cfg = x->cfg;
 	const char *ref = cfg->secret_ref;
 
-	x->name = PREFIX "GRAPH_SECRET_REF";
+	x->name = cfg->graph_credential == GRAPH_CREDENTIAL_CERTIFICATE
+	    ? PREFIX "GRAPH_CERTIFICATE_REF" : PREFIX "GRAPH_SECRET_REF";
 	if (ref == NULL)
 		return;
 	switch (cfg->secret_provider) {
@@ -772,6 +802,38 @@ config_check_secret_ref(struct cfg_ctx *x)
 	}
 }
 
+/* With a certificate credential the provider resolves the certificate
+ * reference instead of a client secret: it becomes the one reference
+ * secretd knows, and a client secret set as well would be ignored, so it is
+ * refused rather than silently unused. */
+static void
+config_check_certificate(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	if (cfg->graph_credential != GRAPH_CREDENTIAL_CERTIFICATE) {
+		if (cfg->certificate_ref != NULL) {
+			x->name = PREFIX "GRAPH_CERTIFICATE_REF";
+			cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is not certificate");
+		}
+		return;
+	}
+	x->name = PREFIX "GRAPH_CREDENTIAL";
+	if (cfg->secret_provider == SECRET_PROVIDER_NONE)
+		cfg_error(x, "certificate needs MCP_AUTH_BROKER_SECRET_PROVIDER (file, command, "
+			     "1password or env) to resolve MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF");
+	config_require(x, PREFIX "GRAPH_CERTIFICATE_REF", cfg->certificate_ref == NULL,
+	    "when MCP_AUTH_BROKER_GRAPH_CREDENTIAL is certificate: the reference of a PEM "
+	    "holding the private key and its certificate");
+	if (cfg->secret_ref != NULL) {
+		x->name = PREFIX "GRAPH_SECRET_REF";
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is certificate: unset it");
+		return;
+	}
+	if (cfg->certificate_ref != NULL)
+		cfg->secret_ref = xstrdup(cfg->certificate_ref);
+}
+
 static void
 config_check_real(struct cfg_ctx *x)
 {
@@ -782,8 +844,10 @@ config_check_real(struct cfg_ctx *x)
 	config_require(x, PREFIX "ALLOWED_GRAPH_RESOURCES", cfg->resources.n == 0,
 	    "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
+	config_check_certificate(x);
 	config_require(x, PREFIX "GRAPH_SECRET_REF",
-	    cfg->secret_provider != SECRET_PROVIDER_NONE && cfg->secret_ref == NULL,
+	    cfg->graph_credential == GRAPH_CREDENTIAL_SECRET &&
+		cfg->secret_provider != SECRET_PROVIDER_NONE && cfg->secret_ref == NULL,
 	    "when MCP_AUTH_BROKER_SECRET_PROVIDER is not none");
 	config_require(x, PREFIX "SECRET_HELPER",
 	    cfg->secret_provider == SECRET_PROVIDER_COMMAND && cfg->secret_helper == NULL,
@@ -889,6 +953,7 @@ config_free(struct config *cfg)
 	}
 	free(cfg->paths);
 	free(cfg->secret_ref);
+	free(cfg->certificate_ref);
 	free(cfg->authority);
 	free(cfg->ca_file);
 	free(cfg->audit_file);
@@ -924,6 +989,12 @@ config_provider_name(enum secret_provider p)
 	static const char *names[] = { "none", "1password", "file", "command", "env", "smoke" };
 
 	return names[p];
+}
+
+const char *
+config_credential_name(enum graph_credential c)
+{
+	return c == GRAPH_CREDENTIAL_CERTIFICATE ? "certificate" : "secret";
 }
 
 bool

@@ -42,6 +42,14 @@ enum tool_names {
 	TOOL_NAMES_ORIGINAL, /* the original broker's dotted names */
 };
 
+/* How tokend proves the application's identity at the login endpoint
+ * (MCP_AUTH_BROKER_GRAPH_CREDENTIAL).  federated and managed_identity are
+ * names reserved for issue 12 and refused at start for now. */
+enum graph_credential {
+	GRAPH_CREDENTIAL_SECRET,      /* client_secret, served by secretd */
+	GRAPH_CREDENTIAL_CERTIFICATE, /* client_assertion, signed by secretd */
+};
+
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
 	char *method; /* NULL: any method */
@@ -58,7 +66,12 @@ struct config {
 	struct path_rule *paths;
 	size_t n_paths; /* 0: no path allowlist */
 	enum secret_provider secret_provider;
+	/* The one reference secretd resolves: MCP_AUTH_BROKER_GRAPH_SECRET_REF,
+	 * or with a certificate credential MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF
+	 * (a PEM with the private key and its certificate). */
 	char *secret_ref;
+	enum graph_credential graph_credential;
+	char *certificate_ref; /* as given; secret_ref is the same then */
 	long secret_timeout_s; /* a helper (op, command) is killed after this */
 	long secret_cache_s;   /* how long secretd keeps a resolved secret */
 	char *op_path;	       /* 1password: op, when not found on PATH */
@@ -110,6 +123,7 @@ void config_load_or_exit(struct config *cfg);
 
 const char *config_env_name(enum broker_env env);
 const char *config_provider_name(enum secret_provider p);
+const char *config_credential_name(enum graph_credential c);
 bool config_resource_allowed(const struct config *cfg, const char *resource);
 bool config_scope_allowed(const struct config *cfg, const char *scope);
 

@@ -211,6 +211,12 @@ ipc_type_name(uint32_t type)
 		return "OP_TOKEN";
 	case MSG_SECRET_INFO:
 		return "SECRET_INFO";
+	case MSG_ASSERTION_REQ:
+		return "ASSERTION_REQ";
+	case MSG_ASSERTION_ANS:
+		return "ASSERTION_ANS";
+	case MSG_CERT_INFO:
+		return "CERT_INFO";
 	}
 	return "unknown";
 }

@@ -45,6 +45,12 @@ enum ipc_type {
 	MSG_SECRET_REQ = 16,
 	MSG_SECRET_ANS,
 	MSG_SECRET_ERR,
+	/* tokend -> secretd, only with a certificate credential: sign a client
+	 * assertion {"refresh":bool}; answered by ASSERTION_ANS (the JWT text,
+	 * never the key) or SECRET_ERR.  secretd refuses it with any other
+	 * credential, and refuses SECRET_REQ with a certificate. */
+	MSG_ASSERTION_REQ = 20,
+	MSG_ASSERTION_ANS,
 	/* 32 and 33 (a status request brokerd never sent) are retired. */
 	/* brokerd -> secretd, once, as the very first message when the provider
 	 * is 1password: the raw service-account token (empty when secretd reads
@@ -53,6 +59,10 @@ enum ipc_type {
 	/* secretd -> brokerd, id 0, unsolicited, each time a different secret is
 	 * resolved: {"fingerprint":"<16 hex>","provider":"..."}; never the secret. */
 	MSG_SECRET_INFO = 35,
+	/* secretd -> brokerd, id 0, unsolicited, each time a different
+	 * certificate is loaded: its public facts (subject, thumbprints,
+	 * expiry), for the operator; never the key. */
+	MSG_CERT_INFO = 36,
 };
 
 struct ipc_hdr {

@@ -1009,3 +1009,113 @@ msg_secret_info_decode(const struct ipc_msg *m, struct msg_secret_info *out, con
 	}
 	return 0;
 }
+
+/* ---- ASSERTION_REQ ----------------------------------------------------- */
+
+void
+msg_assertion_req_send(struct ipc_chan *c, uint64_t id, bool refresh)
+{
+	const char *p = refresh ? "{\"refresh\":true}" : "{\"refresh\":false}";
+
+	send_raw(c, MSG_ASSERTION_REQ, id, p, strlen(p));
+}
+
+int
+msg_assertion_req_decode(const struct ipc_msg *m, bool *refresh, const char **why)
+{
+	static const char *const members[] = { "refresh", NULL };
+	struct json_object *o;
+
+	*refresh = false;
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) || !get_bool(o, "refresh", refresh, why)) {
+		json_object_put(o);
+		return -2;
+	}
+	json_object_put(o);
+	return 0;
+}
+
+/* ---- ASSERTION_ANS ----------------------------------------------------- */
+
+void
+msg_assertion_ans_send(struct ipc_chan *c, uint64_t id, const char *jwt, size_t len)
+{
+	send_raw(c, MSG_ASSERTION_ANS, id, jwt, len);
+}
+
+/* Only base64url and exactly two dots: the assertion goes into a form
+ * field as it is, so nothing else may reach it. */
+int
+msg_assertion_ans_decode(const struct ipc_msg *m, const char **why)
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t dots = 0;
+
+	if (m->hdr.len == 0 || m->hdr.len > MSG_ASSERTION_MAX) {
+		*why = "assertion empty or too long";
+		return -1;
+	}
+	for (size_t i = 0; i < m->hdr.len; i++) {
+		if (m->data[i] == '.')
+			dots++;
+		else if (m->data[i] == '\0' || strchr(b64url, m->data[i]) == NULL)
+			dots = 99;
+	}
+	if (dots != 2 || m->data[0] == '.' || m->data[m->hdr.len - 1] == '.') {
+		*why = "assertion is not a compact JWS";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- CERT_INFO --------------------------------------------------------- */
+
+void
+msg_cert_info_send(struct ipc_chan *c, const struct msg_cert_info *ci)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_str(o, "subject", ci->subject);
+	jx_add_str(o, "sha256", ci->sha256);
+	jx_add_str(o, "sha1", ci->sha1);
+	jx_add_str(o, "not_after", ci->not_after);
+	jx_add(o, "not_after_unix", json_object_new_int64(ci->not_after_unix));
+	send_json(c, MSG_CERT_INFO, 0, o);
+}
+
+static bool
+is_upper_hex(const char *s, size_t len)
+{
+	return strlen(s) == len && strspn(s, "0123456789ABCDEF") == len;
+}
+
+int
+msg_cert_info_decode(const struct ipc_msg *m, struct msg_cert_info *out, const char **why)
+{
+	static const char *const members[] = { "subject", "sha256", "sha1", "not_after",
+		"not_after_unix", NULL };
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if (m->hdr.id != 0) {
+		*why = "CERT_INFO with an id";
+		return -1;
+	}
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) ||
+	    !copy_str(o, "subject", false, out->subject, sizeof(out->subject), why) ||
+	    !copy_str(o, "sha256", true, out->sha256, sizeof(out->sha256), why) ||
+	    !copy_str(o, "sha1", true, out->sha1, sizeof(out->sha1), why) ||
+	    !copy_str(o, "not_after", true, out->not_after, sizeof(out->not_after), why) ||
+	    !get_int(o, "not_after_unix", INT64_MIN, INT64_MAX, &out->not_after_unix, why))
+		return drop(o);
+	json_object_put(o);
+	if (!is_upper_hex(out->sha256, 64) || !is_upper_hex(out->sha1, 40)) {
+		*why = "thumbprint is not upper-case hex of the right length";
+		return -1;
+	}
+	return 0;
+}

@@ -184,4 +184,29 @@ struct msg_secret_info {
 void msg_secret_info_send(struct ipc_chan *c, const char *fingerprint, const char *provider);
 int msg_secret_info_decode(const struct ipc_msg *m, struct msg_secret_info *out, const char **why);
 
+/* ---- ASSERTION_REQ: tokend -> secretd (certificate credential) --------- */
+/* refresh: the login endpoint rejected the last assertion (the certificate
+ * may have been rotated).  Decoding as SECRET_REQ: -1 not a JSON object
+ * (fatal), -2 names anything else (refused with an answer). */
+void msg_assertion_req_send(struct ipc_chan *c, uint64_t id, bool refresh);
+int msg_assertion_req_decode(const struct ipc_msg *m, bool *refresh, const char **why);
+
+/* ---- ASSERTION_ANS: secretd -> tokend: a signed client assertion ------- */
+/* A compact JWS: three base64url parts joined by dots, at most this long. */
+#define MSG_ASSERTION_MAX 8192
+void msg_assertion_ans_send(struct ipc_chan *c, uint64_t id, const char *jwt, size_t len);
+int msg_assertion_ans_decode(const struct ipc_msg *m, const char **why);
+
+/* ---- CERT_INFO: secretd -> brokerd, id 0: the certificate in use ------- */
+struct msg_cert_info {
+	char subject[256];
+	char sha256[65];   /* hex, upper case, as the Azure portal shows */
+	char sha1[41];
+	char not_after[32]; /* ISO 8601, UTC */
+	int64_t not_after_unix;
+};
+
+void msg_cert_info_send(struct ipc_chan *c, const struct msg_cert_info *ci);
+int msg_cert_info_decode(const struct ipc_msg *m, struct msg_cert_info *out, const char **why);
+
 #endif

@@ -1,9 +1,10 @@
 /* secretd: resolves the configured Graph client secret and serves it to
  * tokend alone.  brokerd may ask for status, never for a secret.
  *
- * Channels: brokerd on descriptor 3 (STATUS_REQ; OP_TOKEN once, first;
- * SECRET_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
- * SECRET_ERR out).  A request for a secret from brokerd, or for anything
+ * Channels: brokerd on descriptor 3 (OP_TOKEN once, first; SECRET_INFO and
+ * CERT_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
+ * SECRET_ERR out; with a certificate credential ASSERTION_REQ in,
+ * ASSERTION_ANS or SECRET_ERR out: the key only signs, it is never served).  A request for a secret from brokerd, or for anything
  * but the configured reference from tokend, is refused and logged: either
  * means that process is no longer what it should be. */
 #include "buildconf.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -31,6 +33,8 @@
 /* brokerd sends the 1Password token right after it starts us; waiting longer
  * than this means it is not going to. */
 #define OP_TOKEN_WAIT_MS 10000
+/* A 1Password service-account token is well under 2 KiB. */
+#define OP_TOKEN_MAX 16384
 
 struct secretd {
 	struct config cfg;
@@ -39,6 +43,9 @@ struct secretd {
 	struct provider provider;
 	struct secret_cache cache;
 	struct launcher launcher; /* 1password, command: runs the helper */
+	bool certificate;	  /* the credential is a certificate: sign, never serve */
+	struct cert_key cert;	  /* loaded from the cached PEM when certificate */
+	char token_url[1024];	  /* the assertions' aud, from our own configuration */
 };
 
 /* brokerd sends OP_TOKEN once, first, and nothing after it.  SECRET_REQ and
@@ -46,7 +53,7 @@ struct secretd {
  * logged: a compromised brokerd asking for the secret, or trying to swap the
  * 1Password account, is worth an alarm.  Any other type is fatal. */
 static const uint32_t from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
-static const uint32_t from_tokend[] = { MSG_SECRET_REQ };
+static const uint32_t from_tokend[] = { MSG_SECRET_REQ, MSG_ASSERTION_REQ };
 
 static void
 secretd_send_error(struct ipc_chan *c, uint64_t id, enum err_code code, const char *msg)
@@ -62,13 +69,32 @@ secretd_send_info(struct secretd *sd)
 	    config_provider_name(sd->cfg.secret_provider));
 }
 
+/* A certificate credential's PEM is parsed before it is cached: a PEM
+ * without a usable key never replaces the key in use. */
+static int
+secretd_load_certificate(struct secretd *sd, const struct guarded *g, struct secret_error *err)
+{
+	struct cert_key ck;
+
+	if (cert_key_load(&ck, g, err) == -1)
+		return -1;
+	cert_key_free(&sd->cert);
+	sd->cert = ck;
+	if (sd->cert.info.not_after_unix < (int64_t)time(NULL))
+		log_warnx("certificate credential: the certificate (SHA-1 %s) expired on %s",
+		    sd->cert.info.sha1, sd->cert.info.not_after);
+	return 0;
+}
+
 static int
 secretd_resolve(struct secretd *sd, uint64_t id)
 {
 	struct guarded g = { NULL, 0 };
 	struct secret_error err = { ERR_NONE, "" };
 
-	if (provider_resolve(&sd->provider, &sd->cache.secret, &g, &err) == -1) {
+	if (provider_resolve(&sd->provider, &sd->cache.secret, &g, &err) == -1 ||
+	    (sd->certificate && secretd_load_certificate(sd, &g, &err) == -1)) {
+		guard_free(&g);
 		log_warnx("secret request %llu: %s: %s", (unsigned long long)id, err_name(err.code),
 		    err.message);
 		secretd_send_error(&sd->tokend, id, err.code, err.message);
@@ -78,29 +104,83 @@ secretd_resolve(struct secretd *sd, uint64_t id)
 	log_debug("secret resolved (fingerprint %s)", sd->cache.fingerprint);
 	/* Queued before the answer to tokend, and brokerd's channel is flushed
 	 * first: brokerd knows the fingerprint before the call it serves ends. */
-	if (secret_cache_take_news(&sd->cache))
+	if (secret_cache_take_news(&sd->cache)) {
 		secretd_send_info(sd);
+		if (sd->certificate)
+			msg_cert_info_send(&sd->broker, &sd->cert.info);
+	}
 	return 0;
 }
 
-static void
-secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
+/* Resolves again when the cache says so; -1 when that failed (answered). */
+static int
+secretd_fresh_enough(struct secretd *sd, uint64_t id, bool refresh)
 {
 	bool stale = secret_cache_needs_resolve(&sd->cache, false);
 	bool early = !stale && refresh && secret_cache_needs_resolve(&sd->cache, true);
-	const unsigned char *p;
 
 	/* Only a refresh that is the reason to resolve counts against its
 	 * 30 s floor; a failed attempt counts too. */
 	if (early)
 		secret_cache_note_refresh(&sd->cache);
 	if ((stale || early) && secretd_resolve(sd, id) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+secretd_answer_secret(struct secretd *sd, uint64_t id, bool refresh)
+{
+	const unsigned char *p;
+
+	if (secretd_fresh_enough(sd, id, refresh) == -1)
 		return;
 	p = guard_open(&sd->cache.secret);
 	msg_secret_ans_send(&sd->tokend, id, p, sd->cache.secret.len);
 	guard_close(&sd->cache.secret);
 	log_debug("secret request %llu answered%s", (unsigned long long)id,
 	    refresh ? " (refresh asked)" : "");
+}
+
+/* The key is re-read on the secret cache's schedule and when tokend
+ * reports a rejected login, as a client secret is; then a fresh assertion
+ * is signed for each request (its jti must not repeat). */
+static void
+secretd_answer_assertion(struct secretd *sd, uint64_t id, bool refresh)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	char jwt[MSG_ASSERTION_MAX];
+
+	if (secretd_fresh_enough(sd, id, refresh) == -1)
+		return;
+	if (assertion_sign(&sd->cert, sd->token_url, sd->cfg.client_id, (int64_t)time(NULL), jwt,
+		sizeof(jwt), &err) == -1) {
+		secretd_send_error(&sd->tokend, id, err.code, err.message);
+		return;
+	}
+	msg_assertion_ans_send(&sd->tokend, id, jwt, strlen(jwt));
+	sodium_memzero(jwt, sizeof(jwt));
+	log_debug("assertion request %llu answered%s", (unsigned long long)id,
+	    refresh ? " (refresh asked)" : "");
+}
+
+/* Each credential has its one request: a client secret is served, a
+ * certificate's key only signs.  The other request is refused, and said
+ * so: tokend asking for the key itself is not what it should be. */
+static bool
+secretd_request_fits(struct secretd *sd, const struct ipc_msg *m)
+{
+	bool assertion = m->hdr.type == MSG_ASSERTION_REQ;
+
+	if (assertion == sd->certificate)
+		return true;
+	log_warnx("refused %s %llu from tokend: the credential is a %s",
+	    ipc_type_name(m->hdr.type), (unsigned long long)m->hdr.id,
+	    config_credential_name(sd->cfg.graph_credential));
+	secretd_send_error(&sd->tokend, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
+	    sd->certificate ? "the credential is a certificate: its key is never served"
+			    : "the credential is a client secret: there is no certificate to sign with");
+	return false;
 }
 
 static void
@@ -110,10 +190,12 @@ secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 	bool refresh;
 	/* Anything but an empty payload or {"refresh":bool} would name something
 	 * other than the configured reference: refused, and said so. */
-	int rc = msg_secret_req_decode(m, &refresh, &why);
+	int rc = m->hdr.type == MSG_ASSERTION_REQ ? msg_assertion_req_decode(m, &refresh, &why)
+						  : msg_secret_req_decode(m, &refresh, &why);
 
 	if (rc == -1)
-		fatalx("malformed SECRET_REQ %llu from tokend: %s", (unsigned long long)m->hdr.id, why);
+		fatalx("malformed %s %llu from tokend: %s", ipc_type_name(m->hdr.type),
+		    (unsigned long long)m->hdr.id, why);
 	if (rc == -2) {
 		log_warnx("refused secret request %llu from tokend (%s): only the configured "
 			  "reference is ever resolved",
@@ -122,7 +204,12 @@ secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 		    "only the configured secret reference is served");
 		return;
 	}
-	secretd_answer_secret(sd, m->hdr.id, refresh);
+	if (!secretd_request_fits(sd, m))
+		return;
+	if (sd->certificate)
+		secretd_answer_assertion(sd, m->hdr.id, refresh);
+	else
+		secretd_answer_secret(sd, m->hdr.id, refresh);
 }
 
 static void
@@ -236,6 +323,13 @@ secretd_start(struct secretd *sd)
 		exit(EX_CONFIG_STATUS);
 	}
 	secret_cache_init(&sd->cache, sd->cfg.secret_cache_s, mono_ms);
+	/* config.c makes smoke mode's credential a secret. */
+	sd->certificate = sd->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE;
+	if (sd->certificate) {
+		snprintf(sd->token_url, sizeof(sd->token_url), "%s/%s/oauth2/v2.0/token",
+		    sd->cfg.authority, sd->cfg.tenant_id);
+		assertion_crypto_init();
+	}
 	ipc_chan_init(&sd->broker, IPC_FD_PARENT, "brokerd", from_broker,
 	    sizeof(from_broker) / sizeof(from_broker[0]));
 	ipc_chan_init(&sd->tokend, IPC_FD_PEER, "tokend", from_tokend,
@@ -254,15 +348,88 @@ secretd_start(struct secretd *sd)
 		secretd_await_op_token(sd);
 }
 
+/* The 1Password token for a one-shot run: what brokerd --check writes on
+ * our stdin (nothing when secretd reads the systemd credential itself). */
+static void
+secretd_describe_op_token(struct provider *p)
+{
+	unsigned char *buf = sodium_malloc(OP_TOKEN_MAX + 1);
+	size_t n = 0;
+	ssize_t r;
+
+	if (buf == NULL)
+		fatalx("out of guarded memory");
+	while (n <= OP_TOKEN_MAX && (r = read(STDIN_FILENO, buf + n, OP_TOKEN_MAX + 1 - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			break;
+		n += (size_t)r;
+	}
+	provider_set_op_token(p, buf, n > OP_TOKEN_MAX ? 0 : n);
+	sodium_free(buf);
+}
+
+/* secretd --describe-certificate, run by brokerd --check: resolves the
+ * certificate credential's PEM with the configured provider, as a running
+ * secretd would, and prints its public facts on stdout, one name=value line
+ * each, or error=<code>: <message>.  Never the key.  One shot: no channel,
+ * no launcher (the helper is run directly), no filter. */
+static int
+secretd_describe_certificate(void)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	struct guarded g = { NULL, 0 }, none = { NULL, 0 };
+	struct provider p;
+	struct cert_key ck;
+	struct config cfg;
+	int rc = 1;
+
+	config_load_or_exit(&cfg);
+	log_set_level(cfg.log_level);
+	if (cfg.graph_credential != GRAPH_CREDENTIAL_CERTIFICATE || cfg.env == BROKER_ENV_SMOKE) {
+		printf("error=the credential is not a certificate\n");
+		config_free(&cfg);
+		return 1;
+	}
+	assertion_crypto_init();
+	if (provider_init(&p, &cfg, &err) == 0) {
+		if (cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)
+			secretd_describe_op_token(&p);
+		if (provider_resolve(&p, &none, &g, &err) == 0 && cert_key_load(&ck, &g, &err) == 0) {
+			printf("subject=%s\nsha256=%s\nsha1=%s\nnot_after=%s\nnot_after_unix=%lld\n",
+			    ck.info.subject, ck.info.sha256, ck.info.sha1, ck.info.not_after,
+			    (long long)ck.info.not_after_unix);
+			cert_key_free(&ck);
+			rc = 0;
+		}
+		provider_free(&p);
+	}
+	if (rc != 0)
+		printf("error=%s: %s\n", err_name(err.code), err.message);
+	guard_free(&g);
+	config_free(&cfg);
+	return rc;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct secretd sd;
 
 	log_init("secretd", LOG_LEVEL_INFO);
+	if (argc == 2 && strcmp(argv[1], "--describe-certificate") == 0) {
+		/* Hardened as ever, but without channels: it answers on stdout. */
+		proc_harden("secretd");
+		if (sodium_init() < 0)
+			fatalx("sodium_init failed");
+		return secretd_describe_certificate();
+	}
 	proc_child_init("secretd");
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
+	if (argc != 1)
+		fatalx("usage: secretd (started by brokerd), or secretd --describe-certificate");
 	secretd_start(&sd);
 	/* From here secretd only answers on its channels, reads the secret and
 	 * asks the launcher: no network, no process, no execve. */
@@ -271,6 +438,7 @@ main(void)
 	secretd_loop(&sd);
 	launcher_stop(&sd.launcher);
 	secret_cache_free(&sd.cache);
+	cert_key_free(&sd.cert);
 	provider_free(&sd.provider);
 	ipc_chan_free(&sd.broker);
 	ipc_chan_free(&sd.tokend);

@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "guard.h"
 #include "log.h"
+#include "msg.h"
 
 struct secret_error {
 	enum err_code code;
@@ -180,5 +181,35 @@ void secret_cache_free(struct secret_cache *c);
  * from any other hash of the secret.  64 bits of a hash reveal nothing
  * useful about a random client secret, which is what Entra ID issues. */
 void secret_fingerprint(const unsigned char *p, size_t n, char out[17]);
+
+/* ---- assertion.c: the certificate credential --------------------------- */
+
+/* Entra ID accepts assertions valid for at most 10 minutes. */
+#define ASSERTION_LIFETIME_S 600
+
+struct evp_pkey_st;
+struct x509_st;
+
+struct cert_key {
+	struct evp_pkey_st *key; /* its numbers in OpenSSL's secure heap */
+	struct x509_st *cert;
+	char x5t[32];		 /* base64url SHA-1 thumbprint */
+	char x5t_s256[48];	 /* base64url SHA-256 thumbprint */
+	struct msg_cert_info info; /* subject, hex thumbprints, expiry */
+};
+
+/* Before the seccomp filter, with a certificate credential: no OpenSSL
+ * configuration file, the secure heap, the DRBG seeded. */
+void assertion_crypto_init(void);
+/* Parses the resolved PEM (guarded): an unencrypted RSA key of 2048 bits or
+ * more and the certificate it belongs to.  -1 with err (naming the
+ * credential kind and what to check) otherwise. */
+int cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_error *err);
+void cert_key_free(struct cert_key *ck);
+/* A compact JWS (RS256; header x5t#S256, x5t; claims aud, iss = sub =
+ * client_id, random jti, nbf = iat = now, exp = now + ASSERTION_LIFETIME_S)
+ * into out (NUL-terminated).  Out too small is fatal. */
+int assertion_sign(const struct cert_key *ck, const char *aud, const char *client_id, int64_t now,
+    char *out, size_t cap, struct secret_error *err);
 
 #endif

@@ -136,6 +136,58 @@ START_TEST(secret_ref_required_with_provider)
 }
 END_TEST
 
+#define REAL_ENV                                                                              \
+	P "ENV=dev", P "TENANT_ID=contoso.example",                                          \
+	    P "GRAPH_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",                          \
+	    P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com", P "ALLOWED_SCOPES=x"
+
+START_TEST(credential_kinds)
+{
+	char *bogus[] = { REAL_ENV, P "GRAPH_CREDENTIAL=password", NULL };
+	char *fed[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", NULL };
+	char *mi[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity", NULL };
+	char *no_ref[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate", NULL };
+	char *no_provider[] = { REAL_ENV, P "GRAPH_CREDENTIAL=certificate",
+		P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
+	char *both[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate",
+		P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", P "GRAPH_SECRET_REF=/etc/secret", NULL };
+	char *stray[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_SECRET_REF=/etc/secret",
+		P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
+	char *bad_shape[] = { REAL_ENV, P "SECRET_PROVIDER=1password",
+		P "GRAPH_CREDENTIAL=certificate", P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
+
+	assert_one_error(bogus, P "GRAPH_CREDENTIAL", "not one of secret, certificate");
+	assert_one_error(fed, P "GRAPH_CREDENTIAL", "not implemented yet");
+	assert_one_error(mi, P "GRAPH_CREDENTIAL", "not implemented yet");
+	assert_one_error(no_ref, P "GRAPH_CERTIFICATE_REF", "required");
+	assert_one_error(no_provider, P "GRAPH_CREDENTIAL", "needs MCP_AUTH_BROKER_SECRET_PROVIDER");
+	assert_one_error(both, P "GRAPH_SECRET_REF", "set, but");
+	assert_one_error(stray, P "GRAPH_CERTIFICATE_REF", "set, but");
+	assert_one_error(bad_shape, P "GRAPH_CERTIFICATE_REF", "not a 1Password secret reference");
+}
+END_TEST
+
+/* The certificate reference becomes the one reference secretd resolves;
+ * smoke mode's built-in secret stands in for every kind. */
+START_TEST(certificate_ref_is_the_resolved_reference)
+{
+	char *env[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate",
+		P "GRAPH_CERTIFICATE_REF=graph-cert", NULL };
+	char *smoke[] = { P "GRAPH_CREDENTIAL=certificate", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, env, &errs), 0);
+	ck_assert_int_eq(cfg.graph_credential, GRAPH_CREDENTIAL_CERTIFICATE);
+	ck_assert_str_eq(cfg.secret_ref, "graph-cert");
+	ck_assert_str_eq(config_credential_name(cfg.graph_credential), "certificate");
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, smoke, &errs), 0);
+	ck_assert_int_eq(cfg.graph_credential, GRAPH_CREDENTIAL_SECRET);
+	config_free(&cfg);
+}
+END_TEST
+
 START_TEST(bad_values_named)
 {
 	static const struct {
@@ -476,6 +528,8 @@ main(void)
 	tcase_add_test(tc, real_mode_values);
 	tcase_add_test(tc, real_mode_requires_identity);
 	tcase_add_test(tc, secret_ref_required_with_provider);
+	tcase_add_test(tc, credential_kinds);
+	tcase_add_test(tc, certificate_ref_is_the_resolved_reference);
 	tcase_add_test(tc, bad_values_named);
 	tcase_add_test(tc, transport_values);
 	tcase_add_test(tc, transport_bad_values_named);

@@ -417,6 +417,86 @@ START_TEST(empty_buffer_no_null_arithmetic)
 }
 END_TEST
 
+/* ---- the certificate credential's messages ------------------------------ */
+
+static struct ipc_msg
+fake_msg(uint32_t type, uint64_t id, const char *payload)
+{
+	struct ipc_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = type;
+	m.hdr.id = id;
+	m.hdr.len = (uint32_t)strlen(payload);
+	m.data = (const unsigned char *)payload;
+	return m;
+}
+
+START_TEST(assertion_ans_only_a_compact_jws)
+{
+	static const char *const bad[] = { "", "abc", "a.b", "a.b.c.d", ".b.c", "a.b.", "a.b c.d",
+		"a.b+c.d", "a.b/c.d", "a.b=.c", "a.b\nc.d" };
+	const char *why = NULL;
+	struct ipc_msg m = fake_msg(MSG_ASSERTION_ANS, 1, "eyJh-_.eyJi.c2ln");
+
+	ck_assert_int_eq(msg_assertion_ans_decode(&m, &why), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m = fake_msg(MSG_ASSERTION_ANS, 1, bad[i]);
+		ck_assert_msg(msg_assertion_ans_decode(&m, &why) == -1, "accepted '%s'", bad[i]);
+	}
+}
+END_TEST
+
+START_TEST(assertion_req_names_nothing_else)
+{
+	const char *why = NULL;
+	bool refresh = false;
+	struct ipc_msg m = fake_msg(MSG_ASSERTION_REQ, 1, "{\"refresh\":true}");
+
+	ck_assert_int_eq(msg_assertion_req_decode(&m, &refresh, &why), 0);
+	ck_assert(refresh);
+	m = fake_msg(MSG_ASSERTION_REQ, 1, "{\"refresh\":false,\"aud\":\"https://x\"}");
+	ck_assert_int_eq(msg_assertion_req_decode(&m, &refresh, &why), -2);
+	m = fake_msg(MSG_ASSERTION_REQ, 1, "[]");
+	ck_assert_int_eq(msg_assertion_req_decode(&m, &refresh, &why), -1);
+}
+END_TEST
+
+static const uint32_t accept_cert_info[] = { MSG_CERT_INFO };
+
+START_TEST(cert_info_round_trip_and_shape)
+{
+	struct msg_cert_info in, out;
+	struct pair p;
+	struct ipc_msg m;
+	const char *why = NULL;
+
+	memset(&in, 0, sizeof(in));
+	snprintf(in.subject, sizeof(in.subject), "CN=broker");
+	memset(in.sha256, 'A', 64);
+	memset(in.sha1, '0', 40);
+	snprintf(in.not_after, sizeof(in.not_after), "2027-01-01T00:00:00Z");
+	in.not_after_unix = 1798761600;
+	pair_open(&p);
+	p.rx.accept = accept_cert_info;
+	p.rx.n_accept = 1;
+	msg_cert_info_send(&p.tx, &in);
+	ck_assert_int_eq(ipc_flush(&p.tx), 0);
+	while (ipc_next(&p.rx, &m) == IPC_NEED_MORE)
+		ck_assert_int_gt(ipc_read(&p.rx), 0);
+	ck_assert_uint_eq(m.hdr.type, MSG_CERT_INFO);
+	ck_assert_int_eq(msg_cert_info_decode(&m, &out, &why), 0);
+	ck_assert_str_eq(out.sha256, in.sha256);
+	ck_assert_str_eq(out.subject, "CN=broker");
+	ck_assert_int_eq(out.not_after_unix, in.not_after_unix);
+	ipc_done(&p.rx, &m);
+	pair_close(&p);
+	m = fake_msg(MSG_CERT_INFO, 0, "{\"sha256\":\"ab\",\"sha1\":\"cd\",\"not_after\":\"x\","
+				       "\"not_after_unix\":1}");
+	ck_assert_int_eq(msg_cert_info_decode(&m, &out, &why), -1);
+}
+END_TEST
+
 static Suite *
 ipc_suite(void)
 {
@@ -441,6 +521,9 @@ ipc_suite(void)
 	tcase_add_test(tc, empty_buffer_no_null_arithmetic);
 	tcase_add_test(tc, nonfinite_numbers_refused);
 	tcase_add_exit_test(tc, checked_next_is_fatal, 1);
+	tcase_add_test(tc, assertion_ans_only_a_compact_jws);
+	tcase_add_test(tc, assertion_req_names_nothing_else);
+	tcase_add_test(tc, cert_info_round_trip_and_shape);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -39,7 +39,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_era_2026.py" "test_operator.py" \
 	"test_secretd_providers.py" \
 	"test_tokend_http.py WireTests AuthFailureTests" \
-	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py"; do
+	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py" \
+	"test_certificate.py CertificateLogin SecretdMonitor"; do
 	set -- $t
 	file=$1
 	shift
@@ -55,8 +56,20 @@ done
 
 # With -q valgrind writes only errors; any non-empty log is a finding.
 bad=0
+# valgrind does not know mlock2 (325), which OpenSSL's secure heap tries
+# first (secretd, certificate credential): it answers ENOSYS and OpenSSL
+# falls back to mlock.  That warning block alone is not a finding; any other
+# unhandled syscall still names itself and is.
+findings() {
+	grep -v -e '^--[0-9]*-- WARNING: unhandled amd64-linux syscall: 325$' \
+		-e '^--[0-9]*-- You may be able to write your own handler\.$' \
+		-e '^--[0-9]*-- Read the file README_MISSING_SYSCALL_OR_IOCTL\.$' \
+		-e '^--[0-9]*-- Nevertheless we consider this a bug\.  Please report$' \
+		-e '^--[0-9]*-- it at http://valgrind.org/support/bug_reports.html\.$' "$1"
+}
 for log in "$logs"/*.log; do
 	[ -s "$log" ] || continue
+	findings "$log" >/dev/null || continue
 	echo "---- $log"
 	cat "$log"
 	bad=$((bad + 1))

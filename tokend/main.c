@@ -22,7 +22,7 @@
 #include "tokend.h"
 
 static const uint32_t from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ, MSG_CANCEL_REQ };
-static const uint32_t from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR };
+static const uint32_t from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR, MSG_ASSERTION_ANS };
 
 /* ---- calls ------------------------------------------------------------- */
 
@@ -128,7 +128,11 @@ mint_ask_secret(struct tokend *td, struct token_entry *e, bool fresh)
 {
 	e->mint_id = ++td->next_mint_id;
 	e->awaiting_secret = true;
-	msg_secret_req_send(&td->secretd, e->mint_id, fresh);
+	/* A certificate's key stays in secretd: ask for a signed assertion. */
+	if (td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE)
+		msg_assertion_req_send(&td->secretd, e->mint_id, fresh);
+	else
+		msg_secret_req_send(&td->secretd, e->mint_id, fresh);
 }
 
 static void
@@ -355,9 +359,14 @@ tokend_dispatch_secretd(struct tokend *td, const struct ipc_msg *m)
 	if (e == NULL || !e->awaiting_secret)
 		fatalx("answer from secretd for unknown request %" PRIu64, m->hdr.id);
 	e->awaiting_secret = false;
-	if (m->hdr.type == MSG_SECRET_ANS) {
-		if (msg_secret_ans_decode(m, &why) == -1)
-			fatalx("malformed SECRET_ANS from secretd: %s", why);
+	if (m->hdr.type == MSG_SECRET_ANS || m->hdr.type == MSG_ASSERTION_ANS) {
+		bool assertion = m->hdr.type == MSG_ASSERTION_ANS;
+		if (assertion != (td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE))
+			fatalx("secretd answered %s, which tokend did not ask for",
+			    ipc_type_name(m->hdr.type));
+		if ((assertion ? msg_assertion_ans_decode(m, &why) : msg_secret_ans_decode(m, &why)) ==
+		    -1)
+			fatalx("malformed %s from secretd: %s", ipc_type_name(m->hdr.type), why);
 		mint_with_secret(td, e, m->data, m->hdr.len);
 		return;
 	}
@@ -478,7 +487,8 @@ main(void)
 	cache_init(&td.cache, td.cfg.token_cache_skew_s, td.cfg.token_max_ttl_s, wall_s);
 	ipc_chan_init(&td.broker, IPC_FD_PARENT, "brokerd", from_broker,
 	    sizeof(from_broker) / sizeof(from_broker[0]));
-	ipc_chan_init(&td.secretd, IPC_FD_PEER, "secretd", from_secretd, 2);
+	ipc_chan_init(&td.secretd, IPC_FD_PEER, "secretd", from_secretd,
+	    sizeof(from_secretd) / sizeof(from_secretd[0]));
 	if (proc_set_nonblock(IPC_FD_PARENT) == -1 || proc_set_nonblock(IPC_FD_PEER) == -1)
 		fatal("fcntl(O_NONBLOCK)");
 	http_init(&td);

@@ -182,11 +182,41 @@ oauth_parse(long status, const char *body, size_t len, char **token, long *expir
 	return code;
 }
 
+/* What an operator should check when the login endpoint refused the
+ * credential, by its AADSTS code: the message names the credential kind. */
+static const char *
+oauth_certificate_hint(const char *sig)
+{
+	static const struct {
+		const char *code;
+		const char *hint;
+	} hints[] = {
+		{ ":AADSTS700027", "the endpoint does not know this certificate or its signature does "
+				   "not verify: upload the certificate's public part to the app "
+				   "registration (thumbprints: brokerd --ready)" },
+		{ ":AADSTS700023", "the endpoint does not know this certificate: upload the "
+				   "certificate's public part to the app registration" },
+		{ ":AADSTS700024", "the assertion is outside its valid time range: check this host's "
+				   "clock" },
+		{ ":AADSTS50013", "the assertion's audience is not this token endpoint: check "
+				  "MCP_AUTH_BROKER_AUTHORITY and MCP_AUTH_BROKER_TENANT_ID" },
+		{ ":AADSTS50027", "the assertion is malformed or its key is unusable: check the PEM "
+				  "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF names" },
+	};
+	const char *tail = strrchr(sig, ':');
+
+	for (size_t i = 0; tail != NULL && i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strcmp(tail, hints[i].code) == 0)
+			return hints[i].hint;
+	return "check that the certificate uploaded to the app registration is the one "
+	       "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF names, and that it has not expired";
+}
+
 static void
 oauth_done(struct tokend *td, struct xfer *x, CURLcode rc)
 {
 	struct token_entry *e = x->owner;
-	char msg[256], sig[128], type[16], *token = NULL;
+	char msg[512], sig[128], type[16], *token = NULL;
 	long expires_in = 0;
 	enum err_code code;
 
@@ -211,6 +241,12 @@ oauth_done(struct tokend *td, struct xfer *x, CURLcode rc)
 	} else if (code == ERR_PROVIDER_AUTH_FAILED && mint_retry_with_fresh_secret(td, e)) {
 		log_warnx("%s: asking secretd for a fresh secret", msg);
 	} else {
+		if (code == ERR_PROVIDER_AUTH_FAILED &&
+		    td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE) {
+			size_t n = strlen(msg);
+			snprintf(msg + n, sizeof(msg) - n, ": certificate credential: %s",
+			    oauth_certificate_hint(sig));
+		}
 		mint_done(td, e, code, msg, retry_after_seconds(x->retry_after), sig);
 	}
 }
@@ -226,6 +262,10 @@ form_escape(CURL *c, const char *s, size_t len)
 	return v;
 }
 
+/* A certificate credential proves itself with the assertion secretd
+ * signed (RFC 7523); the key never reached tokend. */
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 void
 oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *secret, size_t len)
 {
@@ -233,6 +273,7 @@ oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *secre
 	struct xfer *x;
 	char *esc_secret, *esc_scope, *esc_client, *body;
 	size_t body_len;
+	bool assertion = td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE;
 
 	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", td->cfg.authority, e->tenant);
 	/* Client credentials take only <resource>/.default, never the
@@ -242,12 +283,18 @@ oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *secre
 	esc_secret = form_escape(x->easy, (const char *)secret, len);
 	esc_scope = form_escape(x->easy, scope, strlen(scope));
 	esc_client = form_escape(x->easy, e->client_id, strlen(e->client_id));
-	body_len = strlen(esc_secret) + strlen(esc_scope) + strlen(esc_client) + 128;
+	body_len = strlen(esc_secret) + strlen(esc_scope) + strlen(esc_client) + 256;
 	if ((body = malloc(body_len)) == NULL)
 		fatalx("out of memory");
-	body_len = (size_t)snprintf(body, body_len,
-	    "client_id=%s&client_secret=%s&grant_type=client_credentials&scope=%s", esc_client,
-	    esc_secret, esc_scope);
+	if (assertion)
+		body_len = (size_t)snprintf(body, body_len,
+		    "client_id=%s&client_assertion_type=%s&client_assertion=%s"
+		    "&grant_type=client_credentials&scope=%s",
+		    esc_client, ASSERTION_TYPE, esc_secret, esc_scope);
+	else
+		body_len = (size_t)snprintf(body, body_len,
+		    "client_id=%s&client_secret=%s&grant_type=client_credentials&scope=%s",
+		    esc_client, esc_secret, esc_scope);
 	sodium_memzero(esc_secret, strlen(esc_secret));
 	curl_free(esc_secret);
 	curl_free(esc_scope);

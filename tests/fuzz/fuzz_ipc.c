@@ -27,13 +27,14 @@
 
 /* Mirrors of the receivers' accept lists: brokerd/children.c, secretd/main.c
  * and tokend/main.c keep theirs static.  A type added there belongs here. */
-static const uint32_t brokerd_from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO };
+static const uint32_t brokerd_from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO, MSG_CERT_INFO };
 static const uint32_t brokerd_from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS };
 static const uint32_t secretd_from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
-static const uint32_t secretd_from_tokend[] = { MSG_SECRET_REQ };
+static const uint32_t secretd_from_tokend[] = { MSG_SECRET_REQ, MSG_ASSERTION_REQ };
 static const uint32_t tokend_from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ,
 	MSG_CANCEL_REQ };
-static const uint32_t tokend_from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR };
+static const uint32_t tokend_from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR,
+	MSG_ASSERTION_ANS };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -154,6 +155,17 @@ decode_typed(const struct ipc_msg *m)
 	case MSG_SECRET_INFO: {
 		struct msg_secret_info i;
 		(void)msg_secret_info_decode(m, &i, &why);
+		break;
+	}
+	case MSG_ASSERTION_REQ:
+		(void)msg_assertion_req_decode(m, &refresh, &why);
+		break;
+	case MSG_ASSERTION_ANS:
+		(void)msg_assertion_ans_decode(m, &why);
+		break;
+	case MSG_CERT_INFO: {
+		struct msg_cert_info ci;
+		(void)msg_cert_info_decode(m, &ci, &why);
 		break;
 	}
 	default:

@@ -18,7 +18,8 @@ CORPUS = os.path.join(HERE, "corpus")
 # common/ipc.h
 EXEC_REQ, EXEC_ANS, DESCRIBE_REQ, DESCRIBE_ANS, CANCEL_REQ, PROGRESS = 1, 2, 3, 4, 5, 6
 SECRET_REQ, SECRET_ANS, SECRET_ERR = 16, 17, 18
-OP_TOKEN, SECRET_INFO = 34, 35
+ASSERTION_REQ, ASSERTION_ANS = 20, 21
+OP_TOKEN, SECRET_INFO, CERT_INFO = 34, 35, 36
 RETIRED_STATUS_ANS = 33  # no longer on any accept list
 # fuzz_ipc.c's receivers, by index
 B_FROM_S, B_FROM_T, S_FROM_B, S_FROM_T, T_FROM_B, T_FROM_S = range(6)
@@ -93,6 +94,15 @@ IPC = {
     "tokend-secret-ans": ipc(T_FROM_S, 0, msg(SECRET_ANS, 1, b"Qx8~smoke-secret-value"),
                              msg(SECRET_ERR, 2, js({"code": "secret.timeout",
                                                     "message": "op did not answer in time"}))),
+    "secretd-assertion-req": ipc(S_FROM_T, 4, msg(ASSERTION_REQ, 1, b'{"refresh":false}'),
+                                 msg(ASSERTION_REQ, 2, b'{"refresh":true}')),
+    "tokend-assertion-ans": ipc(T_FROM_S, 2, msg(ASSERTION_ANS, 1,
+                                                 b"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2lnbmF0dXJl"),
+                                msg(SECRET_ERR, 2, js({"code": "secret.not_found",
+                                                       "message": "certificate credential: no certificate"}))),
+    "brokerd-cert-info": ipc(B_FROM_S, 6, msg(CERT_INFO, 0, js(
+        {"subject": "CN=mcp-auth-broker", "sha256": "A" * 64, "sha1": "0" * 40,
+         "not_after": "2028-11-30T16:40:00Z", "not_after_unix": 1859128800}))),
     "bad-header-flags": ipc(T_FROM_B, 0, msg(CANCEL_REQ, 1, b"", flags=1)),
     "bad-header-reserved": ipc(B_FROM_S, 0, msg(SECRET_INFO, 0, b"{}", reserved=0x80000000)),
     "bad-length": ipc(S_FROM_T, 0, msg(SECRET_REQ, 1, b"", length=16 * 1024 * 1024 + 1)),

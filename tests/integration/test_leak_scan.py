@@ -7,7 +7,10 @@ Every secret here is a marker value made for this run:
     (through the file provider, through fake op, through the env provider,
     and a second one for rotation);
   * the access tokens the login endpoint mints: MARKER_ACCESS_TOKEN_<random>
-    (tests/fixtures/mock_entra.py, token_prefix).
+    (tests/fixtures/mock_entra.py, token_prefix);
+  * with the certificate credential, the private key (every base64 line of
+    its PEM, made at test time) and every client assertion the login
+    endpoint received (whole, and its signature part).
 
 Then as many scenarios as run against the real processes -- successful calls
 (minted, cached), every error path (policy, contract, login endpoint, Graph,
@@ -29,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -353,6 +357,58 @@ class FileProviderTests(LeakCase):
                          "provider.unavailable", "req-slow")
         self.assertEqual(broker.wait(), 70, broker.stderr_text()[-2000:])
         self.assert_markers_used()
+
+
+class CertificateTests(LeakCase):
+    """The certificate credential: neither the key secretd holds nor the
+    assertions it signs appear anywhere, through a login, a rejected login
+    and a rotation."""
+
+    def make_pem(self, name):
+        key, crt = (os.path.join(self.scratch.path, name + ext) for ext in (".key", ".crt"))
+        subprocess.run(("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", crt, "-days", "40", "-subj", "/CN=leak scan " + name),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, check=True)
+        with open(key) as f:
+            key_text = f.read()
+        with open(crt) as f:
+            crt_text = f.read()
+        self.key_lines += [line for line in key_text.splitlines() if len(line) >= 40]
+        return key_text + crt_text, crt
+
+    def needles(self):
+        sent = [r["assertion"] for r in self.mock.token_requests() if r.get("assertion")]
+        return super().needles() + self.key_lines + sent + [a.split(".")[2] for a in sent]
+
+    def test_key_and_assertions_never_leak(self):
+        self.key_lines = []
+        pem_a, crt_a = self.make_pem("a")
+        pem_b, crt_b = self.make_pem("b")
+        pem = os.path.join(self.scratch.path, "graph-client-certificate.pem")
+        harness.write_secret_file(pem, pem_a)
+        self.mock.set_client_certificate(crt_a)
+        env = self.mock_env(sup.secretd_env("file", None, {
+            "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "certificate",
+            "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": pem,
+        }))
+        broker = self.started(env_overrides=env)
+        self.assert_ok(self.call(broker), source="minted")
+        self.checkpoint(broker)
+        # Rotated: the file and the app registration hold b; the next login
+        # is rejected once, then made with b.
+        harness.write_secret_file(pem, pem_b)
+        self.mock.set_client_certificate(crt_b)
+        self.assert_ok(self.call(broker, "req-2", resource=self.mock.localhost_url), "req-2",
+                       source="minted")
+        self.checkpoint(broker)
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["status"] for r in reqs], [200, 401, 200], dump(reqs))
+        self.assertTrue(all(r["assertion_ok"] for r in reqs if r["status"] == 200), dump(reqs))
+        self.assertGreater(self.environ_reads, 0)
+        status, out, err = harness.run_once(self.stage, ["--ready"], env)
+        self.assertEqual(status, 0, out + err)
+        self.assert_clean("brokerd --ready's output", (out + err).encode())
 
 
 class OnePasswordTests(LeakCase):

@@ -1,0 +1,437 @@
+"""The certificate credential (MCP_AUTH_BROKER_GRAPH_CREDENTIAL=certificate)
+against real cryptography.
+
+Each test makes an RSA key and a self-signed certificate with `openssl req
+-x509 -newkey rsa:2048` and puts both in one PEM that the `file` provider
+resolves.  secretd signs the client assertion; tests/fixtures/mock_entra.py
+verifies every assertion's RS256 signature against the certificate it was
+given (the app registration's uploaded certificate) with `openssl dgst
+-verify`, and checks aud, iss, sub, jti and the time range, answering as
+Entra ID does.  After every test brokerd's whole output is searched for the
+private key, the assertions the mock received and the tokens it issued.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import secretd_support as sup  # noqa: E402
+import test_tokend_http as tth  # noqa: E402
+from test_tokend_http import CLIENT_ID, TENANT, dump  # noqa: E402
+
+mock_entra = tth.mock_entra
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Under valgrind (tests/run-valgrind.sh) loading the key and signing take
+# seconds in secretd: calls get more time there, and only there.
+SLOW = 4 if os.environ.get("MAB_WRAPPER") else 1
+# common/ipc.h
+MSG_ASSERTION_REQ, MSG_ASSERTION_ANS, MSG_CERT_INFO = 20, 21, 36
+
+
+def setUpModule():
+    tth.setUpModule()
+
+
+def tearDownModule():
+    tth.tearDownModule()
+
+
+def make_certificate(directory, name, days=2, bits=2048):
+    """(pem path, key text, cert text): key and certificate in one PEM, 0600."""
+    key, crt = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".crt")
+    subprocess.run(("openssl", "req", "-x509", "-newkey", "rsa:%d" % bits, "-nodes",
+                    "-keyout", key, "-out", crt, "-days", str(days),
+                    "-subj", "/CN=mcp-auth-broker test %s" % name),
+                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   timeout=60, check=True)
+    with open(key) as f:
+        key_text = f.read()
+    with open(crt) as f:
+        crt_text = f.read()
+    return key_text, crt_text
+
+
+def fingerprint(crt_text, digest):
+    """The thumbprint `openssl x509 -fingerprint` prints, as hex without colons."""
+    out = subprocess.run(("openssl", "x509", "-noout", "-fingerprint", "-" + digest),
+                         input=crt_text.encode(), stdout=subprocess.PIPE, check=True).stdout
+    return out.decode().strip().split("=", 1)[1].replace(":", "")
+
+
+def b64url_json(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+class CertificateCase(tth.TokendHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.key_a, self.crt_a = make_certificate(self.tmp, "a")
+        self.key_b, self.crt_b = make_certificate(self.tmp, "b")
+        self.pem = os.path.join(self.tmp, "graph-client-certificate.pem")
+        self.write_pem(self.key_a, self.crt_a)
+        self.uploaded(self.crt_a)
+
+    def write_pem(self, key, crt):
+        harness.write_secret_file(self.pem, key + crt)
+
+    def uploaded(self, crt):
+        """What the app registration holds: the certificate's public part."""
+        path = os.path.join(self.tmp, "uploaded-%d.crt" % time.monotonic_ns())
+        with open(path, "w") as f:
+            f.write(crt)
+        self.mock.set_client_certificate(path)
+
+    def call(self, broker, changes=None, resource=None, request_id="req-1", timeout_ms=10000,
+             timeout=harness.DEFAULT_TIMEOUT):
+        return super().call(broker, changes, resource, request_id, timeout_ms * SLOW, timeout * SLOW)
+
+    def cert_env(self, extra=None, **kw):
+        env = self.env(extra, **kw)
+        del env["MCP_AUTH_BROKER_GRAPH_SECRET_REF"]
+        env["MCP_AUTH_BROKER_GRAPH_CREDENTIAL"] = "certificate"
+        env["MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF"] = self.pem
+        return env
+
+    def cert_broker(self, extra=None, **kw):
+        return self.started(env_overrides=self.cert_env(extra, **kw))
+
+    def _assert_no_leak(self, holder):
+        super()._assert_no_leak(holder)
+        if not holder:
+            return
+        broker = holder[0]
+        # The key's base64 lines and every assertion sent: none in any output.
+        needles = [line for key in (self.key_a, self.key_b) for line in key.splitlines()
+                   if len(line) >= 40]
+        for mock in self.mocks:
+            needles += [r["assertion"] for r in mock.token_requests() if r["assertion"]]
+            needles += [r["assertion"].split(".")[2] for r in mock.token_requests() if r["assertion"]]
+        for stream, data in (("stdout", broker.stdout_bytes()), ("stderr", broker.stderr_bytes())):
+            found = harness.find_needles(data, needles)
+            if found:
+                raise harness.HarnessError("brokerd %s carries key or assertion material: %r"
+                                           % (stream, [f[:24] for f in found]))
+
+
+class CertificateLogin(CertificateCase):
+    def test_assertion_is_signed_by_the_certificate_key(self):
+        broker = self.cert_broker()
+        self.assert_ok(self.call(broker), source="minted")
+        reqs = self.mock.token_requests()
+        self.assertEqual(len(reqs), 1, dump(reqs))
+        r = reqs[0]
+        self.assertEqual(r["status"], 200, dump(r))
+        self.assertIs(r["assertion_ok"], True, dump(r))
+        self.assertNotIn("client_secret", r["field_names"])
+        self.assertEqual(r["fields"]["client_assertion_type"], ASSERTION_TYPE)
+        self.assertEqual(r["fields"]["grant_type"], "client_credentials")
+        h, c = r["assertion_header"], r["assertion_claims"]
+        der = base64.b64decode("".join(self.crt_a.strip().splitlines()[1:-1]))
+        b64 = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()  # noqa: E731
+        self.assertEqual(h, {"alg": "RS256", "typ": "JWT", "x5t#S256": b64(hashlib.sha256(der).digest()),
+                             "x5t": b64(hashlib.sha1(der).digest())})
+        self.assertEqual(c["aud"], self.mock.token_url(TENANT))
+        self.assertEqual(c["iss"], CLIENT_ID)
+        self.assertEqual(c["sub"], CLIENT_ID)
+        self.assertEqual(c["nbf"], c["iat"])
+        self.assertLessEqual(c["exp"] - c["iat"], 600)
+        self.assertLess(abs(c["iat"] - time.time()), 60)
+        self.assertRegex(c["jti"], r"^[0-9a-f]{32}$")
+        self.assert_ok(self.call(broker, request_id="req-2"), "req-2", source="cache")
+
+    def test_each_login_gets_a_fresh_assertion(self):
+        broker = self.cert_broker(resources=[self.mock.base_url, self.mock.localhost_url])
+        self.assert_ok(self.call(broker))
+        self.assert_ok(self.call(broker, request_id="req-2", resource=self.mock.localhost_url), "req-2")
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["status"] for r in reqs], [200, 200], dump(reqs))
+        self.assertNotEqual(reqs[0]["assertion_claims"]["jti"], reqs[1]["assertion_claims"]["jti"])
+        self.assertNotEqual(reqs[0]["assertion"], reqs[1]["assertion"])
+
+    def test_certificate_in_front_of_the_key_works_too(self):
+        self.write_pem(self.crt_a, self.key_a)
+        self.assert_ok(self.call(self.cert_broker()))
+
+    def test_unknown_certificate_is_auth_failed_naming_the_certificate(self):
+        self.uploaded(self.crt_b)  # the app registration knows another certificate
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        msg = sc["error"]["message"]
+        self.assertIn("AADSTS700027", msg)
+        self.assertIn("certificate credential", msg)
+        self.assertIn("app registration", msg)
+        # Asked secretd once for a fresh key (a rotation may be under way).
+        self.assertEqual([r["status"] for r in self.mock.token_requests()], [401, 401])
+
+    def test_wrong_key_signature_is_refused(self):
+        # The certificate the endpoint knows, signed with another key: the
+        # signature does not verify (and secretd refuses such a PEM first).
+        self.write_pem(self.key_b, self.crt_a)
+        sc = self.assert_error(self.call(self.cert_broker()), ("secret.not_found",))
+        self.assertIn("certificate credential", sc["error"]["message"])
+        self.assertIn("does not belong", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
+    def test_wrong_audience_is_refused(self):
+        self.mock.set_expected_audience("https://login.microsoftonline.com/%s/oauth2/v2.0/token" % TENANT)
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        self.assertIn("AADSTS50013", sc["error"]["message"])
+        self.assertIn("MCP_AUTH_BROKER_AUTHORITY", sc["error"]["message"])
+
+    def test_expired_assertion_is_refused(self):
+        self.mock.set_clock_offset(3600)  # the endpoint's clock an hour ahead
+        sc = self.assert_error(self.call(self.cert_broker()), "provider.auth_failed")
+        self.assertIn("AADSTS700024", sc["error"]["message"])
+        self.assertIn("clock", sc["error"]["message"])
+
+    def test_mock_refuses_a_forged_signature(self):
+        # The mock's verification is real: an assertion whose signature was
+        # made by another key is refused, whatever its header says.
+        broker = self.cert_broker()
+        self.assert_ok(self.call(broker))
+        good = self.mock.token_requests()[0]["assertion"]
+        head, claims, _ = good.split(".")
+        keyfile = os.path.join(self.tmp, "b.key")
+        sig = subprocess.run(("openssl", "dgst", "-sha256", "-sign", keyfile),
+                             input=(head + "." + claims).encode(), stdout=subprocess.PIPE,
+                             check=True).stdout
+        forged = head + "." + claims + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+        status, body = self.post_token(forged)
+        self.assertEqual(status, 401, body)
+        self.assertEqual(body["error_codes"], [700027], body)
+
+    def post_token(self, assertion):
+        import ssl
+        import urllib.parse
+        import urllib.request
+        data = urllib.parse.urlencode({
+            "client_id": CLIENT_ID, "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion, "grant_type": "client_credentials",
+            "scope": self.mock.base_url + "/.default"}).encode()
+        ctx = ssl.create_default_context(cafile=tth.PKI.ca_file)
+        try:
+            with urllib.request.urlopen(self.mock.token_url(TENANT), data, context=ctx, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_rotated_certificate_is_picked_up_after_a_rejected_login(self):
+        # The default secret cache (300 s): only the rejection makes secretd
+        # read the PEM again.
+        broker = self.cert_broker(resources=[self.mock.base_url, self.mock.localhost_url])
+        self.assert_ok(self.call(broker))
+        # The operator rotates: a new certificate in the app registration
+        # and in the file, the old one removed.
+        self.write_pem(self.key_b, self.crt_b)
+        self.uploaded(self.crt_b)
+        self.assert_ok(self.call(broker, request_id="req-2", resource=self.mock.localhost_url),
+                       "req-2", source="minted")
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["status"] for r in reqs], [200, 401, 200], dump(reqs))
+        self.assertEqual(reqs[1]["assertion_header"]["x5t"], reqs[0]["assertion_header"]["x5t"])
+        self.assertNotEqual(reqs[2]["assertion_header"]["x5t"], reqs[0]["assertion_header"]["x5t"])
+        self.assertIs(reqs[2]["assertion_ok"], True)
+
+
+class CertificateOperator(CertificateCase):
+    def test_ready_prints_subject_thumbprints_and_expiry(self):
+        status, out, err = harness.run_once(self.stage, ["--ready"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-256 %s" % fingerprint(self.crt_a, "sha256"), out)
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), out)
+        self.assertIn("CN=mcp-auth-broker test a", out)
+        # A two-day certificate is within the 30-day warning.
+        self.assertRegex(out, r"(?m)^.*certificate.*within 30 days")
+        self.assertNotIn(self.key_a.splitlines()[1], out + err)
+
+    def test_ready_fails_with_a_certificate_the_endpoint_does_not_know(self):
+        self.uploaded(self.crt_b)
+        status, out, err = harness.run_once(self.stage, ["--ready"], self.cert_env())
+        self.assertNotEqual(status, 0, out + err)
+        self.assertIn("provider.auth_failed", out)
+
+    def test_check_prints_subject_thumbprints_and_expiry(self):
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        line = [l for l in out.splitlines() if "certificate" in l and "SHA-1" in l]
+        self.assertEqual(len(line), 1, out)
+        self.assertIn("SHA-256 %s" % fingerprint(self.crt_a, "sha256"), line[0])
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), line[0])
+        self.assertIn("CN=mcp-auth-broker test a", line[0])
+        self.assertRegex(line[0], r"expires 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+        self.assertIn("within 30 days", line[0])  # a two-day certificate
+        self.assertEqual(self.mock.token_requests(), [], "--check logged in")
+        self.assertNotIn(self.key_a.splitlines()[1], out + err)
+
+    def test_check_no_warning_for_a_long_lived_certificate(self):
+        key, crt = make_certificate(self.tmp, "long", days=400)
+        self.write_pem(key, crt)
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-1 %s" % fingerprint(crt, "sha1"), out)
+        self.assertNotIn("within 30 days", out)
+
+    def test_check_fails_on_a_pem_without_its_key(self):
+        harness.write_secret_file(self.pem, self.crt_a)
+        status, out, err = harness.run_once(self.stage, ["--check"], self.cert_env())
+        self.assertNotEqual(status, 0, out + err)
+        self.assertIn("secret.not_found: certificate credential: no unencrypted private key", out)
+
+    def test_check_and_login_through_1password(self):
+        # The PEM through op (tests/fake-op prints <op>.rotating); the
+        # service-account token reaches op through secretd, for --check on
+        # secretd's stdin, never in its environment.
+        scratch = sup.ScratchDir()
+        self.addCleanup(scratch.remove)
+        op = sup.FakeOp(scratch)
+        op.set_rotating(self.key_a + self.crt_a)
+        env = self.cert_env()
+        env.update({"MCP_AUTH_BROKER_SECRET_PROVIDER": "1password",
+                    "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": "op://Infra/rotating/pem",
+                    "MCP_AUTH_BROKER_OP_PATH": op.path, "OP_SERVICE_ACCOUNT_TOKEN": sup.OP_TOKEN,
+                    "HOME": scratch.path})
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), out)
+        calls = op.calls()
+        self.assertEqual(len(calls), 1, calls)
+        self.assertEqual(calls[0]["env"].get("OP_SERVICE_ACCOUNT_TOKEN"), sup.OP_TOKEN)
+        self.assert_ok(self.call(self.started(env_overrides=env)))
+
+    def test_key_stays_in_secure_heap(self):
+        # secretd reports how much of OpenSSL's secure heap the key took:
+        # the private numbers of an RSA-2048 key, d (256 bytes) and p, q,
+        # dp, dq, qinv (128 each), are 896 bytes; less would mean some went
+        # to the ordinary heap.
+        broker = self.cert_broker({"MCP_AUTH_BROKER_LOG_LEVEL": "debug"})
+        self.assert_ok(self.call(broker))
+        broker.close_stdin()
+        broker.wait()
+        text = broker.stderr_text()
+        m = re.search(r"2048-bit RSA, (\d+) bytes of OpenSSL's secure heap", text)
+        self.assertIsNotNone(m, text[-3000:])
+        self.assertGreaterEqual(int(m.group(1)), 256 + 5 * 128)
+
+
+class SecretdMonitor(CertificateCase):
+    """secretd spoken to directly, as tokend and brokerd would: with a
+    certificate it signs and never serves the key; with a secret it has no
+    certificate to sign with."""
+
+    def secretd(self, credential="certificate"):
+        if credential == "certificate":
+            env = sup.secretd_env("file", None, {
+                "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "certificate",
+                "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": self.pem,
+                "MCP_AUTH_BROKER_GRAPH_CLIENT_ID": CLIENT_ID,
+                "MCP_AUTH_BROKER_TENANT_ID": TENANT})
+        else:
+            env = sup.secretd_env("file", self.secret_file)
+        sd = sup.Secretd(self.stage, env)
+        self.addCleanup(sd.close)
+        return sd
+
+    def test_assertion_only_and_verifiable(self):
+        sd = self.secretd()
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 5, b'{"refresh":false}')
+        msg_type, msg_id, jwt = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (MSG_ASSERTION_ANS, 5), jwt)
+        head, claims, sig = jwt.decode().split(".")
+        self.assertEqual(b64url_json(claims)["aud"],
+                         "%s/%s/oauth2/v2.0/token" % (sup.CLOSED_AUTHORITY, TENANT))
+        path = os.path.join(self.tmp, "uploaded.crt")
+        with open(path, "w") as f:
+            f.write(self.crt_a)
+        cert = mock_entra.ClientCertificate(path, self.tmp)
+        self.assertTrue(cert.verify((head + "." + claims).encode(),
+                                    base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), self.tmp))
+        self.assertNotIn(b"PRIVATE KEY", jwt)
+        # brokerd hears of the certificate's public facts, id 0.
+        infos = [m for m in sd.pending(sd.broker, 1.0) if m[0] == MSG_CERT_INFO]
+        self.assertEqual(len(infos), 1, infos)
+        info = json.loads(infos[0][2])
+        self.assertEqual(infos[0][1], 0)
+        self.assertEqual(info["sha256"], fingerprint(self.crt_a, "sha256"))
+        self.assertEqual(info["sha1"], fingerprint(self.crt_a, "sha1"))
+
+    def test_key_is_never_served_with_a_certificate(self):
+        sd = self.secretd()
+        msg_type, payload = sd.ask_secret(6)
+        self.assertEqual(msg_type, sup.MSG_SECRET_ERR, payload)
+        self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
+        self.assertIn("refused SECRET_REQ 6 from tokend", sd.log_with("refused SECRET_REQ"))
+
+    def test_no_assertion_with_a_client_secret(self):
+        sd = self.secretd("secret")
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 7, b'{"refresh":false}')
+        msg_type, msg_id, payload = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (sup.MSG_SECRET_ERR, 7), payload)
+        self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
+
+    def test_brokerd_may_not_ask_for_an_assertion(self):
+        sd = self.secretd()
+        sd.send(sd.broker, MSG_ASSERTION_REQ, 8, b'{"refresh":false}')
+        self.assertNotEqual(sd.wait(), 0, sd.log())
+
+
+class CertificateConfig(CertificateCase):
+    def run_config(self, changes, remove=()):
+        env = self.cert_env()
+        env.update(changes)
+        for name in remove:
+            env.pop(name, None)
+        return harness.run_once(self.stage, [], env)
+
+    def test_bad_credential_value_exits_78(self):
+        status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "password"})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_CREDENTIAL: 'password' is not one of secret, "
+                      "certificate, federated, managed_identity", err)
+
+    def test_federated_and_managed_identity_are_not_implemented_yet(self):
+        for kind in ("federated", "managed_identity"):
+            status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_CREDENTIAL": kind})
+            self.assertEqual(status, 78, err)
+            self.assertIn("not implemented yet", err)
+
+    def test_certificate_needs_its_reference(self):
+        status, _, err = self.run_config({}, remove=("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF",))
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF: required", err)
+
+    def test_certificate_and_secret_ref_together_are_refused(self):
+        status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_SECRET_REF": self.pem})
+        self.assertEqual(status, 78, err)
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_SECRET_REF: set, but", err)
+
+    def test_encrypted_key_is_refused_not_prompted_for(self):
+        key, crt = (os.path.join(self.tmp, "enc" + ext) for ext in (".key", ".crt"))
+        subprocess.run(("openssl", "req", "-x509", "-newkey", "rsa:2048", "-passout", "pass:hunter2",
+                        "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=encrypted"),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, check=True)
+        with open(key) as f, open(crt) as g:
+            self.write_pem(f.read(), g.read())
+        sc = self.assert_error(self.call(self.cert_broker()), "secret.not_found")
+        self.assertIn("no unencrypted private key", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
+    def test_short_key_is_refused_naming_the_credential(self):
+        key, crt = make_certificate(self.tmp, "short", bits=1024)
+        self.write_pem(key, crt)
+        sc = self.assert_error(self.call(self.cert_broker()), "secret.not_found")
+        self.assertIn("certificate credential", sc["error"]["message"])
+        self.assertIn("2048", sc["error"]["message"])
+        self.assertEqual(self.mock.token_requests(), [])
+
+
+if __name__ == "__main__":
+    harness.main()
