@@ -48,6 +48,11 @@ FORBIDDEN_SUBSTRINGS = (b"smoke-secret-", b"smoke-at-")
 # Generous, because sanitizer builds on a loaded CI machine are slow; a
 # deadline exists to turn a hang into a failure, not to measure speed.
 DEFAULT_TIMEOUT = 15.0
+# Under valgrind (tests/run-valgrind.sh sets MAB_WRAPPER) every process is
+# ten times slower, TLS set-up above all.
+UNDER_WRAPPER = bool(os.environ.get("MAB_WRAPPER"))
+if UNDER_WRAPPER:
+    DEFAULT_TIMEOUT = 45.0
 CHILD_NAMES = ("secretd", "tokend")
 
 
@@ -724,14 +729,16 @@ class MockGraphCase(BrokerTestCase):
             raise HarnessError("the client secret or a token %r appeared in brokerd output" % leaked)
 
     def mock_env(self, extra=None):
+        env = {"MCP_AUTH_BROKER_TOKEN_PROVIDER_TIMEOUT_SECONDS": "30"} if UNDER_WRAPPER else {}
+        env.update(extra or {})
         return dev_env(self.mock.base_url, [self.mock.base_url], self.pki.ca_file, self.secret_file,
-                       MOCK_TENANT, MOCK_CLIENT_ID, extra)
+                       MOCK_TENANT, MOCK_CLIENT_ID, env)
 
     def mock_args(self, changes=None):
         """execute_args for the mock's tenant and resource, with edits."""
         # 10 s, as test_tokend_http.py: TLS under valgrind is slow.
         edits = {"graph.tenant_id": MOCK_TENANT, "graph.resource": self.mock.base_url,
-                 "timeout_ms": 10000}
+                 "timeout_ms": 40000 if UNDER_WRAPPER else 10000}
         edits.update(changes or {})
         return execute_args(edits)
 
