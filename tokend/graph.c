@@ -28,12 +28,6 @@ method_idempotent(const char *m)
 	return strcmp(m, "GET") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
 }
 
-static void
-graph_answer(struct tokend *td, struct exec *x, struct json_object *execution)
-{
-	exec_answer(td, x, execution);
-}
-
 static bool graph_should_retry(struct tokend *td, struct exec *x, long status,
     const char *retry_after);
 
@@ -420,7 +414,7 @@ graph_done(struct tokend *td, struct xfer *xf, CURLcode rc)
 		    (unsigned long long)x->id);
 	if (paging_continue(td, x, buf_avail(&xf->body), &execution))
 		return;
-	graph_answer(td, x, execution);
+	exec_answer(td, x, execution);
 }
 
 /* The forwarded headers policy allowed (tokend re-checked them: allowlisted
