@@ -9,7 +9,7 @@
  *
  * Beyond "no crash, no leak, no UB": the headers kept are short printable
  * ASCII; a body is refused only as provider.bad_response; and an accepted
- * answer, wrapped into the EXEC_ANS that graph_answer sends, is one that
+ * answer, wrapped into the EXEC_ANS that exec_answer sends, is one that
  * brokerd accepts (msg_exec_ans_decode, as tools_answer uses it): brokerd
  * treats a malformed EXEC_ANS as fatal, so anything Graph can answer that
  * brokerd cannot read back would take the broker down. */
@@ -79,7 +79,7 @@ feed_headers(struct xfer *xf, const uint8_t *p, size_t n)
 	return off;
 }
 
-/* graph_answer's envelope, as brokerd's tools_answer reads it back. */
+/* exec_answer's envelope, as brokerd's tools_answer reads it back. */
 static void
 check_exec_ans(long status, struct json_object *ex, size_t body_len)
 {
@@ -90,7 +90,7 @@ check_exec_ans(long status, struct json_object *ex, size_t body_len)
 	struct ipc_msg m;
 	const char *why = NULL, *format;
 
-	/* As graph_answer sends it, and as brokerd decodes it. */
+	/* As exec_answer sends it, and as brokerd decodes it. */
 	ipc_chan_init(&c, -1, "fuzz", NULL, 0);
 	msg_exec_ans_send(&c, 1, &tok, ex);
 	memset(&m, 0, sizeof(m));
