@@ -46,7 +46,12 @@ class ManPages(unittest.TestCase):
             with self.subTest(page=name):
                 text = built(name)
                 self.assertIsNone(UNEXPANDED.search(text), "%s: %r" % (name, UNEXPANDED.findall(text)))
-        self.assertIn("/libexec", built("mcp-auth-broker.conf.5"))
+        # The directory the programs were built to look in, as configured.
+        out = subprocess.run([os.path.join(BUILD, "brokerd", "brokerd"), "--version"],
+                             stdout=subprocess.PIPE, check=True, timeout=30).stdout.decode()
+        libexecdir = re.search(r"^children in: (.+)$", out, re.M).group(1)
+        self.assertIn(r"\fB%s\fR" % libexecdir, built("mcp-auth-broker.conf.5"))
+        self.assertIn("%s/tokend" % libexecdir, built("tokend.8"))
 
     def test_mandoc_lint_is_clean(self):
         mandoc = shutil.which("mandoc")
