@@ -65,7 +65,7 @@ notify_open(void)
 	unsetenv("NOTIFY_SOCKET");
 	if ((len = notify_address(name, &sun)) == 0)
 		log_warnx("NOTIFY_SOCKET '%s' is not a socket path or abstract name: not notifying",
-		    name);
+		          name);
 	else if ((notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		log_warn("NOTIFY_SOCKET: socket");
 	else if (connect(notify_fd, (struct sockaddr *)&sun, len) == -1) {
@@ -78,8 +78,7 @@ notify_open(void)
 
 /* One datagram; a service manager that has gone away is not brokerd's
  * problem, so a failure is logged and otherwise ignored. */
-static void __attribute__((format(printf, 1, 2)))
-notify_send(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) notify_send(const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -110,7 +109,8 @@ static void
 notify_report(const struct broker *b)
 {
 	notify_send("STATUS=serving %zu session%s, %zu call%s in flight", b->n_sessions,
-	    b->n_sessions == 1 ? "" : "s", notify_calls(b), notify_calls(b) == 1 ? "" : "s");
+	            b->n_sessions == 1 ? "" : "s", notify_calls(b),
+	            notify_calls(b) == 1 ? "" : "s");
 	notify_reported = b->n_sessions;
 	notify_last_ms = mono_ms();
 	notify_pending_ms = -1;
@@ -120,7 +120,7 @@ void
 notify_ready(const struct broker *b)
 {
 	notify_send("READY=1\nSTATUS=serving MCP on %s (tenant %s)",
-	    b->listener < 0 ? "stdio" : "a unix socket", b->cfg.tenant_id);
+	            b->listener < 0 ? "stdio" : "a unix socket", b->cfg.tenant_id);
 	notify_reported = b->n_sessions;
 	notify_last_ms = mono_ms();
 }
@@ -153,6 +153,6 @@ void
 notify_stopping(const struct broker *b, const char *why)
 {
 	notify_send("STOPPING=1\nSTATUS=stopping (%s): %zu call%s in flight", why, notify_calls(b),
-	    notify_calls(b) == 1 ? "" : "s");
+	            notify_calls(b) == 1 ? "" : "s");
 	notify_pending_ms = -1;
 }
