@@ -43,7 +43,7 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_era_2026.py" "test_operator.py" \
 	"test_secretd_providers.py" \
 	"test_tokend_http.py WireTests AuthFailureTests" \
-	"test_policy_graph.py" "test_audit.py" "test_systemd.py NotifyTests"; do
+	"test_audit.py" "test_systemd.py NotifyTests"; do
 	set -- $t
 	file=$1
 	shift
