@@ -351,11 +351,12 @@ static int64_t
 broker_next_deadline(const struct broker *b)
 {
 	int64_t next = tools_next_deadline(b), idle = session_idle_deadline(b);
+	int64_t status = notify_next_deadline();
 
 	if (idle >= 0 && (next < 0 || idle < next))
 		next = idle;
-	if ((idle = notify_next_deadline()) >= 0 && (next < 0 || idle < next))
-		next = idle;
+	if (status >= 0 && (next < 0 || status < next))
+		next = status;
 
 	if (b->listener >= 0 && b->accept_resume_ms > mono_ms() &&
 	    (next < 0 || b->accept_resume_ms < next))
