@@ -39,4 +39,13 @@ RUN apt-get update \
 COPY --from=build /out/usr/ /usr/
 USER 10001:10001
 ENV MCP_AUTH_BROKER_ENV=prod
+# brokerd --health starts a broker of its own with the container's
+# configuration and checks it as an MCP client would (initialize, ping,
+# tools/list, tokend's token state), then that all three processes exit 0.
+# It needs neither the network nor the secret, so a container whose Graph
+# or 1Password is down stays healthy; a broken configuration, a missing
+# child program or a sandbox the kernel refuses makes it unhealthy.  Every
+# 60 s: each check forks three processes for about a tenth of a second.
+HEALTHCHECK --interval=60s --timeout=20s --start-period=10s --retries=3 \
+    CMD ["/usr/bin/brokerd", "--health"]
 ENTRYPOINT ["/usr/bin/brokerd"]

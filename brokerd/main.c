@@ -19,6 +19,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "sandbox.h"
 #include "secretenv.h"
@@ -239,6 +240,7 @@ broker_child_died(struct broker *b, struct child *c)
 
 	log_error("%s died: failing %s calls in flight and shutting down", c->name,
 	    secret ? "secret.unavailable" : "provider.unavailable");
+	notify_stopping(b, secret ? "secretd died" : "tokend died");
 	tools_fail_all(b, secret ? ERR_SECRET_UNAVAILABLE : ERR_PROVIDER_UNAVAILABLE,
 	    secret ? "secretd is unavailable" : "tokend is unavailable");
 	children_stop(b);
@@ -262,6 +264,7 @@ broker_begin_stop(struct broker *b, unsigned signo)
 	log_info("signal %u: no new sessions or calls; %ld s for the calls in flight", signo,
 	    b->cfg.shutdown_grace_s);
 	b->stopping = true;
+	notify_stopping(b, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	b->stop_deadline_ms = mono_ms() + b->cfg.shutdown_grace_s * 1000;
 	listener_close(b);
 	for (struct session *s = b->sessions; s != NULL; s = s->next)
@@ -370,9 +373,12 @@ static int64_t
 broker_next_deadline(const struct broker *b)
 {
 	int64_t next = tools_next_deadline(b), idle = session_idle_deadline(b);
+	int64_t status = notify_next_deadline();
 
 	if (idle >= 0 && (next < 0 || idle < next))
 		next = idle;
+	if (status >= 0 && (next < 0 || status < next))
+		next = status;
 
 	if (b->listener >= 0 && b->accept_resume_ms > mono_ms() &&
 	    (next < 0 || b->accept_resume_ms < next))
@@ -459,6 +465,7 @@ broker_loop(struct broker *b)
 			session_process(b, s);
 		broker_flush(b);
 		broker_reap_sessions(b);
+		notify_status(b);
 	}
 	free(ps.pfd);
 }
@@ -488,6 +495,12 @@ main(int argc, char **argv)
 		bridge_main(a.connect); /* reads no configuration, holds no secret */
 	}
 	proc_harden("brokerd");
+	/* Serving (not a check, whose forks must not speak for the service):
+	 * connected now, because the sandbox allows no socket or connect. */
+	if (a.check == 0)
+		notify_open();
+	else
+		unsetenv("NOTIFY_SOCKET");
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
 	memset(&b, 0, sizeof(b));
@@ -535,6 +548,9 @@ main(int argc, char **argv)
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)", b.listener < 0 ? "stdio" : "a unix socket",
 	    b.cfg.tenant_id, b.cfg.policy_version);
+	/* The children run and the listener is listening: connections made
+	 * from now on are served. */
+	notify_ready(&b);
 	broker_loop(&b);
 	children_stop(&b);
 	listener_close(&b);

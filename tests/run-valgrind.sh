@@ -15,8 +15,9 @@ command -v valgrind >/dev/null || { echo "run-valgrind: valgrind is not installe
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
 rm -rf "$dir"
 mkdir -p "$dir" "$logs"
+# MAB_JOBS: parallel compile jobs (default: every CPU).
 (cd "$dir" && "$top/configure" -q --disable-seccomp CFLAGS="-g -O1") 2>&1 | grep -v "WITHOUT seccomp" || true
-make -C "$dir" -j"$(nproc 2>/dev/null || echo 2)" >"$dir/build.log" 2>&1 || { cat "$dir/build.log"; exit 1; }
+make -C "$dir" -j"${MAB_JOBS:-$(nproc 2>/dev/null || echo 2)}" >"$dir/build.log" 2>&1 || { cat "$dir/build.log"; exit 1; }
 
 # valgrind follows brokerd into secretd and tokend but must not follow the
 # helpers the tests stage (fake op, command helpers): they live in the
@@ -28,6 +29,9 @@ MAB_SRCDIR=$top
 export MAB_WRAPPER MAB_BUILDDIR MAB_SRCDIR
 
 status=0
+# Which files run here, and why each other one does not, is the README's
+# table (section Valgrind), which tests/integration/test_valgrind_list.py
+# holds to this list.
 # Every scenario that runs the real processes; the names and descriptor
 # checks of ProcessModelTests see valgrind's process, not ours, and stay in
 # the other builds.
@@ -35,12 +39,12 @@ status=0
 # builds too: valgrind slows every process tenfold.
 for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests ExecuteTests DescribeTests ConcurrencyTests OutputHygieneTests ShutdownTests" \
 	"test_child_death.py" "test_config_exit.py" \
-	"test_transport.py SocketTests BridgeTests CancellationTests ShutdownTests" \
+	"test_transport.py SocketTests BridgeTests PeerCredentialTests CancellationTests ShutdownTests" \
 	"test_era_2026.py" "test_operator.py" \
 	"test_secretd_providers.py" \
 	"test_tokend_http.py WireTests AuthFailureTests" \
 	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py" \
-	"test_certificate.py CertificateLogin SecretdMonitor"; do
+	"test_certificate.py CertificateLogin SecretdMonitor" "test_systemd.py NotifyTests"; do
 	set -- $t
 	file=$1
 	shift
