@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 # A minimal non-root image of mcp-auth-broker: brokerd in /usr/bin, secretd
 # and tokend in /usr/libexec, the runtime libraries and CA certificates.
 #

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The benchmark (issue 14): a C load generator for brokerd and the floor it
  * is compared with, measured in one run.  Nothing here is part of the
  * product or of `make check`; `make bench` builds and runs it. */

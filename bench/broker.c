@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* A child on pipes (brokerd, or the TLS mock).  brokerd runs the way an MCP
  * client spawns it: its stdin and stdout are ours, its stderr (logs and the
  * audit trail) goes to BENCH_BROKERD_LOG or /dev/null, and its environment

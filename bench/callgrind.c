@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Instructions per call: brokerd and its children under callgrind
  * (--trace-children=yes), once with only a warm-up and once with
  * BENCH_CG_CALLS more calls; the difference per process, divided by the

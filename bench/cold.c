@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Cold start: from fork+exec of brokerd to its initialize answer, and to
  * the answer of the first execute call (which also starts the children's
  * work: secretd's secret, tokend's first token). */

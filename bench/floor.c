@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The floor: what the kernel alone costs.  A line of the size of an execute
  * request goes over socketpairs to an echo process and back; with more
  * hops it passes relay processes that only copy bytes, as brokerd relays a

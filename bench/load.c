@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The windowed load loop shared by the floor and the MCP runs: requests are
  * written as soon as the window allows, answers read as they come, each
  * call's latency taken from writing its line to reading its answer. */

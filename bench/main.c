@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* bench: measures, in one run, the floor (socketpairs alone), brokerd's
  * calls over stdio in smoke mode, cold start, memory and CPU per process,
  * instructions per call (under callgrind, when valgrind is installed) and

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The JSON-RPC lines the load generator sends and how it reads the answers.
  * Printed and scanned by hand rather than through json-c: the client's own
  * cost belongs to neither brokerd nor the floor. */

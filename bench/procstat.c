@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What /proc says about brokerd and its children: who they are, their
  * resident memory, their CPU time.  The children are not dumpable, but
  * /proc/PID/stat and /proc/PID/status stay readable to their uid. */

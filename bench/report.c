@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The table: Markdown, so that bench/RESULTS.md reads as it prints. */
 #include "buildconf.h"
 

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Against the TLS mock (tests/fixtures/mock_entra.py on 127.0.0.1, driven
  * through JSON lines on its stdin): brokerd in dev mode, a fresh one per row
  * so that each starts with a cold token cache and no connection; the mock

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Audit records: one JSON line per tool call, to MCP_AUTH_BROKER_AUDIT_FILE
  * or, when unset, to stderr.  They carry decisions and codes, never a secret,
  * a token or a request body.  They are not log lines: the log level does

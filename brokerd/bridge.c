@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd --connect PATH: the stdio end an MCP spawner launches, joined to a
  * brokerd listening on PATH.  Bytes pass through unchanged both ways.  It
  * reads no configuration and holds no secret: the broker's identity checks

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd: the only process that reads client input.  It holds no secret and
  * no token: it frames MCP, validates, applies policy, audits, and passes
  * allowed calls to tokend. */

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Starting and stopping secretd and tokend.
  *
  * Order matters: the secretd<->tokend pair is made here, before brokerd reads

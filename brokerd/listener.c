@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The unix-socket transport: one listening socket, made by brokerd (--listen
  * PATH) or handed over by systemd (LISTEN_FDS, Accept=no), and many MCP
  * sessions on it sharing one secretd and one tokend.  Each peer's

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* JSON-RPC 2.0 framing and MCP method dispatch.  Everything here handles
  * untrusted input: any fault is answered with a JSON-RPC error, never fatal.
  *

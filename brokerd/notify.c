@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The service manager's notification protocol, as sd_notify(3) documents
  * it: newline-separated VARIABLE=value lines in one datagram to the
  * AF_UNIX socket named by NOTIFY_SOCKET (a path, or '@' for an abstract

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd: the service manager's notification protocol (sd_notify(3)),
  * for a Type=notify unit.  Without NOTIFY_SOCKET every call does nothing. */
 #ifndef BROKERD_NOTIFY_H

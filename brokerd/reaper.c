@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The socket reaper.  brokerd --listen makes a socket file, and removing it
  * when brokerd stops is the only unlink brokerd would need once sandboxed;
  * allowed there, it would let a brokerd compromised through its input

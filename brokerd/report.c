@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The operator checks' output: text lines or one JSON document (report.h). */
 #include "buildconf.h"
 

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The report every operator check prints (--check, --health, --ready,
  * --smoke-e2e): one line per finding, "ok", "warn" or "fail", what was
  * checked (a step, a variable, a file), what was seen and, where there is

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd's side of secretd: the credentials brokerd receives from its own
  * environment but must pass on and not keep, and what secretd reports about
  * the secret (its fingerprint, never the secret).

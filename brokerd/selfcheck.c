@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd --health and --smoke-e2e: brokerd checks itself as a client would.
  *
  * --health and --smoke-e2e check it as an MCP client would see it.

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd --check: everything that can be checked without starting
  * anything: the configuration, the secret provider's prerequisites, the
  * children's programs, seccomp, the CA and audit files.  Every problem is

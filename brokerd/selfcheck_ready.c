@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* brokerd --ready: can this configuration obtain a token, and is the app
  * registration no more privileged than the policy needs?
  *

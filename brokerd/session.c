@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* An MCP session: newline-delimited JSON-RPC on a pair of descriptors (stdio,
  * or one unix-socket peer).  Input is split into lines with a size limit;
  * output is buffered and written as the peer takes it.  The same limits hold

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Tool descriptions written from the active policy (tools/list): what an
  * agent may ask, and what it may leave out, before it asks. */
 #include "buildconf.h"

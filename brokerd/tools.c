@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* tools/list and tools/call: validation, policy, the hand-off to tokend and
  * the result a client sees.  A call allowed by policy waits in b->calls until
  * tokend answers; every call gets exactly one answer. */

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The two tools of DESIGN.md section 3: their names, schemas and calls. */
 #ifndef BROKERD_TOOLS_H
 #define BROKERD_TOOLS_H

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* A growable byte buffer with a read offset.  Consumed bytes are wiped before
  * the space is reused or freed: the same buffers carry client secrets between
  * secretd and tokend. */

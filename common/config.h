@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Configuration from the environment (DESIGN.md section 7, reference 001).
  * Every process parses the same MCP_AUTH_BROKER_* variables with this code;
  * each bad value is reported with the variable's name and the reason, and the

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Stable error codes of the tool contract (DESIGN.md section 5).  The name is
  * "<category>.<reason>"; retryable is true exactly for timeouts, rate limits
  * and unavailability. */

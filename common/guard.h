@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Guarded memory for secrets: libsodium's sodium_malloc (guard pages, canary,
  * mlock, wiped on free), kept no-access between uses so that a stray read
  * faults instead of leaking. */

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* IPC between brokerd, secretd and tokend (DESIGN.md section 2).
  *
  * Stream socketpairs; every message is a fixed header in host byte order

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Small helpers over json-c shared by the three processes. */
 #ifndef MAB_JSONX_H
 #define MAB_JSONX_H

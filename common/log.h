@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Logging: one API for all three processes, stderr only (stdout is the MCP
  * channel), the process name and pid in every line.  Never pass secret bytes,
  * tokens or whole request bodies to these functions. */

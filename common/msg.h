@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The IPC messages, typed (STYLE.md): one encoder and one validating decoder
  * per message type, used by every sender and every receiver, so no other
  * place builds or reads a message's payload by hand.

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Policy (DESIGN.md section 4): deterministic, default deny.  brokerd
  * decides with it (for the answer and the audit record); tokend decides
  * again with the same code before it mints or sends anything. */

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* A $batch (Graph JSON batching) carries up to 20 requests, each with its
  * own method, URL, headers and body, which Graph runs as if each had been
  * sent alone.  So each is judged as if sent alone, by the same code, and

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What policy.c shares with the checks it delegates to: policy_batch.c
  * (a $batch judged request by request) and policy_query.c (query options
  * and body references that reach further resources).  Not for callers

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Query options and body members that make Graph reach resources other
  * than the path names.  "$expand=memberOf" on a user returns the groups
  * too, so with a path allowlist set each expanded resource must itself be

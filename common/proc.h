@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Process hardening shared by the three programs. */
 #ifndef MAB_PROC_H
 #define MAB_PROC_H

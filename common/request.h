@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The request contract of graph_execute (auth.graph.operation.execute.v1,
  * the original broker's, version v0.1.0): strict validation of the tool
  * arguments into a graph_request.  Validation checks shape and types only;

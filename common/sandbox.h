@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* seccomp filters (STYLE.md: tables grouped by purpose, a comment per
  * group): allowlists whose default action kills the process, and one
  * denylist for a secretd that runs programs.  ./configure

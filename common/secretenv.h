@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What brokerd and secretd must agree on about secretd's environment and the
  * credentials that pass through it (DESIGN.md section 1).
  *

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Small string helpers every process uses.  Allocation failure is fatal:
  * none of these processes can do anything useful without memory. */
 #ifndef MAB_STRUTIL_H

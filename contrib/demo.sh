@@ -1,4 +1,9 @@
 #!/bin/sh
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 # The broker's main job on its built-in default (MCP_AUTH_BROKER_ENV=smoke):
 # build, install into _build/demo/inst, and run a short scripted MCP session
 # against the installed brokerd, printing every message exchanged.  The

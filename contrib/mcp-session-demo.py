@@ -1,4 +1,9 @@
 #!/usr/bin/env python3
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Play one scripted MCP session against brokerd and show every message.
 
     python3 contrib/mcp-session-demo.py [BROKERD]

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The certificate credential: secretd loads the private key and its
  * certificate from the PEM the provider resolved, and signs client
  * assertions (RFC 7523 JWTs, RS256) for tokend.  The key never leaves this

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The resolved secret, kept in guarded memory for
  * MCP_AUTH_BROKER_SECRET_CACHE_SECONDS: 1Password service accounts are
  * rate-limited per hour, and a helper may be slow.  Expiry, and the early

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The file provider: a secret in a file the operator manages, or a systemd
  * credential (LoadCredential=) in $CREDENTIALS_DIRECTORY.
  *

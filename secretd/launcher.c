@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The launcher: the one part of secretd that starts programs.
  *
  * op and a command helper inherit any seccomp filter across execve, so the

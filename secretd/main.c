@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* secretd: resolves the configured Graph client secret and serves it to
  * tokend alone.  brokerd may ask for status, never for a secret.
  *

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What a failed `op read` means, from what it prints on stderr, and what of
  * that stderr may be logged.
  *

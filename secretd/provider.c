@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The configured secret provider (MCP_AUTH_BROKER_SECRET_PROVIDER).
  *
  * Only the reference fixed in the configuration is ever resolved: nothing

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* secretd: the only process that holds a long-lived credential.  It resolves
  * the one secret reference fixed in its configuration and hands the result
  * only to tokend, over the channel brokerd cannot reach. */

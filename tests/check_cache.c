@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The token cache rules of DESIGN.md section 6, on an injected clock. */
 #include "buildconf.h"
 

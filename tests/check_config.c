@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Configuration parsing: defaults, every validation message names its
  * variable, and unknown variables are refused. */
 #include "buildconf.h"

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Guarded memory (common/guard.c): readable between open and close, and a
  * fault, not a leak, when touched at any other time. */
 #include "buildconf.h"

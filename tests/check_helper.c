@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Running op or a command helper (secretd/helper.c), and the providers built
  * on it (secretd/provider.c): what the helper gets, what is captured, and
  * that a timeout takes its whole process group down. */

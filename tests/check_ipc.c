@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The IPC codec: framing, and refusal of truncated, oversized, unknown and
  * malformed messages. */
 #include "buildconf.h"

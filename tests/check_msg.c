@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The typed IPC codecs (common/msg.c): what each encoder writes, its
  * decoder reads back whole; what a broken or hostile peer could write
  * instead (an unknown member, a wrong type, a value outside its set, parts

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What op's stderr means (secretd/opmap.c), and what of it may be logged. */
 #include "buildconf.h"
 

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The seccomp filters: each kills a forbidden call with SIGSYS, and lets
  * through what the process needs. */
 #include "buildconf.h"

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* secretd's cache of the resolved secret (secretd/cache.c) on an injected
  * clock: expiry, the early re-resolution tokend may ask for and its 30 s
  * floor, the fingerprint and when brokerd is told about it. */

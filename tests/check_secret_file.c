@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The file provider (secretd/file.c): which files may hold a secret, and
  * what is read from them. */
 #include "buildconf.h"

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What secretd's environment holds, how a credential leaves brokerd's
  * environment block, and brokerd's start-up checks (common/secretenv.c). */
 #include "buildconf.h"

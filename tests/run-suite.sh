@@ -1,4 +1,9 @@
 #!/bin/sh
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 # The whole test suite, as CI runs it: the real MCP clients installed with
 # npm ci, then a gcc build and a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer, each running `make check`

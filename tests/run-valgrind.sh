@@ -1,4 +1,9 @@
 #!/bin/sh
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 # The integration tests with brokerd, secretd and tokend under valgrind
 # memcheck: no errors and no definite leaks in any of the three.  valgrind
 # does not know the seccomp syscall, so this build is configured with

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The token cache (DESIGN.md section 6), keyed by tenant, client id and
  * resource.  Tokens live in guarded memory; an expired token is never
  * served. */

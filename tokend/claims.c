@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What an access token says about itself: the roles claim of a JWT.
  *
  * tokend does not verify its own access token (Graph does, and tokend

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* The Graph call, made here so that the access token never leaves tokend.
  * brokerd gets the status, the allowed response headers, the JSON body and
  * token metadata. */

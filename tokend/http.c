@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Transfers on one curl multi handle: connections to the login endpoint and
  * to Graph are reused across calls, and no transfer blocks the loop. */
 #include "buildconf.h"

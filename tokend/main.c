@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* tokend: serves brokerd's Graph calls.  One event loop — curl's multi
  * handle plus the brokerd and secretd channels plus the timers of calls in
  * flight — so a call waiting on a login or on Graph never holds up another. */

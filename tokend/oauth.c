@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* OAuth2 client credentials against the Microsoft login endpoint:
  * POST {authority}/{tenant}/oauth2/v2.0/token.  The secret lives only in the
  * request body, which is wiped with the transfer; the token goes straight

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Paging: a call with max_pages over 1 follows Graph's @odata.nextLink and
  * merges the pages' value arrays into one answer.  A next link comes from
  * the network, so it is judged like any request: on the configured

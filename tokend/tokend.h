@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* tokend: the only networked process.  It owns the token cache, obtains
  * tokens with the client secret it asks secretd for, and performs the Graph
  * call itself, so access tokens never leave it. */

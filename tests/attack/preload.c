@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* Code injected into a running, sandboxed brokerd (tests/integration/
  * test_sandbox_attack.py), standing in for an attacker who took brokerd
  * over through its input.  LD_PRELOADed; in brokerd only (its children

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 // Drives brokerd with an official MCP client and reports what it saw, as one
 // JSON object on stdout; tests/integration/test_real_clients.py judges it.
 //

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* libFuzzer harness: Graph's answer in tokend (tokend/graph.c, http.c).
  *
  * The input is an HTTP answer as curl hands it over: two bytes of status

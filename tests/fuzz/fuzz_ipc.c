@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* libFuzzer harness: the IPC codec on each receiving side.
  *
  * The input is what a peer process could write on a socketpair.  Its first

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* libFuzzer harness: a client's bytes through brokerd, from the line
  * framing (session_process) through JSON-RPC and MCP dispatch (mcp.c), the
  * request contract (request.c) and policy (policy.c) to what brokerd sends

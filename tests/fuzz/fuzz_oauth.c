@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* libFuzzer harness: the login endpoint's answer (tokend/oauth.c).
  *
  * The first two bytes are the HTTP status (0..999), the rest the body, as

@@ -1,4 +1,9 @@
 #!/usr/bin/env python3
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/NAME/).
 
 The seeds are committed; this script is how they were made and how to make

@@ -1,4 +1,9 @@
 #!/bin/sh
+
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 # make fuzz-smoke: runs each libFuzzer harness for SECONDS on a scratch copy
 # of its seed corpus (the corpus in the tree is never written) and fails if
 # any harness reports a crash, a leak, an ASan or UBSan error, a time-out or

@@ -1,3 +1,9 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
 /* What tokend/main.c provides to the rest of tokend, for the fuzz harnesses
  * that link tokend's other files without its main.  The parsers they call
  * never reach these; if one does, that is a finding. */

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Shared machinery for the mcp-auth-broker integration tests.
 
 The tests drive the real binaries in an installed layout, the way an MCP

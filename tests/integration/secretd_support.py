@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Fixtures shared by the secretd integration tests (test_secretd_*.py).
 
 * secretd_env(): brokerd in dev mode with a secret provider, pointed at a

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The audit trail (issue 9 item 7): no record is lost.
 
 Every tool call, describe included, allowed or denied, gets exactly one

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The certificate credential (MCP_AUTH_BROKER_GRAPH_CREDENTIAL=certificate)
 against real cryptography.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """A child that dies is a fault brokerd must not paper over.
 
 When secretd or tokend dies, brokerd answers every call in flight with the

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Start-up refusals: bad configuration and bad command lines.
 
 A bad value must stop brokerd with EX_CONFIG (78) before it starts any child,

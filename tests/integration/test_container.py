@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The container image as far as it can be checked without Docker (CI has no
 daemon and may download nothing but Debian packages): the Dockerfile's
 HEALTHCHECK runs brokerd --health, and it passes or fails as it should;

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """What an agent and its MCP client see of the tools (issue 10 items 1-3).
 
 * Names: tools/list offers names every client accepts

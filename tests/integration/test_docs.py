@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Documentation moves with the behaviour: every configuration variable the
 code accepts is documented in the README and in mcp-auth-broker.conf(5), and
 nothing is documented that the code does not accept."""

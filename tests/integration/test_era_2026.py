@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The 2026-07-28 protocol era beside the legacy one (a dual-era server).
 
 server/discover; per-request _meta (io.modelcontextprotocol/protocolVersion

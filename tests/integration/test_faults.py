@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Fault injection: what a client sees when the machinery under brokerd fails.
 
 * A child SIGKILLed in the middle of calls on the unix socket: every session's

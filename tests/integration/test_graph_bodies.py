@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Graph answers as an MCP client gets them, through the real brokerd and
 tokend against the TLS mock of Graph: bodies that are not JSON, batches,
 and pages followed by @odata.nextLink.

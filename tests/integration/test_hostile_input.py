@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Hostile MCP input: a table of malformed and adversarial lines.
 
 Each entry is one thing an untrusted MCP client can send -- broken JSON,

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Leak scan: no secret and no token anywhere a user or another process can see.
 
 Every secret here is a marker value made for this run:

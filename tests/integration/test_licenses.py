@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The license policy scan of runbook 000 ("License policy scan passes"),
 for a C program: every shared library brokerd, secretd and tokend link is
 found in its Debian package, and the license the package's machine-readable
@@ -43,6 +47,7 @@ REVIEWED = {
                   "the library's *.c and *.h paragraph; GPL-3+ covers the build scripts"),
     "libkeyutils1": ("GPL-2+", "LGPL-2+", "keyutils' library is LGPL-2+; GPL-2+ covers the tools"),
 }
+
 # Copyright files that are not machine-readable: a phrase that must appear
 # in them, and the license it states.
 PLAIN = {

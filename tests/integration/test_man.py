@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The manual pages as installed: made from man/ at build time with the
 configured directories, clean under `mandoc -Tlint -Wwarning`, every page
 one of them (or a systemd unit) refers to installed with them, and the

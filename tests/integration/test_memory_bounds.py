@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """What one client can make brokerd hold, as another client would notice it.
 
 Memory stays bounded by configuration, not by clients (issue 9, item 5):

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The operator commands: brokerd --check, --health, --ready, --smoke-e2e and --tools.
 
 --health and --smoke-e2e start the real broker (children, IPC, sandbox,

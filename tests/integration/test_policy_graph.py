@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Batches and query options as a client sees them, through the real
 brokerd and tokend against the TLS mock of Graph.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The broker driven by real MCP clients (issue 10 items 7 and 8).
 
 * The official TypeScript SDK client (@modelcontextprotocol/sdk) in every

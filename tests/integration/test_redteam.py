@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Red-team findings against the monitor, paging and Graph answers.
 
 Each test here is an attack that worked when it was written: it fails

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """brokerd's sandbox, from the inside.
 
 brokerd parses untrusted MCP input, so the question is what code running

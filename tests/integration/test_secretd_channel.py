@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """secretd's two channels, spoken to directly: this test holds both ends,
 as brokerd (descriptor 3) and as tokend (descriptor 4) would.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Start-up refusals of secret-provider settings: brokerd exits 78 naming the
 variable and why, before it starts any child (the stand-in children of
 test_config_exit leave a mark when started)."""

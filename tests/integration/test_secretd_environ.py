@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The 1Password token, and the env provider's variable, live in secretd only.
 
 brokerd receives OP_SERVICE_ACCOUNT_TOKEN in its environment, hands it to

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """Each secret provider through the real brokerd, secretd and tokend.
 
 A call to the execute tool makes tokend ask secretd for the secret.  What a

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """brokerd over stdio, as an MCP client sees it.
 
 Covers the MCP surface (version negotiation, ping, tools/list, JSON-RPC

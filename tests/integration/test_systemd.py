@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """brokerd under systemd: the Type=notify protocol and the unit's hardening.
 
 brokerd is given a NOTIFY_SOCKET this test binds (a path in a temporary

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """tokend's networking: the login endpoint and Graph over real HTTPS.
 
 brokerd runs in dev mode with the `file` secret provider against

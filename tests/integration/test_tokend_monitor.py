@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """tokend is the monitor: a hostile brokerd gains nothing policy refuses.
 
 This test plays a compromised brokerd.  It starts the real secretd and the

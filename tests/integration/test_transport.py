@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The unix-socket transport and the session limits, as clients see them.
 
 brokerd --listen PATH (and systemd socket activation) serving many sessions

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+#
+# SPDX-License-Identifier: ISC
+
 """The README says which integration tests run under valgrind: its table
 names every integration file of Makefile.am, and for each one says `yes`
 exactly when tests/run-valgrind.sh runs it (with the classes it leaves out
