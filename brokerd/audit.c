@@ -116,7 +116,7 @@ audit_write(const char *event, struct json_object *rec)
 		/* The log line's format (README, Audit), whatever the log level:
 		 * a record is not a log line. */
 		n = snprintf(prefix, sizeof(prefix), "%s[%ld]: info: audit: ", log_procname(),
-		    (long)getpid());
+		    (long)log_pid());
 		plen = n > 0 && (size_t)n < sizeof(prefix) ? (size_t)n : 0;
 	}
 	off = audit_torn ? 1 : 0;
