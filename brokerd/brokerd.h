@@ -47,6 +47,10 @@ struct session {
 	int out_fd; /* a unix-socket peer: the same descriptor as in_fd */
 	uid_t peer_uid; /* unix: SO_PEERCRED; stdio: our own uid */
 	pid_t peer_pid; /* unix: SO_PEERCRED; stdio: our parent, the spawner */
+	/* The first members of this session's tool-call audit records, made
+	 * at the first record (tools.c): the same for every call. */
+	char audit_members[128];
+	size_t audit_members_len;
 	struct buf in;
 	struct buf out;
 	bool discarding; /* inside a line over the size limit */
