@@ -113,6 +113,10 @@ struct broker {
 	struct call *calls;
 	uint64_t next_ipc_id;
 	int sigfd;
+	/* The children are forked but wait to exec until this pipe closes
+	 * (children.c): -1 once released. */
+	int children_hold_fd;
+	int64_t children_hold_until; /* released by then at the latest */
 	int listener;	     /* the unix socket, or -1 (stdio, or stopping) */
 	char *listen_path;   /* what --listen named */
 	bool listen_unlink;  /* we made the socket file (not systemd): remove it */
@@ -132,6 +136,8 @@ struct broker {
 /* children.c */
 void children_start(struct broker *b);
 void children_stop(struct broker *b);
+/* Lets the children exec (children_start holds them): see children.c. */
+void children_release(struct broker *b);
 /* libexecdir/name (NULL or empty: the compiled-in LIBEXECDIR) into out. */
 void children_program_path(const char *libexecdir, const char *name, char *out, size_t len);
 /* Reaps exited children; returns the one that died first, or NULL. */
