@@ -537,16 +537,20 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 	struct req_defaults def = { generated_id, requester, "local_peer" };
 	const char *id;
 
-	request_id_generate(generated_id, sizeof(generated_id));
 	session_requester(s, requester, sizeof(requester));
+	/* Only when the call names none: each is a getrandom(2). */
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
+		if (req.request_id == NULL)
+			request_id_generate(generated_id, sizeof(generated_id));
 		id = req.request_id != NULL ? req.request_id : generated_id;
 		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
 		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
 	} else {
 		/* Defaults before policy: policy, and tokend after it, judge the
 		 * request that is made. */
+		if (req.request_id == NULL)
+			request_id_generate(generated_id, sizeof(generated_id));
 		request_fill_defaults(&req, &b->cfg, &def);
 		policy_decide(&b->cfg, &req, &d);
 		if (d.allow && audit_refuses(msg, sizeof(msg))) {
