@@ -68,6 +68,27 @@ child_environ(const struct broker *b, bool secretd)
 	return env;
 }
 
+/* In the child between fork and exec: what brokerd forgets before it reads
+ * a client byte, a held child forgets before it waits, since brokerd may
+ * read one meanwhile: the 1Password token (guarded memory: sodium_free
+ * wipes and unmaps it; secretd gets it over its channel), and in tokend's
+ * the secret variables of the environment it does not pass on (secretd's
+ * exec needs them).  brokerd is single-threaded, so this child may call
+ * what it likes; it only overwrites and unmaps. */
+static void
+child_forget(struct broker *b, bool secretd)
+{
+	guard_free(&b->op_token);
+	if (secretd)
+		return;
+	for (char **e = environ; *e != NULL; e++) {
+		char *eq = strchr(*e, '=');
+		if (eq != NULL && secretenv_wanted(&b->cfg, *e) && !config_is_broker_var(*e) &&
+		    !sanitizer_var(*e))
+			secure_wipe(eq + 1, strlen(eq + 1));
+	}
+}
+
 /* In the child between fork and exec: waits until brokerd closes the hold
  * pipe's writing end (children_release), reading it to its end. */
 static void
@@ -85,8 +106,8 @@ child_wait_release(const int hold[2])
 
 /* In the child between fork and exec: only async-signal-safe calls. */
 static void __attribute__((noreturn))
-child_exec(const char *path, int parent_fd, int peer_fd, pid_t parent, char **env,
-    const int hold[2])
+child_exec(struct broker *b, bool secretd, const char *path, int parent_fd, int peer_fd,
+    pid_t parent, char **env, const int hold[2])
 {
 	char *const argv[] = { (char *)path, NULL };
 	sigset_t none;
@@ -96,6 +117,7 @@ child_exec(const char *path, int parent_fd, int peer_fd, pid_t parent, char **en
 	 * were re-parented and must not start. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 || getppid() != parent)
 		_exit(127);
+	child_forget(b, secretd);
 	child_wait_release(hold);
 	if (getppid() != parent)
 		_exit(127);
@@ -143,7 +165,7 @@ child_spawn(struct broker *b, struct child *c, int parent_fd, int peer_fd,
 	if ((c->pid = fork()) == -1)
 		fatal("fork");
 	if (c->pid == 0)
-		child_exec(path, parent_fd, peer_fd, parent, env, hold);
+		child_exec(b, c == &b->secretd, path, parent_fd, peer_fd, parent, env, hold);
 	free(env);
 	ipc_chan_init(&c->chan, -1, c->name, accept, n_accept);
 	log_debug("started %s, pid %ld", c->name, (long)c->pid);
