@@ -16,7 +16,10 @@
  * DIR holds brokerd, secretd and tokend (MCP_AUTH_BROKER_LIBEXECDIR points
  * there).  Counts come from BENCH_CALLS (20000), BENCH_WARMUP (1000),
  * BENCH_REPEAT (3: each row is run this many times and the run with the
- * most calls/s kept), BENCH_COLD_RUNS (20) and BENCH_CG_CALLS (200). */
+ * most calls/s kept), BENCH_COLD_RUNS (20) and BENCH_CG_CALLS (200).
+ * BENCH_ONLY (a comma-separated subset of floor, mcp, cold, insn, tls) runs
+ * only those sections, e.g. BENCH_ONLY=insn to compare instruction counts
+ * between two builds quickly. */
 #include "buildconf.h"
 
 #include <getopt.h>
@@ -271,6 +274,21 @@ write_out(const char *path, const struct results *res)
 	fprintf(stderr, "bench: wrote %s\n", path);
 }
 
+/* Whether BENCH_ONLY, when set, names this section. */
+static int
+section_on(const char *name)
+{
+	const char *only = getenv("BENCH_ONLY");
+	size_t n = strlen(name);
+
+	for (const char *p = only; p != NULL && *p != '\0'; p += strcspn(p, ",")) {
+		p += strspn(p, ",");
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	}
+	return only == NULL || *only == '\0';
+}
+
 int
 main(int argc, char **argv)
 {
@@ -288,19 +306,28 @@ main(int argc, char **argv)
 	env.brokerd = brokerd;
 	env.libexecdir = o.stage;
 
-	fprintf(stderr, "bench: floor\n");
-	floor_measure(&res);
-	for (k = 0; k < N_CALLS; k++) {
+	if (section_on("floor")) {
+		fprintf(stderr, "bench: floor\n");
+		floor_measure(&res);
+	}
+	for (k = 0; k < N_CALLS && section_on("mcp"); k++) {
 		fprintf(stderr, "bench: %s over stdio\n", call_name((enum call_kind)k));
 		failed |= mcp_session(&env, (enum call_kind)k, &res);
 	}
-	fprintf(stderr, "bench: cold start\n");
-	failed |= cold_measure(&env, &res);
-	fprintf(stderr, "bench: instructions per call\n");
-	failed |= callgrind_measure(o.nosec_stage, &res);
-	fprintf(stderr, "bench: against the TLS mock\n");
-	failed |= tlsmock_measure(&env, o.srcdir, &res);
-	/* Written even when a section failed: the table says which. */
-	write_out(o.out, &res);
+	if (section_on("cold")) {
+		fprintf(stderr, "bench: cold start\n");
+		failed |= cold_measure(&env, &res);
+	}
+	if (section_on("insn")) {
+		fprintf(stderr, "bench: instructions per call\n");
+		failed |= callgrind_measure(o.nosec_stage, &res);
+	}
+	if (section_on("tls")) {
+		fprintf(stderr, "bench: against the TLS mock\n");
+		failed |= tlsmock_measure(&env, o.srcdir, &res);
+	}
+	/* Written even when a section failed: the table says which; a partial
+	 * run (BENCH_ONLY) only prints, leaving the full table in --out. */
+	write_out(section_on("all") ? o.out : NULL, &res);
 	return failed ? 1 : 0;
 }

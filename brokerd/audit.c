@@ -103,26 +103,40 @@ audit_note_failure(const char *sink, int errnum, size_t done)
 		    audit_failure);
 }
 
-int
-audit_write(const char *event, struct json_object *rec)
+/* The time stamp of a record: formatted again only when the second changes
+ * (gmtime and strftime were a tenth of a record's cost). */
+static const char *
+audit_ts(void)
 {
-	char ts[32], prefix[64];
-	const char *line, *sink;
-	size_t len, plen = 0, off, done;
+	static int64_t last = -1;
+	static char ts[32];
+	int64_t now = wall_s();
+
+	if (now != last) {
+		iso8601_utc(now, ts, sizeof(ts));
+		last = now;
+	}
+	return ts;
+}
+
+/* Writes one record's text (without its newline) to the sink: 0, or -1
+ * when it could not be written whole. */
+static int
+audit_emit(const char *line, size_t len)
+{
+	char prefix[64];
+	const char *sink;
+	size_t plen = 0, off, done;
 	char *buf;
 	int fd, rc, n;
 
-	iso8601_utc(wall_s(), ts, sizeof(ts));
-	jx_add_str(rec, "ts", ts);
-	jx_add_str(rec, "event", event);
-	line = jx_text(rec, &len); /* never a record cut short (out of memory) */
 	fd = audit_fd != -1 ? audit_fd : STDERR_FILENO;
 	sink = audit_fd != -1 ? "MCP_AUTH_BROKER_AUDIT_FILE" : "stderr";
 	if (audit_fd == -1) {
 		/* The log line's format (README, Audit), whatever the log level:
 		 * a record is not a log line. */
 		n = snprintf(prefix, sizeof(prefix), "%s[%ld]: info: audit: ", log_procname(),
-		    (long)getpid());
+		    (long)log_pid());
 		plen = n > 0 && (size_t)n < sizeof(prefix) ? (size_t)n : 0;
 	}
 	off = audit_torn ? 1 : 0;
@@ -143,5 +157,110 @@ audit_write(const char *event, struct json_object *rec)
 		audit_torn = false;
 	}
 	free(buf);
+	return rc;
+}
+
+int
+audit_write(const char *event, struct json_object *rec)
+{
+	const char *line;
+	size_t len;
+
+	jx_add_str(rec, "ts", audit_ts());
+	jx_add_str(rec, "event", event);
+	line = jx_text(rec, &len); /* never a record cut short (out of memory) */
+	return audit_emit(line, len);
+}
+
+/* ---- records built as text (a tool call's, one per call) ---------------- */
+
+static void
+audit_line_raw(struct audit_line *l, const char *p, size_t n)
+{
+	if (buf_append(&l->b, p, n) == -1)
+		fatalx("out of memory");
+}
+
+/* A JSON string as json-c writes it with JX_PLAIN: '"' and '\\' escaped,
+ * \b \f \n \r \t, other control characters as \u00XX, '/' and the rest
+ * as they are; runs of plain bytes are copied whole. */
+static void
+audit_line_string(struct audit_line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+	audit_line_raw(l, "\"", 1);
+	for (;; p++) {
+		unsigned char c = *p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		audit_line_raw(l, (const char *)run, (size_t)(p - run));
+		if (c == '\0')
+			break;
+		run = p + 1;
+		esc[1] = c == '"' ? '"' : c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f' :
+		    c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 'u';
+		if (esc[1] != 'u') {
+			audit_line_raw(l, esc, 2);
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			audit_line_raw(l, esc, 6);
+		}
+	}
+	audit_line_raw(l, "\"", 1);
+}
+
+/* ,"key": (the first member has no comma) */
+static void
+audit_line_key(struct audit_line *l, const char *key)
+{
+	if (l->b.len > 1)
+		audit_line_raw(l, ",", 1);
+	audit_line_raw(l, "\"", 1);
+	audit_line_raw(l, key, strlen(key));
+	audit_line_raw(l, "\":", 2);
+}
+
+void
+audit_line_begin(struct audit_line *l, const char *members, size_t len)
+{
+	buf_init(&l->b);
+	audit_line_raw(l, "{", 1);
+	audit_line_raw(l, members, len);
+}
+
+void
+audit_line_str(struct audit_line *l, const char *key, const char *v)
+{
+	audit_line_key(l, key);
+	if (v == NULL)
+		audit_line_raw(l, "null", 4);
+	else
+		audit_line_string(l, v);
+}
+
+void
+audit_line_int(struct audit_line *l, const char *key, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+
+	audit_line_key(l, key);
+	audit_line_raw(l, num, (size_t)n);
+}
+
+int
+audit_line_write(struct audit_line *l, const char *event)
+{
+	int rc;
+
+	audit_line_str(l, "ts", audit_ts());
+	audit_line_str(l, "event", event);
+	audit_line_raw(l, "}", 1);
+	rc = audit_emit((const char *)buf_head(&l->b), buf_avail(&l->b));
+	buf_free(&l->b);
 	return rc;
 }

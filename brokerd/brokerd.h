@@ -54,6 +54,10 @@ struct session {
 	int out_fd; /* a unix-socket peer: the same descriptor as in_fd */
 	uid_t peer_uid; /* unix: SO_PEERCRED; stdio: our own uid */
 	pid_t peer_pid; /* unix: SO_PEERCRED; stdio: our parent, the spawner */
+	/* The first members of this session's tool-call audit records, made
+	 * at the first record (tools.c): the same for every call. */
+	char audit_members[128];
+	size_t audit_members_len;
 	struct buf in;
 	struct buf out;
 	bool discarding; /* inside a line over the size limit */
@@ -116,6 +120,10 @@ struct broker {
 	struct call *calls;
 	uint64_t next_ipc_id;
 	int sigfd;
+	/* The children are forked but wait to exec until this pipe closes
+	 * (children.c): -1 once released. */
+	int children_hold_fd;
+	int64_t children_hold_until; /* released by then at the latest */
 	int listener;	     /* the unix socket, or -1 (stdio, or stopping) */
 	char *listen_path;   /* what --listen named */
 	bool listen_unlink;  /* we made the socket file (not systemd): remove it */
@@ -137,6 +145,8 @@ struct broker {
 /* children.c */
 void children_start(struct broker *b);
 void children_stop(struct broker *b);
+/* Lets the children exec (children_start holds them): see children.c. */
+void children_release(struct broker *b);
 /* libexecdir/name (NULL or empty: the compiled-in LIBEXECDIR) into out. */
 void children_program_path(const char *libexecdir, const char *name, char *out, size_t len);
 /* Reaps exited children; returns the one that died first, or NULL. */

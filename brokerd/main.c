@@ -385,6 +385,8 @@ broker_next_deadline(const struct broker *b)
 		next = idle;
 	if (status >= 0 && (next < 0 || status < next))
 		next = status;
+	if (b->children_hold_fd >= 0 && (next < 0 || b->children_hold_until < next))
+		next = b->children_hold_until;
 
 	if (b->listener >= 0 && b->accept_resume_ms > mono_ms() &&
 	    (next < 0 || b->accept_resume_ms < next))
@@ -443,6 +445,11 @@ broker_stop_step(struct broker *b)
 
 /* Until the stdio session has ended, or, serving a socket, until SIGTERM has
  * closed the listener and every session has ended. */
+/* How long the children wait, at most, for the stdio client's first
+ * message to be answered before they start: a client that says nothing at
+ * first should not find them still starting when it does. */
+#define CHILDREN_HOLD_MS 10
+
 static void
 broker_loop(struct broker *b)
 {
@@ -470,6 +477,9 @@ broker_loop(struct broker *b)
 		for (struct session *s = b->sessions; s != NULL; s = s->next)
 			session_process(b, s);
 		broker_flush(b);
+		/* The first pass has answered what the client sent first (or the
+		 * hold expired): now the children may start (children.c). */
+		children_release(b);
 		broker_reap_sessions(b);
 		notify_status(b);
 	}
@@ -511,6 +521,7 @@ main(int argc, char **argv)
 		fatalx("sodium_init failed");
 	memset(&b, 0, sizeof(b));
 	b.listener = -1;
+	b.children_hold_fd = -1;
 	if (a.check == OPT_CHECK)
 		selfcheck_config(a.json);
 	if (a.check == OPT_SMOKE_E2E)
@@ -548,6 +559,12 @@ main(int argc, char **argv)
 	 * descriptor, signal anything but its children, remove a file or make
 	 * memory executable. */
 	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
+	/* Held children (children.c) wait for the stdio client's first
+	 * message to be answered, CHILDREN_HOLD_MS at most; a socket's
+	 * sessions and --ready need them at once. */
+	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
+	if (b.listener >= 0 || a.check == OPT_READY)
+		children_release(&b);
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b, a.json);
 	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */

@@ -101,42 +101,66 @@ session_send(struct session *s, struct json_object *o)
 
 /* A part as it will be written: escaped, each quote and backslash gains a
  * backslash and a control character (never in json-c's output) becomes
- * \u00XX, which makes valid JSON string content of any JSON text. */
+ * \u00XX, which makes valid JSON string content of any JSON text.  How many
+ * bytes each byte grows by, from a table: the structured text (a Graph body
+ * of any size) goes through here once per tool result. */
+static unsigned char part_grow[256];
+
+static void
+part_grow_init(void)
+{
+	if (part_grow['"'] != 0)
+		return;
+	for (int c = 0; c < 0x20; c++)
+		part_grow[c] = 5;
+	part_grow['"'] = part_grow['\\'] = 1;
+}
+
 static size_t
 part_len(const struct out_part *p)
 {
+	const unsigned char *in = (const unsigned char *)p->p;
 	size_t n = p->len;
 
-	if (p->escape)
+	if (p->escape) {
+		part_grow_init();
 		for (size_t i = 0; i < p->len; i++)
-			n += (p->p[i] == '"' || p->p[i] == '\\') ? 1 : (unsigned char)p->p[i] < 0x20 ? 5 : 0;
+			n += part_grow[in[i]];
+	}
 	return n;
 }
 
-/* Writes p at out (part_len bytes are there); returns how many it wrote. */
+/* Writes p at out (part_len bytes are there); returns how many it wrote.
+ * Runs of bytes that need no escape are copied whole. */
 static size_t
 part_write(unsigned char *out, const struct out_part *p)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *in = (const unsigned char *)p->p;
+	const unsigned char *in = (const unsigned char *)p->p, *end = in + p->len, *run;
 	unsigned char *start = out;
 
 	if (!p->escape) {
 		memcpy(out, in, p->len);
 		return p->len;
 	}
-	for (size_t i = 0; i < p->len; i++) {
-		if (in[i] == '"' || in[i] == '\\') {
+	part_grow_init();
+	while (in < end) {
+		for (run = in; in < end && part_grow[*in] == 0; in++)
+			;
+		memcpy(out, run, (size_t)(in - run));
+		out += in - run;
+		if (in == end)
+			break;
+		if (*in == '"' || *in == '\\') {
 			*out++ = '\\';
-			*out++ = in[i];
-		} else if (in[i] < 0x20) {
-			memcpy(out, "\\u00", 4);
-			out[4] = (unsigned char)hex[in[i] >> 4];
-			out[5] = (unsigned char)hex[in[i] & 0xf];
-			out += 6;
+			*out++ = *in;
 		} else {
-			*out++ = in[i];
+			memcpy(out, "\\u00", 4);
+			out[4] = (unsigned char)hex[*in >> 4];
+			out[5] = (unsigned char)hex[*in & 0xf];
+			out += 6;
 		}
+		in++;
 	}
 	return (size_t)(out - start);
 }

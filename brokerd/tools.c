@@ -388,59 +388,70 @@ struct audit_outcome {
 };
 
 /* Who asked: the session and its peer (SO_PEERCRED on the socket; on stdio
- * our own uid and the spawner's pid). */
-static void
-audit_peer(struct json_object *rec, const struct session *s)
+ * our own uid and the spawner's pid), the same for each of the session's
+ * records: written once. */
+static const char *
+audit_peer(struct session *s, size_t *len)
 {
-	jx_add_int(rec, "session", s->id);
-	jx_add_str(rec, "transport", s->transport == SESSION_UNIX ? "unix" : "stdio");
-	jx_add_int(rec, "peer_uid", (int64_t)s->peer_uid);
-	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
+	int n;
+
+	if (s->audit_members_len == 0) {
+		n = snprintf(s->audit_members, sizeof(s->audit_members),
+		    "\"session\":%u,\"transport\":\"%s\",\"peer_uid\":%lld,\"peer_pid\":%lld",
+		    s->id, s->transport == SESSION_UNIX ? "unix" : "stdio",
+		    (long long)s->peer_uid, (long long)s->peer_pid);
+		if (n < 0 || (size_t)n >= sizeof(s->audit_members))
+			fatalx("audit record prefix does not fit");
+		s->audit_members_len = (size_t)n;
+	}
+	*len = s->audit_members_len;
+	return s->audit_members;
 }
 
 /* 0, or -1 when the record could not be written (audit.h).  tool: the name
  * the client called. */
 static int
-audit_call(const struct broker *b, const struct session *s, const char *tool,
+audit_call(const struct broker *b, struct session *s, const char *tool,
     const char *request_id, const char *requester_id, const struct policy_decision *d,
     const struct audit_outcome *out, int64_t started_ms)
 {
-	struct json_object *rec = json_object_new_object();
-	int rc;
+	struct audit_line rec;
+	const char *peer, *canonical = tools_canonical_name(tool);
+	size_t peer_len;
 
-	audit_peer(rec, s);
+	peer = audit_peer(s, &peer_len);
+	audit_line_begin(&rec, peer, peer_len);
 	/* A self-check's calls are real calls, and say what they were. */
 	if (b->selfcheck != NULL)
-		jx_add_str(rec, "selfcheck", b->selfcheck);
+		audit_line_str(&rec, "selfcheck", b->selfcheck);
 	/* The canonical name, whichever the client called, so one query finds
 	 * every call of a tool; called_as tells the clients of the original
 	 * names apart. */
-	jx_add_str(rec, "tool", tools_canonical_name(tool));
-	if (strcmp(tool, tools_canonical_name(tool)) != 0)
-		jx_add_str(rec, "called_as", tool);
-	jx_add_str(rec, "request_id", request_id);
-	jx_add_str(rec, "requester_id", requester_id);
+	audit_line_str(&rec, "tool", canonical);
+	if (strcmp(tool, canonical) != 0)
+		audit_line_str(&rec, "called_as", tool);
+	audit_line_str(&rec, "request_id", request_id);
+	audit_line_str(&rec, "requester_id", requester_id);
 	if (d != NULL) {
-		jx_add_str(rec, "decision", d->allow ? "allow" : "deny");
-		jx_add_str(rec, "reason", d->reason);
-		jx_add_str(rec, "rule", d->rule);
-		jx_add_str(rec, "policy_version", b->cfg.policy_version);
+		audit_line_str(&rec, "decision", d->allow ? "allow" : "deny");
+		audit_line_str(&rec, "reason", d->reason);
+		audit_line_str(&rec, "rule", d->rule);
+		audit_line_str(&rec, "policy_version", b->cfg.policy_version);
 	}
-	jx_add_str(rec, "outcome",
+	audit_line_str(&rec, "outcome",
 	    out->cancelled ? "cancelled" : out->code == ERR_NONE ? "ok" : err_name(out->code));
 	if (out->http_status > 0)
-		jx_add_int(rec, "http_status", out->http_status);
+		audit_line_int(&rec, "http_status", out->http_status);
 	if (out->token_source != NULL)
-		jx_add_str(rec, "token_source", out->token_source);
+		audit_line_str(&rec, "token_source", out->token_source);
 	if (out->detail != NULL)
-		jx_add_str(rec, "detail", out->detail);
-	jx_add_int(rec, "duration_ms", mono_ms() - started_ms);
+		audit_line_str(&rec, "detail", out->detail);
+	audit_line_int(&rec, "duration_ms", mono_ms() - started_ms);
 	/* Which secret was current, so a record shows whether a rotation had
 	 * taken effect; null until secretd has resolved one. */
-	jx_add_str(rec, "secret_fingerprint", b->secret_fingerprint[0] ? b->secret_fingerprint : NULL);
-	rc = audit_write("tool_call", rec);
-	json_object_put(rec);
-	return rc;
+	audit_line_str(&rec, "secret_fingerprint",
+	    b->secret_fingerprint[0] ? b->secret_fingerprint : NULL);
+	return audit_line_write(&rec, "tool_call");
 }
 
 static int
@@ -532,16 +543,20 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 	struct req_defaults def = { generated_id, requester, "local_peer" };
 	const char *id;
 
-	request_id_generate(generated_id, sizeof(generated_id));
 	session_requester(s, requester, sizeof(requester));
+	/* Only when the call names none: each is a getrandom(2). */
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
+		if (req.request_id == NULL)
+			request_id_generate(generated_id, sizeof(generated_id));
 		id = req.request_id != NULL ? req.request_id : generated_id;
 		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
 		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
 	} else {
 		/* Defaults before policy: policy, and tokend after it, judge the
 		 * request that is made. */
+		if (req.request_id == NULL)
+			request_id_generate(generated_id, sizeof(generated_id));
 		request_fill_defaults(&req, &b->cfg, &def);
 		policy_decide(&b->cfg, &req, &d);
 		if (d.allow && audit_refuses(msg, sizeof(msg))) {

@@ -44,91 +44,138 @@ jx_trailing_space_only(const char *s, size_t from, size_t n)
  * a sequence (lead byte, continuation bytes), lets "\xc0\xaf" (an overlong '/'),
  * "\xed\xa0\x80" and "\xf4\x90\x80\x80" through, and json-c writes them out
  * again as they came: brokerd echoed such bytes onto stdout, which then no
- * longer carried UTF-8 JSON (found by tests/integration/test_hostile_input.py). */
-static bool
-jx_utf8_valid(const unsigned char *s, size_t n)
+ * longer carried UTF-8 JSON (found by tests/integration/test_hostile_input.py).
+ * The length of the sequence at s[0] (lead byte >= 0x80), or 0 when it is
+ * not valid. */
+static size_t
+jx_utf8_seq(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* What jx_scan finds wrong with a text, most important first. */
+enum jx_fault { JX_OK, JX_NUL, JX_BAD_UTF8, JX_RAW_CONTROL, JX_NONFINITE };
+
+/* One pass over the text for what json-c lets through but JSON (RFC 8259)
+ * or the next reader does not (it was four passes, an eighth of brokerd's
+ * instructions per call):
+ * - a NUL byte;
+ * - invalid UTF-8 (above);
+ * - a raw control character in a string: RFC 8259 requires them escaped;
+ *   json-c takes them raw and writes each back as a six-byte \u00XX, so a
+ *   body of them grew sixfold on its way through tokend, past what IPC
+ *   carries (found by fuzz_graph in CI's fuzz-smoke);
+ * - NaN, Infinity or -Infinity: json-c accepts them even with
+ *   JSON_TOKENER_STRICT and writes them out again, but a strict parser
+ *   refuses the whole message (found by fuzz_graph).  Outside strings the
+ *   only letters JSON has are those of true, false, null and an exponent,
+ *   so an upper-case N or I there can only begin one of these.
+ * Bytes of a multi-byte sequence are all >= 0x80, so they never change
+ * whether we are inside a string. */
+static enum jx_fault
+jx_scan(const unsigned char *s, size_t n)
+{
+	enum jx_fault fault = JX_OK;
+	bool in_string = false, escaped = false;
+	size_t i = 0, len;
 
 	while (i < n) {
-		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
-		size_t len;
+		unsigned char c = s[i];
 
-		if (c < 0x80) {
-			i++;
+		if (c >= 0x80) {
+			if ((len = jx_utf8_seq(s + i, n - i)) == 0)
+				return memchr(s + i, '\0', n - i) != NULL ? JX_NUL : JX_BAD_UTF8;
+			i += len;
+			escaped = false;
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			lo = c == 0xe0 ? 0xa0 : 0x80;
-			hi = c == 0xed ? 0x9f : 0xbf;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			lo = c == 0xf0 ? 0x90 : 0x80;
-			hi = c == 0xf4 ? 0x8f : 0xbf;
-		} else {
-			return false;
-		}
-		if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k < len; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-		i += len;
-	}
-	return true;
-}
-
-/* json-c accepts NaN, Infinity and -Infinity even with JSON_TOKENER_STRICT
- * and writes them out again as they came, but they are not JSON (RFC 8259):
- * a Graph body holding one went on to the client on stdout, where a strict
- * parser refuses the whole message (found by fuzz_graph).  Outside strings
- * the only letters JSON has are those of true, false, null and an exponent,
- * so an upper-case N or I there can only begin one of these. */
-static bool
-jx_has_nonfinite(const char *s, size_t n)
-{
-	bool in_string = false;
-
-	for (size_t i = 0; i < n; i++) {
-		if (in_string) {
-			if (s[i] == '\\')
-				i++; /* the escaped character */
-			else if (s[i] == '"')
+		i++;
+		if (c == '\0')
+			return JX_NUL;
+		if (escaped) {
+			escaped = false;
+		} else if (in_string) {
+			if (c == '\\')
+				escaped = true;
+			else if (c == '"')
 				in_string = false;
-		} else if (s[i] == '"') {
+			else if (c < 0x20)
+				fault = JX_RAW_CONTROL;
+		} else if (c == '"') {
 			in_string = true;
-		} else if (s[i] == 'N' || s[i] == 'I') {
-			return true;
+		} else if ((c == 'N' || c == 'I') && fault == JX_OK) {
+			fault = JX_NONFINITE;
 		}
 	}
-	return false;
+	return fault;
 }
 
-/* RFC 8259 requires control characters in strings to be escaped; json-c
- * takes them raw and writes each back as a six-byte \u00XX, so a body of
- * them grew sixfold on its way through tokend, past what IPC carries (found
- * by fuzz_graph in CI's fuzz-smoke). */
-static bool
-jx_has_raw_control(const char *s, size_t n)
+static struct json_object *
+jx_refuse(const char **why, const char *reason)
 {
-	bool in_string = false;
+	if (why)
+		*why = reason;
+	return NULL;
+}
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!in_string) {
-			in_string = (c == '"');
-		} else if (c == '\\') {
-			i++; /* the escaped character */
-		} else if (c == '"') {
-			in_string = false;
-		} else if (c < 0x20) {
-			return true;
-		}
+/* One tokener per nesting limit, kept from parse to parse: a new one per
+ * parse (json_tokener_new_ex: a calloc'ed tokener, its printbuf and its
+ * stack) was 5% of brokerd's instructions per execute call.  The three
+ * programs parse from one thread only.  A tokener whose printbuf grew past
+ * JX_TOK_KEEP for a large text is freed after that parse rather than kept,
+ * so a large body does not stay in memory (the memory bounds count on it).
+ * (pb is public in json-c 0.16, as used below.) */
+#define JX_TOK_KEEP (64 * 1024)
+static struct json_tokener *jx_toks[JX_MAX_DEPTH + 1];
+
+static struct json_tokener *
+jx_tokener(int max_depth)
+{
+	struct json_tokener *tok = jx_toks[max_depth];
+
+	if (tok != NULL)
+		return tok;
+	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return jx_toks[max_depth] = tok;
+}
+
+static void
+jx_tokener_done(int max_depth)
+{
+	struct json_tokener *tok = jx_toks[max_depth];
+
+	if (tok == NULL)
+		return;
+	if (tok->pb->size > JX_TOK_KEEP) {
+		json_tokener_free(tok);
+		jx_toks[max_depth] = NULL;
+	} else {
+		/* Drops what a failed parse left on the tokener's stack. */
+		json_tokener_reset(tok);
 	}
-	return false;
 }
 
 struct json_object *
@@ -145,34 +192,24 @@ jx_parse_depth(const char *s, size_t n, int max_depth, const char **why)
 	enum json_tokener_error err;
 	const char *reason = NULL;
 
-	if (memchr(s, '\0', n) != NULL) {
-		if (why)
-			*why = "NUL byte in input";
-		return NULL;
-	}
-	if (!jx_utf8_valid((const unsigned char *)s, n)) {
-		if (why)
-			*why = "invalid UTF-8";
-		return NULL;
-	}
-	if (jx_has_raw_control(s, n)) {
-		if (why)
-			*why = "control character not escaped in a string";
-		return NULL;
-	}
-	if (jx_has_nonfinite(s, n)) {
-		if (why)
-			*why = "NaN and Infinity are not JSON";
-		return NULL;
+	switch (jx_scan((const unsigned char *)s, n)) {
+	case JX_OK:
+		break;
+	case JX_NUL:
+		return jx_refuse(why, "NUL byte in input");
+	case JX_BAD_UTF8:
+		return jx_refuse(why, "invalid UTF-8");
+	case JX_RAW_CONTROL:
+		return jx_refuse(why, "control character not escaped in a string");
+	case JX_NONFINITE:
+		return jx_refuse(why, "NaN and Infinity are not JSON");
 	}
 	if (max_depth > JX_MAX_DEPTH)
 		max_depth = JX_MAX_DEPTH;
-	if ((tok = json_tokener_new_ex(max_depth)) == NULL) {
-		if (why)
-			*why = "out of memory";
-		return NULL;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (max_depth < 1)
+		max_depth = 1;
+	if ((tok = jx_tokener(max_depth)) == NULL)
+		return jx_refuse(why, "out of memory");
 	/* json-c 0.16 ignores a failed allocation while it collects a string
 	 * in the tokener's printbuf (printbuf_memappend_fast drops the bytes)
 	 * and carries on with the string cut short: under RLIMIT_AS a POST body
@@ -183,10 +220,8 @@ jx_parse_depth(const char *s, size_t n, int max_depth, const char **why)
 	 * made, that is out of memory.  (The field is public in json-c 0.16.)
 	 * Any other allocation that fails in the parse leaves ENOMEM behind. */
 	if (n >= INT_MAX - 16 || printbuf_memset(tok->pb, 0, 0, (int)n + 1) == -1) {
-		json_tokener_free(tok);
-		if (why)
-			*why = "out of memory";
-		return NULL;
+		jx_tokener_done(max_depth);
+		return jx_refuse(why, "out of memory");
 	}
 	printbuf_reset(tok->pb);
 	errno = 0;
@@ -221,7 +256,7 @@ jx_parse_depth(const char *s, size_t n, int max_depth, const char **why)
 		if (why)
 			*why = reason;
 	}
-	json_tokener_free(tok);
+	jx_tokener_done(max_depth);
 	return o;
 }
 

@@ -24,6 +24,7 @@
 /* Parses exactly one JSON value from s[0..n): strict grammar, valid UTF-8, no
  * NUL byte, nothing but white space after the value.  NULL on failure, with
  * a short reason in *why when why is not NULL. */
+/* Not thread-safe: the tokener is kept for the next parse. */
 struct json_object *jx_parse(const char *s, size_t n, const char **why);
 /* The *why of jx_parse for a text that is a well-formed JSON null (json-c
  * represents null as NULL): not a parse error, just no object. */

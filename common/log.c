@@ -7,6 +7,8 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +18,36 @@
 
 static const char *log_name = "mcp-auth-broker";
 static enum log_level log_threshold = LOG_LEVEL_INFO;
+/* Our pid, for every log line and audit record: glibc's getpid is a system
+ * call each time (it no longer caches), one per audit record.  A child
+ * made by fork (the reaper, secretd's helpers) logs before it execs, so
+ * fork clears the cache in the child. */
+static pid_t log_cached_pid;
+static bool log_atfork_set;
+
+static void
+log_forget_pid(void)
+{
+	log_cached_pid = 0;
+}
+
+pid_t
+log_pid(void)
+{
+	if (log_cached_pid != 0)
+		return log_cached_pid;
+	return log_atfork_set ? (log_cached_pid = getpid()) : getpid();
+}
 
 void
 log_init(const char *procname, enum log_level level)
 {
 	log_name = procname;
 	log_threshold = level;
+	/* Only when the handler is in place is a cached pid safe to keep. */
+	if (!log_atfork_set && pthread_atfork(NULL, NULL, log_forget_pid) == 0)
+		log_atfork_set = true;
+	log_cached_pid = 0;
 }
 
 void
@@ -72,7 +98,7 @@ log_vemit(enum log_level level, const char *tag, int errnum, const char *fmt, va
 
 	if (level > log_threshold)
 		return;
-	n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_name, (long)getpid(), tag);
+	n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_name, (long)log_pid(), tag);
 	if (n < 0)
 		return;
 	len = (size_t)n;

@@ -11,6 +11,7 @@
 #define MAB_LOG_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -18,6 +19,8 @@ void log_init(const char *procname, enum log_level level);
 void log_set_level(enum log_level level);
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_procname(void);
+/* getpid(), cached (and forgotten in a forked child). */
+pid_t log_pid(void);
 
 /* log_warn appends strerror(errno); log_warnx does not.  Likewise fatal/fatalx,
  * which exit with status 1 (or the status given to fatalx_status). */

@@ -16,6 +16,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "log.h"
@@ -90,6 +93,8 @@ void
 http_cleanup(struct tokend *td)
 {
 	curl_multi_cleanup(td->multi);
+	X509_STORE_free(td->ca_store);
+	td->ca_store = NULL;
 	buf_free(&td->ca_bundle);
 	curl_global_cleanup();
 }
@@ -147,10 +152,75 @@ xfer_on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The CA bundle as one X509 store, made at the first TLS connection and
+ * shared by every connection after it.  Given as CURLOPT_CAINFO_BLOB, the
+ * bundle was parsed again for each new connection (libcurl's CA cache,
+ * CURLOPT_CA_CACHE_TIMEOUT, leaves out a blob): 140-odd PEM certificates,
+ * milliseconds of CPU and a store of its own per connection.  The store is
+ * filled as libcurl fills one from a blob (every certificate and CRL in
+ * the text) and gets the flags libcurl sets on its own. */
+static X509_STORE *
+http_ca_store(struct tokend *td)
+{
+	STACK_OF(X509_INFO) *infos = NULL;
+	X509_STORE *store;
+	BIO *bio = NULL;
+	int n = 0;
+
+	if (td->ca_store != NULL || td->ca_store_failed)
+		return td->ca_store;
+	if ((store = X509_STORE_new()) != NULL &&
+	    (bio = BIO_new_mem_buf(td->ca_bundle.data, (int)td->ca_bundle.len)) != NULL)
+		infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *info = sk_X509_INFO_value(infos, i);
+		if (info->x509 != NULL && X509_STORE_add_cert(store, info->x509) == 1)
+			n++;
+		if (info->crl != NULL)
+			X509_STORE_add_crl(store, info->crl);
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(bio);
+	if (n == 0) {
+		log_warnx("the CA bundle holds no certificate: TLS connections will fail");
+		X509_STORE_free(store);
+		td->ca_store_failed = true;
+		return NULL;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN);
+	return td->ca_store = store;
+}
+
+/* libcurl's CURLOPT_SSL_CTX_FUNCTION: called for each new connection's
+ * SSL_CTX after libcurl has set up its (empty) store. */
+static CURLcode
+http_ssl_ctx(CURL *e, void *ssl_ctx, void *arg)
+{
+	X509_STORE *store = http_ca_store(arg);
+
+	(void)e;
+	if (store == NULL)
+		return CURLE_SSL_CACERT_BADFILE;
+	SSL_CTX_set1_cert_store(ssl_ctx, store);
+	return CURLE_OK;
+}
+
+static void
+xfer_ca_options(struct tokend *td, CURL *e)
+{
+	struct curl_blob ca = { td->ca_bundle.data, td->ca_bundle.len, CURL_BLOB_NOCOPY };
+
+	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	/* A libcurl built on another TLS library has no SSL_CTX: the blob. */
+	if (curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, td) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, http_ssl_ctx) != CURLE_OK)
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+}
+
 static void
 xfer_options(struct tokend *td, struct xfer *x, const char *url, long timeout_ms)
 {
-	struct curl_blob ca = { td->ca_bundle.data, td->ca_bundle.len, CURL_BLOB_NOCOPY };
 	CURL *e = x->easy;
 
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -161,9 +231,7 @@ xfer_options(struct tokend *td, struct xfer *x, const char *url, long timeout_ms
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
-	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+	xfer_ca_options(td, e);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, xfer_on_header);

@@ -65,6 +65,8 @@ struct tokend {
 	uint64_t graph_seq;
 	CURLM *multi;
 	struct buf ca_bundle; /* system CAs plus MCP_AUTH_BROKER_CA_FILE, read before the sandbox */
+	void *ca_store;	      /* ca_bundle parsed (an X509_STORE, http.c), or NULL */
+	bool ca_store_failed; /* it could not be made: a TLS connection fails */
 };
 
 /* main.c: answers and resumption */
