@@ -387,7 +387,14 @@ static void
 audit_peer(struct json_object *rec, const struct session *s)
 {
 	jx_add_int(rec, "session", s->id);
-	jx_add_str(rec, "transport", s->transport == SESSION_UNIX ? "unix" : "stdio");
+	jx_add_str(rec, "transport",
+	    s->transport == SESSION_UNIX ? "unix" : s->transport == SESSION_HTTP ? "http" : "stdio");
+	if (s->transport == SESSION_HTTP) {
+		jx_add_str(rec, "auth_method", s->auth_method != NULL ? s->auth_method : "none");
+		if (s->caller[0] != '\0')
+			jx_add_str(rec, "caller", s->caller);
+		return;
+	}
 	jx_add_int(rec, "peer_uid", (int64_t)s->peer_uid);
 	jx_add_int(rec, "peer_pid", (int64_t)s->peer_pid);
 }
@@ -510,7 +517,24 @@ request_id_generate(char *out, size_t len)
 static void
 session_requester(const struct session *s, char *out, size_t len)
 {
-	snprintf(out, len, "uid:%lu/pid:%ld", (unsigned long)s->peer_uid, (long)s->peer_pid);
+	if (s->transport == SESSION_HTTP)
+		snprintf(out, len, "%s", s->caller[0] != '\0' ? s->caller : "http:anonymous");
+	else
+		snprintf(out, len, "uid:%lu/pid:%ld", (unsigned long)s->peer_uid, (long)s->peer_pid);
+}
+
+/* An authenticated HTTP caller is the requester, whatever the request
+ * says: a key's holder cannot act in another's name (issue 11). */
+static void
+requester_override(const struct session *s, struct graph_request *req)
+{
+	if (s->transport != SESSION_HTTP || s->caller[0] == '\0')
+		return;
+	free(req->requester_id);
+	free(req->identity_assurance);
+	if ((req->requester_id = strdup(s->caller)) == NULL ||
+	    (req->identity_assurance = strdup("verified")) == NULL)
+		fatalx("out of memory");
 }
 
 static void
@@ -522,18 +546,22 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 	struct policy_decision d;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
-	char msg[256], generated_id[32], requester[64];
+	char msg[256], generated_id[32], requester[80];
 	struct req_defaults def = { generated_id, requester, "local_peer" };
 	const char *id;
 
 	request_id_generate(generated_id, sizeof(generated_id));
 	session_requester(s, requester, sizeof(requester));
+	if (s->transport == SESSION_HTTP && s->caller[0] != '\0')
+		def.identity_assurance = "verified";
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
 		id = req.request_id != NULL ? req.request_id : generated_id;
 		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
-		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
+		audit_call(b, s, tool, id,
+		    s->caller[0] != '\0' ? s->caller : req.requester_id, NULL, &out, started);
 	} else {
+		requester_override(s, &req);
 		/* Defaults before policy: policy, and tokend after it, judge the
 		 * request that is made. */
 		request_fill_defaults(&req, &b->cfg, &def);

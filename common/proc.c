@@ -79,3 +79,26 @@ proc_set_nonblock(int fd)
 		return -1;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
+
+int
+proc_fill_fd_holes(void)
+{
+	int top = STDERR_FILENO, null_fd = -1;
+
+	/* 4096: far past what start-up opens (stdio, the audit file, the
+	 * signalfd, two channels, the listener, libmicrohttpd's eventfd). */
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			top = fd;
+	for (int fd = 0; fd < top; fd++) {
+		if (fcntl(fd, F_GETFD) != -1)
+			continue;
+		if (null_fd == -1 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+			fatal("/dev/null");
+		if (null_fd != fd && dup3(null_fd, fd, O_CLOEXEC) == -1)
+			fatal("dup3");
+	}
+	if (null_fd > top)
+		top = null_fd;
+	return top + 1;
+}
