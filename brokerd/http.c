@@ -150,7 +150,7 @@ http_keys(struct http_ctx *h)
 	log_info("http: %zu API key(s) loaded", h->n_keys);
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
