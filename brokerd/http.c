@@ -229,6 +229,8 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 		    "Bearer realm=\"mcp-auth-broker\"");
 	if (a->allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
+	if (a->close) /* shutting down: no next request on this connection */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(c, a->status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -305,6 +307,7 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 		hc->mhd = c;
 		buf_init(&hc->body);
 		*con_cls = hc;
+		h->active++;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -338,6 +341,7 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	buf_free(&hc->body);
 	free(hc);
 	*con_cls = NULL;
+	h->active--;
 }
 
 void
@@ -357,6 +361,7 @@ http_resume_ready(struct broker *b)
 		}
 		hc->pending = NULL;
 		hc->ready = true;
+		hc->answer.close = b->stopping;
 		*pp = hc->next_suspended;
 		MHD_resume_connection(hc->mhd);
 		/* In external mode libmicrohttpd has no wake-up channel of
@@ -442,10 +447,18 @@ http_next_deadline(const struct broker *b)
 	return next;
 }
 
+/* After SIGTERM, until every request begun has been answered (an idle
+ * keep-alive connection is not waited for), or the time to drain is over. */
 bool
 http_serving(const struct broker *b)
 {
-	return b->http != NULL && !b->http->quiesced;
+	if (b->http == NULL)
+		return false;
+	if (!b->http->quiesced)
+		return true;
+	if (mono_ms() >= b->stop_deadline_ms + SHUTDOWN_FLUSH_MS)
+		return false;
+	return b->http->active > 0 || b->http->run_now;
 }
 
 void

@@ -443,8 +443,10 @@ http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_an
 	} else if (rq->protocol_version != NULL && !mcp_version_known(rq->protocol_version))
 		http_answer_error(a, 400, RPC_INVALID_REQUEST,
 		    "Bad Request: unsupported MCP-Protocol-Version");
-	else if (h->b->stopping)
+	else if (h->b->stopping) {
 		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: shutting down");
+		a->close = true;
+	}
 	else
 		return 0;
 	return -1;

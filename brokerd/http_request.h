@@ -46,6 +46,7 @@ struct http_ctx {
 	void *suspended; /* http.c: requests waiting for their answer */
 	bool quiesced;
 	bool run_now; /* a request was resumed: libmicrohttpd must run */
+	size_t active; /* requests begun and not yet completed (http.c) */
 };
 
 /* A request as libmicrohttpd parsed it; absent headers are NULL. */
@@ -71,6 +72,7 @@ struct http_answer {
 	char session_id[33]; /* non-empty: sent as Mcp-Session-Id */
 	bool www_authenticate;
 	bool allow; /* 405: Allow: POST, DELETE */
+	bool close; /* Connection: close (shutting down) */
 };
 
 enum http_outcome { HTTP_ANSWERED, HTTP_PENDING };

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -187,6 +188,25 @@ class SessionTests(HttpCase):
         time.sleep(2.5)
         status, _, body = self.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, self.session_headers(sid))
         self.assert_refused(status, body, 404)
+
+
+class StopTests(HttpCase):
+    def test_sigterm_answers_the_call_in_flight_then_exits(self):
+        self.serve()
+        sid = self.initialize()
+        c = self.conn(timeout=20)
+        args = execute_args({"operation.path": SLOW_PATH, "request_id": "req-slow-term"})
+        msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": EXECUTE_TOOL, "arguments": args}}
+        c.request("POST", "/mcp", body=json.dumps(msg), headers=self.session_headers(sid, {"Content-Type": "application/json"}))
+        time.sleep(0.3)  # the call is in tokend (SLOW_PATH takes longer)
+        self.broker.proc.send_signal(signal.SIGTERM)
+        status, _, body = self.read(c)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["id"], 1)
+        tool_result(body)
+        self.assertEqual(self.broker.proc.wait(timeout=15), 0, self.broker.stderr_text())
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
 
 
 class RefusalTests(HttpCase):
