@@ -420,7 +420,10 @@ audit_call(const struct broker *b, const struct session *s, const char *tool,
 	if (strcmp(tool, tools_canonical_name(tool)) != 0)
 		jx_add_str(rec, "called_as", tool);
 	jx_add_str(rec, "request_id", request_id);
-	jx_add_str(rec, "requester_id", requester_id);
+	/* An authenticated caller is who asked, even for a call that names no
+	 * requester (describe) or could not be read. */
+	jx_add_str(rec, "requester_id",
+	    s->caller[0] != '\0' ? s->caller : requester_id);
 	if (d != NULL) {
 		jx_add_str(rec, "decision", d->allow ? "allow" : "deny");
 		jx_add_str(rec, "reason", d->reason);
@@ -558,8 +561,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 		out.code = err.code;
 		id = req.request_id != NULL ? req.request_id : generated_id;
 		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
-		audit_call(b, s, tool, id,
-		    s->caller[0] != '\0' ? s->caller : req.requester_id, NULL, &out, started);
+		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
 	} else {
 		requester_override(s, &req);
 		/* Defaults before policy: policy, and tokend after it, judge the

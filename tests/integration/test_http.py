@@ -12,8 +12,10 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -188,6 +190,48 @@ class SessionTests(HttpCase):
         time.sleep(2.5)
         status, _, body = self.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, self.session_headers(sid))
         self.assert_refused(status, body, 404)
+
+
+SRC = os.environ.get("MAB_SRCDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CLIENTS = os.path.join(SRC, "tests", "clients")
+NODE_BIN = os.path.join(CLIENTS, "node_modules", ".bin")
+
+
+class SdkClientTests(HttpCase):
+    """The official TypeScript SDK's Streamable HTTP client (tests/clients,
+    installed by npm ci as for test_real_clients.py; skipped without it)."""
+
+    def drive(self, *args):
+        node = os.path.join(NODE_BIN, "node")
+        if not os.access(node, os.X_OK):
+            node = shutil.which("node")
+        if node is None or not os.path.isdir(os.path.join(CLIENTS, "node_modules", "@modelcontextprotocol", "sdk")):
+            self.skipTest("the MCP SDK is not installed: npm ci --ignore-scripts --prefix tests/clients")
+        out = subprocess.run([node, os.path.join(CLIENTS, "drive_http.mjs")] + list(args), capture_output=True, timeout=120, cwd=CLIENTS)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return json.loads(out.stdout)
+
+    def check_report(self, report):
+        self.assertNotIn("error", report, report)
+        self.assertRegex(report["sessionId"], r"^[0-9a-f]{32}$")
+        self.assertIn(EXECUTE_TOOL, report["names"])
+        self.assertEqual([c["isError"] for c in report["calls"]], [False, False], report)
+        self.assertEqual(report["calls"][0]["sc"]["execution"]["http_status"], 200)
+        self.assertTrue(report["terminated"], report)
+
+    def test_sdk_client(self):
+        self.serve()
+        self.check_report(self.drive("http://127.0.0.1:%d/mcp" % self.port))
+
+    def test_sdk_client_with_api_key(self):
+        keys = os.path.join(tempfile.mkdtemp(prefix="mab-keys-"), "api-keys")
+        write_keys(keys, [("sdk-agent", KEY)])
+        self.serve({"MCP_AUTH_BROKER_AUTH_MODE": "api_key", "MCP_AUTH_BROKER_API_KEYS_FILE": keys})
+        self.check_report(self.drive("http://127.0.0.1:%d/mcp" % self.port, KEY))
+        calls = audit_records(self.audit, "tool_call")
+        self.assertEqual({r["requester_id"] for r in calls}, {"sdk-agent"}, calls)
+        report = self.drive("http://127.0.0.1:%d/mcp" % self.port, "wrong")
+        self.assertIn("error", report)
 
 
 class StopTests(HttpCase):
