@@ -27,7 +27,7 @@
 /* Headers and the read buffer of one connection: a request line and
  * headers past this are refused (431) by libmicrohttpd. */
 #define HTTP_CONN_MEMORY (64u * 1024u)
-#define HTTP_BACKLOG 64
+#define HTTP_BACKLOG     64
 
 /* One request being served. */
 struct http_conn {
@@ -78,9 +78,11 @@ static bool
 addr_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >>
+		        24) == 127;
 	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+		return IN6_IS_ADDR_LOOPBACK(
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
 	return false;
 }
 
@@ -88,7 +90,7 @@ addr_loopback(const struct sockaddr *sa)
 static int
 http_listen(struct http_ctx *h)
 {
-	struct addrinfo hints = { 0 }, *res;
+	struct addrinfo hints = {0}, *res;
 	int fd, on = 1, rc;
 
 	hints.ai_family = AF_UNSPEC;
@@ -110,8 +112,7 @@ http_listen(struct http_ctx *h)
 	return fd;
 }
 
-static void __attribute__((noreturn))
-http_refuse_start(const char *host, const char *why)
+static void __attribute__((noreturn)) http_refuse_start(const char *host, const char *why)
 {
 	fprintf(stderr, "brokerd: --http %s: %s\n", host, why);
 	exit(EX_CONFIG_EXIT);
@@ -127,12 +128,13 @@ http_check_exposure(const struct http_ctx *h)
 	if (h->loopback)
 		return;
 	if (cfg->auth_mode == AUTH_MODE_NONE)
-		http_refuse_start(h->host, "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
-					   "connect: only on a loopback address (set AUTH_MODE=api_key)");
+		http_refuse_start(h->host,
+		                  "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
+		                  "connect: only on a loopback address (set AUTH_MODE=api_key)");
 	if (!cfg->http_behind_proxy)
 		http_refuse_start(h->host, "not a loopback address, and brokerd serves no TLS: "
-					   "put a TLS-terminating reverse proxy in front and set "
-					   "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true");
+		                           "put a TLS-terminating reverse proxy in front and set "
+		                           "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true");
 }
 
 static void
@@ -144,14 +146,13 @@ http_keys(struct http_ctx *h)
 		return;
 	if (http_keys_load(h, h->b->cfg.api_keys_file, why, sizeof(why)) == -1) {
 		fprintf(stderr, "brokerd: MCP_AUTH_BROKER_API_KEYS_FILE %s: %s\n",
-		    h->b->cfg.api_keys_file, why);
+		        h->b->cfg.api_keys_file, why);
 		exit(EX_CONFIG_EXIT);
 	}
 	log_info("http: %zu API key(s) loaded", h->n_keys);
 }
 
-static void __attribute__((format(printf, 2, 0)))
-mhd_log(void *cls, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 
@@ -162,10 +163,10 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *upload, size_t *upload_size,
-    void **con_cls);
+                                   const char *method, const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls);
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-    enum MHD_RequestTerminationCode toe);
+                           enum MHD_RequestTerminationCode toe);
 
 void
 http_open(struct broker *b, const char *hostport)
@@ -183,20 +184,20 @@ http_open(struct broker *b, const char *hostport)
 	fd = http_listen(h);
 	http_check_exposure(h);
 	http_keys(h);
-	h->daemon = MHD_start_daemon(MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-	    http_access, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_address,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_request_timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+	h->daemon = MHD_start_daemon(
+	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, http_access, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->http_max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)cfg->http_max_connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)cfg->http_request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (h->daemon == NULL)
 		fatalx("--http: libmicrohttpd did not start");
 	b->http = h;
-	log_info("http: serving MCP at http://%s%s%s:%s/mcp (auth %s)", strchr(h->host, ':') ? "[" : "",
-	    h->host, strchr(h->host, ':') ? "]" : "", h->port,
-	    cfg->auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none");
+	log_info("http: serving MCP at http://%s%s%s:%s/mcp (auth %s)",
+	         strchr(h->host, ':') ? "[" : "", h->host, strchr(h->host, ':') ? "]" : "", h->port,
+	         cfg->auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none");
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -213,8 +214,8 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	r = MHD_create_response_from_buffer(a->len, a->body,
-	    a->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	r = MHD_create_response_from_buffer(
+	    a->len, a->body, a->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (r == NULL) {
 		http_answer_free(a);
 		return MHD_NO;
@@ -226,7 +227,7 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 		MHD_add_response_header(r, "Mcp-Session-Id", a->session_id);
 	if (a->www_authenticate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		    "Bearer realm=\"mcp-auth-broker\"");
+		                        "Bearer realm=\"mcp-auth-broker\"");
 	if (a->allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
 	if (a->close) /* shutting down: no next request on this connection */
@@ -267,7 +268,7 @@ http_suspend(struct http_ctx *h, struct http_conn *hc, struct session *s)
 static enum MHD_Result
 http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const char *method)
 {
-	struct http_req rq = { 0 };
+	struct http_req rq = {0};
 	struct session *pending;
 
 	rq.method = method;
@@ -295,7 +296,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
  * body, then once more with none. */
 static enum MHD_Result
 http_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+            const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct http_ctx *h = cls;
 	struct http_conn *hc = *con_cls;
@@ -324,7 +325,7 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 
 static void
 http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+               enum MHD_RequestTerminationCode toe)
 {
 	struct http_ctx *h = cls;
 	struct http_conn *hc = *con_cls;
@@ -354,7 +355,8 @@ http_resume_ready(struct broker *b)
 		return;
 	for (pp = (struct http_conn **)&h->suspended; (hc = *pp) != NULL;) {
 		if (hc->pending == NULL) { /* its session was closed (shutdown) */
-			http_answer_error(&hc->answer, 503, -32000, "Service Unavailable: shutting down");
+			http_answer_error(&hc->answer, 503, -32000,
+			                  "Service Unavailable: shutting down");
 		} else if (!http_pending_take(h, hc->pending, &hc->answer)) {
 			pp = &hc->next_suspended;
 			continue;
@@ -387,7 +389,8 @@ http_poll_prepare(struct broker *b)
 	http_max_fd = -1;
 	if (b->http == NULL)
 		return 0;
-	if (MHD_get_fdset2(b->http->daemon, &http_rs, &http_ws, &http_es, &max, FD_SETSIZE) != MHD_YES)
+	if (MHD_get_fdset2(b->http->daemon, &http_rs, &http_ws, &http_es, &max, FD_SETSIZE) !=
+	    MHD_YES)
 		fatalx("http: MHD_get_fdset2 failed");
 	http_max_fd = max;
 	for (int fd = 0; fd <= http_max_fd; fd++)
@@ -403,9 +406,10 @@ http_poll_fill(struct broker *b, struct pollfd *p, size_t n)
 
 	(void)b;
 	for (int fd = 0; fd <= http_max_fd && i < n; fd++) {
-		short ev = (FD_ISSET(fd, &http_rs) ? POLLIN : 0) | (FD_ISSET(fd, &http_ws) ? POLLOUT : 0);
+		short ev =
+		    (FD_ISSET(fd, &http_rs) ? POLLIN : 0) | (FD_ISSET(fd, &http_ws) ? POLLOUT : 0);
 		if (ev != 0)
-			p[i++] = (struct pollfd){ fd, ev, 0 };
+			p[i++] = (struct pollfd){fd, ev, 0};
 	}
 }
 

@@ -20,10 +20,10 @@
 #include "log.h"
 #include "timeutil.h"
 
-#define RPC_PARSE_ERROR -32700
+#define RPC_PARSE_ERROR     -32700
 #define RPC_INVALID_REQUEST -32600
 /* Server errors (JSON-RPC reserves -32000 to -32099) for HTTP refusals. */
-#define RPC_SERVER_ERROR -32000
+#define RPC_SERVER_ERROR  -32000
 #define API_KEYS_FILE_MAX (1024 * 1024)
 
 /* ---- answers ----------------------------------------------------------- */
@@ -68,7 +68,7 @@ http_answer_error(struct http_answer *a, unsigned status, int code, const char *
 static bool
 host_is_local(const char *host, size_t len)
 {
-	static const char *const local[] = { "localhost", "127.0.0.1", "[::1]", "::1" };
+	static const char *const local[] = {"localhost", "127.0.0.1", "[::1]", "::1"};
 
 	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
 		if (strlen(local[i]) == len && strncasecmp(host, local[i], len) == 0)
@@ -145,7 +145,8 @@ http_origin_ok(const struct http_ctx *h, const char *origin)
 static bool
 key_name_ok(const char *s, size_t len)
 {
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-";
+	static const char ok[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-";
 
 	if (len == 0 || len > HTTP_KEY_NAME_MAX)
 		return false;
@@ -189,8 +190,10 @@ keys_parse(struct http_ctx *h, char *text, char *why, size_t len)
 		lineno++;
 		l[strcspn(l, "\r")] = '\0';
 		if (key_line(h, l) == -1) {
-			snprintf(why, len, "line %u is not 'name sha256hex' (name: letters, digits, "
-			    "_.@:-, at most 64; the hash: 64 hex digits)", lineno);
+			snprintf(why, len,
+			         "line %u is not 'name sha256hex' (name: letters, digits, "
+			         "_.@:-, at most 64; the hash: 64 hex digits)",
+			         lineno);
 			return -1;
 		}
 	}
@@ -218,12 +221,12 @@ keys_file_check(int fd, char *why, size_t len)
 	}
 	if (st.st_uid != geteuid()) {
 		snprintf(why, len, "owned by uid %lu, not by brokerd's uid %lu",
-		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		         (unsigned long)st.st_uid, (unsigned long)geteuid());
 		return -1;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		snprintf(why, len, "mode %04o lets other users read it: chmod 0600",
-		    (unsigned)(st.st_mode & 07777));
+		         (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	if (st.st_size > API_KEYS_FILE_MAX) {
@@ -305,7 +308,8 @@ static struct http_mcp_session *
 mcp_session_find(struct http_ctx *h, const char *id, const char *caller)
 {
 	for (struct http_mcp_session *m = h->sessions; m != NULL; m = m->next)
-		if (strlen(id) == sizeof(m->id) - 1 && sodium_memcmp(m->id, id, sizeof(m->id) - 1) == 0)
+		if (strlen(id) == sizeof(m->id) - 1 &&
+		    sodium_memcmp(m->id, id, sizeof(m->id) - 1) == 0)
 			return strcmp(m->caller, caller) == 0 ? m : NULL;
 	return NULL;
 }
@@ -352,7 +356,7 @@ http_sessions_expire(struct http_ctx *h, int64_t now)
 		next = m->next;
 		if (now - m->last_active_ms >= idle_ms) {
 			log_info("http: session %.8s… idle for %ld s, ended", m->id,
-			    h->b->cfg.session_idle_timeout_s);
+			         h->b->cfg.session_idle_timeout_s);
 			mcp_session_remove(h, m);
 		}
 	}
@@ -406,55 +410,58 @@ rpc_peek(const struct http_req *rq, struct rpc_peek *p, struct http_answer *a)
 	}
 	if (!json_object_is_type(p->msg, json_type_object)) {
 		http_answer_error(a, 400, RPC_INVALID_REQUEST,
-		    "one JSON-RPC message per POST: batches are not supported");
+		                  "one JSON-RPC message per POST: batches are not supported");
 		return -1;
 	}
 	p->method = jx_get_str(p->msg, "method");
 	p->has_id = json_object_object_get_ex(p->msg, "id", NULL);
 	meta = jx_get_obj(jx_get_obj(p->msg, "params"), "_meta");
 	p->modern = (p->method != NULL && strcmp(p->method, "server/discover") == 0) ||
-	    (meta != NULL && json_object_object_get_ex(meta, "io.modelcontextprotocol/protocolVersion", NULL));
+	            (meta != NULL && json_object_object_get_ex(
+	                                 meta, "io.modelcontextprotocol/protocolVersion", NULL));
 	return 0;
 }
 
 /* Refusals that need no body: where, how, by whom, which version. */
 static int
 http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
-    const struct http_key **caller)
+                   const struct http_key **caller)
 {
 	const struct config *cfg = &h->b->cfg;
 
 	if (strcmp(rq->url, "/mcp") != 0)
 		http_answer_error(a, 404, RPC_SERVER_ERROR, "Not Found: MCP is served at /mcp");
 	else if (!http_host_ok(h, rq->host))
-		http_answer_error(a, 403, RPC_SERVER_ERROR,
+		http_answer_error(
+		    a, 403, RPC_SERVER_ERROR,
 		    "Forbidden: Host is not this server (MCP_AUTH_BROKER_HTTP_ALLOWED_HOSTS)");
 	else if (!http_origin_ok(h, rq->origin))
-		http_answer_error(a, 403, RPC_SERVER_ERROR,
+		http_answer_error(
+		    a, 403, RPC_SERVER_ERROR,
 		    "Forbidden: Origin not allowed (MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS)");
 	else if (strcmp(rq->method, "POST") != 0 && strcmp(rq->method, "DELETE") != 0) {
 		http_answer_error(a, 405, RPC_SERVER_ERROR,
-		    "Method Not Allowed: POST a JSON-RPC message, DELETE a session");
+		                  "Method Not Allowed: POST a JSON-RPC message, DELETE a session");
 		a->allow = true;
-	} else if (cfg->auth_mode == AUTH_MODE_API_KEY && (*caller = http_authenticate(h, rq)) == NULL) {
+	} else if (cfg->auth_mode == AUTH_MODE_API_KEY &&
+	           (*caller = http_authenticate(h, rq)) == NULL) {
 		http_answer_error(a, 401, RPC_SERVER_ERROR,
-		    "Unauthorized: send Authorization: Bearer <API key>");
+		                  "Unauthorized: send Authorization: Bearer <API key>");
 		a->www_authenticate = true;
 	} else if (rq->protocol_version != NULL && !mcp_version_known(rq->protocol_version))
 		http_answer_error(a, 400, RPC_INVALID_REQUEST,
-		    "Bad Request: unsupported MCP-Protocol-Version");
+		                  "Bad Request: unsupported MCP-Protocol-Version");
 	else if (h->b->stopping) {
 		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: shutting down");
 		a->close = true;
-	}
-	else
+	} else
 		return 0;
 	return -1;
 }
 
 static void
 http_delete(struct http_ctx *h, const struct http_req *rq, const char *caller,
-    struct http_answer *a)
+            struct http_answer *a)
 {
 	struct http_mcp_session *m;
 
@@ -507,13 +514,13 @@ request_session(struct http_ctx *h, const char *caller, const struct http_mcp_se
 /* Which Mcp-Session-Id serves the message: -1 when refused. */
 static int
 http_session_for(struct http_ctx *h, const struct http_req *rq, const struct rpc_peek *p,
-    const char *caller, struct http_mcp_session **m, struct http_answer *a)
+                 const char *caller, struct http_mcp_session **m, struct http_answer *a)
 {
 	*m = NULL;
 	if (rq->session_id != NULL) {
 		if ((*m = mcp_session_find(h, rq->session_id, caller)) == NULL) {
 			http_answer_error(a, 404, RPC_SERVER_ERROR,
-			    "Not Found: no such session (initialize again)");
+			                  "Not Found: no such session (initialize again)");
 			return -1;
 		}
 		(*m)->last_active_ms = mono_ms();
@@ -521,7 +528,8 @@ http_session_for(struct http_ctx *h, const struct http_req *rq, const struct rpc
 	}
 	if (p->modern || (p->method != NULL && strcmp(p->method, "initialize") == 0) || !p->has_id)
 		return 0;
-	http_answer_error(a, 400, RPC_INVALID_REQUEST,
+	http_answer_error(
+	    a, 400, RPC_INVALID_REQUEST,
 	    "Bad Request: Mcp-Session-Id required (send initialize first, or name a protocol "
 	    "version in params._meta)");
 	return -1;
@@ -537,26 +545,28 @@ http_session_made(struct http_ctx *h, struct session *s, const char *caller, str
 		return;
 	if (h->n_sessions >= HTTP_MAX_MCP_SESSIONS) {
 		http_answer_free(a);
-		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: too many sessions");
+		http_answer_error(a, 503, RPC_SERVER_ERROR,
+		                  "Service Unavailable: too many sessions");
 		return;
 	}
 	m = mcp_session_new(h, caller, s->protocol);
 	snprintf(a->session_id, sizeof(a->session_id), "%s", m->id);
 	log_info("http: session %.8s… initialized, protocol %s%s%s", m->id, m->protocol,
-	    *caller ? ", caller " : "", caller);
+	         *caller ? ", caller " : "", caller);
 }
 
 static enum http_outcome
-http_post(struct http_ctx *h, const struct http_req *rq, const char *caller,
-    struct http_answer *a, struct session **pending)
+http_post(struct http_ctx *h, const struct http_req *rq, const char *caller, struct http_answer *a,
+          struct session **pending)
 {
 	struct http_mcp_session *m;
 	struct rpc_peek p;
 	struct session *s;
 
-	if (rq->content_type == NULL || strncasecmp(rq->content_type, "application/json", 16) != 0) {
+	if (rq->content_type == NULL ||
+	    strncasecmp(rq->content_type, "application/json", 16) != 0) {
 		http_answer_error(a, 415, RPC_INVALID_REQUEST,
-		    "Unsupported Media Type: POST application/json");
+		                  "Unsupported Media Type: POST application/json");
 		return HTTP_ANSWERED;
 	}
 	if (rpc_peek(rq, &p, a) == -1 || http_session_for(h, rq, &p, caller, &m, a) == -1) {
@@ -582,7 +592,7 @@ http_post(struct http_ctx *h, const struct http_req *rq, const char *caller,
 
 enum http_outcome
 http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
-    struct session **pending)
+           struct session **pending)
 {
 	const struct http_key *key = NULL;
 	const char *caller;
@@ -598,7 +608,7 @@ http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
 	}
 	if (rq->body_too_large) {
 		http_answer_error(a, 413, RPC_INVALID_REQUEST,
-		    "Payload Too Large: over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
+		                  "Payload Too Large: over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
 		return HTTP_ANSWERED;
 	}
 	return http_post(h, rq, caller, a, pending);

@@ -16,7 +16,7 @@
 
 /* Mcp-Session-Ids held at once: bounds memory, not legitimate use. */
 #define HTTP_MAX_MCP_SESSIONS 1024
-#define HTTP_KEY_NAME_MAX 64
+#define HTTP_KEY_NAME_MAX     64
 
 /* One line of MCP_AUTH_BROKER_API_KEYS_FILE: only the key's hash. */
 struct http_key {
@@ -26,7 +26,7 @@ struct http_key {
 
 /* One Mcp-Session-Id: what a legacy-era session remembers between requests. */
 struct http_mcp_session {
-	char id[33]; /* 128 random bits, hex */
+	char id[33];                        /* 128 random bits, hex */
 	char caller[HTTP_KEY_NAME_MAX + 1]; /* who made it: only they may use it */
 	char protocol[16];
 	int64_t last_active_ms;
@@ -42,10 +42,10 @@ struct http_ctx {
 	size_t n_keys;
 	struct http_mcp_session *sessions;
 	size_t n_sessions;
-	void *daemon; /* http.c: the MHD_Daemon */
+	void *daemon;    /* http.c: the MHD_Daemon */
 	void *suspended; /* http.c: requests waiting for their answer */
 	bool quiesced;
-	bool run_now; /* a request was resumed: libmicrohttpd must run */
+	bool run_now;  /* a request was resumed: libmicrohttpd must run */
 	size_t active; /* requests begun and not yet completed (http.c) */
 };
 
@@ -80,7 +80,7 @@ enum http_outcome { HTTP_ANSWERED, HTTP_PENDING };
 /* Judges and serves rq.  HTTP_PENDING: a tool call waits for tokend; *pending
  * is the request's session, whose answer http_pending_take gives later. */
 enum http_outcome http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
-    struct session **pending);
+                             struct session **pending);
 /* Whether the pending request's answer is ready; if so it is in a and the
  * request's session is closed. */
 bool http_pending_take(struct http_ctx *h, struct session *s, struct http_answer *a);

@@ -36,11 +36,11 @@
 #define API_KEY_LINE "#api_key\n"
 
 static char *const env_smoke[] = {
-	"MCP_AUTH_BROKER_ENV=smoke",
-	"MCP_AUTH_BROKER_MAX_MESSAGE_BYTES=4096",
-	"MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS=https://app.example",
-	"MCP_AUTH_BROKER_HTTP_ALLOWED_HOSTS=mcp.example",
-	NULL,
+    "MCP_AUTH_BROKER_ENV=smoke",
+    "MCP_AUTH_BROKER_MAX_MESSAGE_BYTES=4096",
+    "MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS=https://app.example",
+    "MCP_AUTH_BROKER_HTTP_ALLOWED_HOSTS=mcp.example",
+    NULL,
 };
 
 static struct broker broker;
@@ -108,7 +108,7 @@ drain_children(void)
 static void
 check_answer(const struct http_answer *a, const char *key)
 {
-	static const unsigned ok[] = { 200, 202, 204, 400, 401, 403, 404, 405, 413, 415, 503 };
+	static const unsigned ok[] = {200, 202, 204, 400, 401, 403, 404, 405, 413, 415, 503};
 	struct json_object *o, *id;
 	bool known = false;
 	const char *why;
@@ -121,7 +121,8 @@ check_answer(const struct http_answer *a, const char *key)
 		return;
 	if (key != NULL && memmem(a->body, a->len, key, strlen(key)) != NULL)
 		abort();
-	if ((o = jx_parse(a->body, a->len, &why)) == NULL || !json_object_is_type(o, json_type_object))
+	if ((o = jx_parse(a->body, a->len, &why)) == NULL ||
+	    !json_object_is_type(o, json_type_object))
 		abort();
 	if (strcmp(jx_get_str(o, "jsonrpc") ? jx_get_str(o, "jsonrpc") : "", "2.0") != 0 ||
 	    !json_object_object_get_ex(o, "id", &id))
@@ -153,10 +154,14 @@ static void
 make_session(struct http_ctx *h, const char *auth, char *sid, size_t len)
 {
 	static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\","
-				   "\"params\":{\"protocolVersion\":\"2025-06-18\"}}";
-	struct http_req rq = { .method = "POST", .url = "/mcp", .host = "127.0.0.1:8808",
-		.authorization = auth, .content_type = "application/json", .body = body,
-		.body_len = sizeof(body) - 1 };
+	                           "\"params\":{\"protocolVersion\":\"2025-06-18\"}}";
+	struct http_req rq = {.method = "POST",
+	                      .url = "/mcp",
+	                      .host = "127.0.0.1:8808",
+	                      .authorization = auth,
+	                      .content_type = "application/json",
+	                      .body = body,
+	                      .body_len = sizeof(body) - 1};
 	struct http_answer a;
 
 	serve(h, &rq, &a);
@@ -172,13 +177,13 @@ header_slot(struct http_req *rq, const char *name, size_t len)
 		const char *name;
 		size_t off;
 	} fields[] = {
-		{ "host", offsetof(struct http_req, host) },
-		{ "origin", offsetof(struct http_req, origin) },
-		{ "authorization", offsetof(struct http_req, authorization) },
-		{ "x-api-key", offsetof(struct http_req, api_key) },
-		{ "mcp-session-id", offsetof(struct http_req, session_id) },
-		{ "mcp-protocol-version", offsetof(struct http_req, protocol_version) },
-		{ "content-type", offsetof(struct http_req, content_type) },
+	    {"host", offsetof(struct http_req, host)},
+	    {"origin", offsetof(struct http_req, origin)},
+	    {"authorization", offsetof(struct http_req, authorization)},
+	    {"x-api-key", offsetof(struct http_req, api_key)},
+	    {"mcp-session-id", offsetof(struct http_req, session_id)},
+	    {"mcp-protocol-version", offsetof(struct http_req, protocol_version)},
+	    {"content-type", offsetof(struct http_req, content_type)},
 	};
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -238,8 +243,9 @@ presented_key(const struct http_req *rq)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	bool api_key = size >= strlen(API_KEY_LINE) && memcmp(data, API_KEY_LINE, strlen(API_KEY_LINE)) == 0;
-	struct http_req rq = { 0 };
+	bool api_key =
+	    size >= strlen(API_KEY_LINE) && memcmp(data, API_KEY_LINE, strlen(API_KEY_LINE)) == 0;
+	struct http_req rq = {0};
 	struct http_answer a;
 	struct http_ctx *h;
 	char *text, sid[33];
