@@ -422,6 +422,30 @@ rpc_peek(const struct http_req *rq, struct rpc_peek *p, struct http_answer *a)
 	return 0;
 }
 
+/* GET /health, for orchestrators: brokerd answers, so its children run (a
+ * child that dies stops brokerd).  No Host, Origin or caller check: a probe
+ * knows the pod's address, not a name, and the answer tells nothing. */
+static void
+http_health(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
+{
+	struct json_object *o;
+	const char *text;
+	size_t len;
+
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+		http_answer_error(a, 405, RPC_SERVER_ERROR, "Method Not Allowed: GET /health");
+		return;
+	}
+	o = json_object_new_object();
+	jx_add_str(o, "status", h->b->stopping ? "stopping" : "ok");
+	jx_add_str(o, "secretd", "running");
+	jx_add_str(o, "tokend", "running");
+	jx_add_int(o, "sessions", (int64_t)h->n_sessions);
+	text = jx_text(o, &len);
+	answer_text(a, h->b->stopping ? 503 : 200, text, len);
+	json_object_put(o);
+}
+
 /* Refusals that need no body: where, how, by whom, which version. */
 static int
 http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
@@ -429,7 +453,9 @@ http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_an
 {
 	const struct config *cfg = &h->b->cfg;
 
-	if (strcmp(rq->url, "/mcp") != 0)
+	if (strcmp(rq->url, "/health") == 0)
+		http_health(h, rq, a);
+	else if (strcmp(rq->url, "/mcp") != 0)
 		http_answer_error(a, 404, RPC_SERVER_ERROR, "Not Found: MCP is served at /mcp");
 	else if (!http_host_ok(h, rq->host))
 		http_answer_error(

@@ -390,6 +390,7 @@ HTTP = {
     "delete": http("DELETE", headers=SID),
     "delete-unknown": http("DELETE", headers={"Mcp-Session-Id": "0" * 32}),
     "get": http("GET"),
+    "health": http("GET", "/health", headers={"Host": "10.1.2.3:8808"}),
     "other-path": http(url="/mcp/../x", body=b"{}"),
     "bad-origin": http(headers={"Origin": "https://evil.example"}, body=b"{}"),
     "allowed-origin": http(headers={"Origin": "https://app.example", "Host": "mcp.example"},

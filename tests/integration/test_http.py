@@ -300,6 +300,22 @@ class RefusalTests(HttpCase):
         status, _, body = self.post(None, raw="[]")
         self.assert_refused(status, body, 400)
 
+    def test_health(self):
+        """For orchestrators: no caller, Host or Origin needed; POST refused."""
+        keys = os.path.join(tempfile.mkdtemp(prefix="mab-keys-"), "k")
+        write_keys(keys, [("alice", KEY)])
+        self.serve({"MCP_AUTH_BROKER_AUTH_MODE": "api_key", "MCP_AUTH_BROKER_API_KEYS_FILE": keys})
+        c = self.conn()
+        c.request("GET", "/health", headers={"Host": "10.1.2.3:%d" % self.port})
+        status, hdrs, body = self.read(c)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["status"], "ok")
+        self.assertEqual((body["secretd"], body["tokend"]), ("running", "running"))
+        c = self.conn()
+        c.request("POST", "/health", body="{}")
+        status, _, body = self.read(c)
+        self.assert_refused(status, body, 405)
+
     def test_oversize_body(self):
         self.serve({"MCP_AUTH_BROKER_MAX_MESSAGE_BYTES": "4096"})
         big = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": dict(INIT_PARAMS, pad="x" * 8000)}
