@@ -217,9 +217,12 @@ void reaper_start(struct broker *b);
 void reaper_finish(struct broker *b);
 
 /* http.c: brokerd --http HOST:PORT, Streamable HTTP at /mcp */
-/* Before the sandbox: binds the socket, reads the API keys, starts
- * libmicrohttpd (no thread of its own: it runs in the loop). */
-void http_open(struct broker *b, const char *hostport);
+/* systemd's TCP socket (FileDescriptorName=http), or -1. */
+int http_from_systemd(void);
+/* Before the sandbox: binds the socket (or takes systemd's, fd >= 0),
+ * reads the API keys, starts libmicrohttpd (no thread of its own: it runs
+ * in the loop).  Nothing when neither is given. */
+void http_open(struct broker *b, const char *hostport, int fd);
 /* The poll set: how many slots http_poll_fill will fill, then fill them. */
 size_t http_poll_prepare(struct broker *b);
 void http_poll_fill(struct broker *b, struct pollfd *p, size_t n);

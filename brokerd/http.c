@@ -7,6 +7,7 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -112,6 +113,65 @@ http_listen(struct http_ctx *h)
 	return fd;
 }
 
+/* systemd's TCP socket (ListenStream=HOST:PORT, FileDescriptorName=http,
+ * Accept=no), if LISTEN_PID names us and LISTEN_FDNAMES says http; -1
+ * otherwise.  The LISTEN_* variables are removed so no child sees them. */
+int
+http_from_systemd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	int fd = 3, type = 0, listening = 0;
+	socklen_t len = sizeof(int);
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+
+	if (pid == NULL || fds == NULL || names == NULL || strcmp(names, "http") != 0 ||
+	    strtol(pid, NULL, 10) != (long)getpid())
+		return -1;
+	if (strcmp(fds, "1") != 0)
+		fatalx("LISTEN_FDS must be 1 (one ListenStream=, FileDescriptorName=http, "
+		       "Accept=no)");
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 || !listening ||
+	    getsockname(fd, (struct sockaddr *)&sa, &salen) == -1 ||
+	    (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
+		fatalx("descriptor 3 (FileDescriptorName=http) is not a listening TCP socket");
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+		fatal("fcntl on the activated socket");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return fd;
+}
+
+/* The address systemd bound, for the Host check and the exposure rules. */
+static void
+http_activated_address(struct http_ctx *h, int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	const void *addr;
+	unsigned port;
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &salen) == -1)
+		fatal("getsockname on the activated socket");
+	if (sa.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)&sa;
+		addr = &s6->sin6_addr;
+		port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)&sa;
+		addr = &s4->sin_addr;
+		port = ntohs(s4->sin_port);
+	}
+	if (inet_ntop(sa.ss_family, addr, h->host, sizeof(h->host)) == NULL)
+		fatal("inet_ntop");
+	snprintf(h->port, sizeof(h->port), "%u", port);
+	h->loopback = addr_loopback((const struct sockaddr *)&sa);
+}
+
 static void __attribute__((noreturn)) http_refuse_start(const char *host, const char *why)
 {
 	fprintf(stderr, "brokerd: --http %s: %s\n", host, why);
@@ -169,19 +229,23 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe);
 
 void
-http_open(struct broker *b, const char *hostport)
+http_open(struct broker *b, const char *hostport, int fd)
 {
 	struct http_ctx *h;
 	const struct config *cfg = &b->cfg;
-	int fd;
 
-	if (hostport == NULL)
+	if (hostport == NULL && fd < 0)
 		return;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatalx("out of memory");
 	h->b = b;
-	parse_hostport(h, hostport);
-	fd = http_listen(h);
+	if (fd >= 0) { /* systemd's socket, whatever --http said */
+		http_activated_address(h, fd);
+		log_info("http: serving the socket systemd passed (socket activation)");
+	} else {
+		parse_hostport(h, hostport);
+		fd = http_listen(h);
+	}
 	http_check_exposure(h);
 	http_keys(h);
 	h->daemon = MHD_start_daemon(

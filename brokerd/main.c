@@ -492,6 +492,7 @@ main(int argc, char **argv)
 	struct broker b;
 	struct args a;
 	pid_t spawner = getppid();
+	int http_fd;
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
@@ -538,11 +539,16 @@ main(int argc, char **argv)
 		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
 	/* Made (or taken from systemd) before the sandbox, which allows no bind;
 	 * a socket that cannot be made stops us before anything is started. */
-	if (a.http == NULL)
+	http_fd = http_from_systemd();
+	if (http_fd >= 0 && a.listen != NULL)
+		usage_error("systemd passed an http socket: serving it and --listen at once is not "
+			    "supported",
+		    NULL);
+	if (a.http == NULL && http_fd < 0)
 		listener_open(&b, a.listen);
 	/* The same for the TCP socket; the API keys are read now too, since
 	 * the sandbox allows no open. */
-	http_open(&b, a.http);
+	http_open(&b, a.http, http_fd);
 	b.sigfd = signals_setup();
 	/* The children, and the channel between them, exist before the first
 	 * client byte is read. */

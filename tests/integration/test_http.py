@@ -253,6 +253,40 @@ class StopTests(HttpCase):
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
 
 
+def move_to_fd3(fd):
+    """In the child before exec: the socket at descriptor 3, inheritable."""
+    if fd == 3:
+        os.set_inheritable(3, True)
+    else:
+        os.dup2(fd, 3)
+
+
+class SocketActivationTests(HttpCase):
+    def test_systemd_tcp_socket_named_http(self):
+        """As systemd does with ListenStream=127.0.0.1:PORT,
+        FileDescriptorName=http, Accept=no: fd 3, LISTEN_FDNAMES=http."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(8)
+        self.port = lsock.getsockname()[1]
+        self.audit = os.path.join(tempfile.mkdtemp(prefix="mab-http-"), "audit.log")
+        env = harness.base_env(self.stage, {"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http", "MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
+        fd = lsock.fileno()
+        proc = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0"', self.stage.brokerd],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, close_fds=False, preexec_fn=lambda: move_to_fd3(fd),
+                                start_new_session=True)
+        self.addCleanup(harness._kill_group, proc.pid)
+        lsock.close()
+        self.initialize()
+        self.assert_serving()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=harness.DEFAULT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err.decode())
+        self.assertIn(b"socket activation", err)
+        self.assertEqual(out, b"")  # stdio is not an MCP channel here
+
+
 class RefusalTests(HttpCase):
     def test_protocol_version_header(self):
         self.serve()
