@@ -426,6 +426,18 @@ class StartRefusalTests(HttpCase):
         self.assertEqual(status, 78, err)
         self.assertIn("MCP_AUTH_BROKER_HTTP_BEHIND_PROXY", err)
 
+    def test_check_reports_the_key_file(self):
+        d = tempfile.mkdtemp(prefix="mab-keys-")
+        keys = os.path.join(d, "k")
+        write_keys(keys, [("alice", KEY), ("bob", OTHER_KEY)], 0o640)
+        env = {"MCP_AUTH_BROKER_AUTH_MODE": "api_key", "MCP_AUTH_BROKER_API_KEYS_FILE": keys}
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertEqual(status, 1, out + err)
+        self.assertRegex(out + err, r"fail\s+API keys\s+.*mode 0640")
+        os.chmod(keys, 0o600)
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertRegex(out + err, r"ok\s+API keys\s+.*2 keys")
+
     def test_oauth_not_yet(self):
         status, _, err = self.run_http("127.0.0.1:%d" % free_port(), {"MCP_AUTH_BROKER_AUTH_MODE": "oauth"})
         self.assertEqual(status, 78, err)
