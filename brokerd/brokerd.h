@@ -66,6 +66,7 @@ struct session {
 	 * request waiting for this session's answer points at it (http.c),
 	 * cleared when the session is closed under it (shutdown). */
 	char caller[65];
+	char http_sid[33]; /* the Mcp-Session-Id the request named, or "" */
 	const char *auth_method;
 	struct session **http_slot;
 	struct session *next;

@@ -531,6 +531,7 @@ request_session(struct http_ctx *h, const char *caller, const struct http_mcp_se
 	snprintf(s->caller, sizeof(s->caller), "%s", caller);
 	s->auth_method = h->b->cfg.auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none";
 	if (m != NULL) {
+		snprintf(s->http_sid, sizeof(s->http_sid), "%s", m->id);
 		s->initialized = true;
 		snprintf(s->protocol, sizeof(s->protocol), "%s", m->protocol);
 	}
@@ -647,7 +648,8 @@ http_pending_take(struct http_ctx *h, struct session *s, struct http_answer *a)
 		return false;
 	memset(a, 0, sizeof(*a));
 	if (buf_avail(&s->out) == 0)
-		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: no answer");
+		http_answer_error(a, 503, RPC_SERVER_ERROR,
+		                  "Service Unavailable: the call was cancelled, or brokerd is stopping");
 	else
 		answer_from_session(s, a);
 	s->http_slot = NULL;

@@ -362,11 +362,24 @@ call_find(struct broker *b, uint64_t ipc_id)
 	return NULL;
 }
 
+/* Whether a call made in session a belongs to the client of session b:
+ * over HTTP each request has a session of its own, and the requests of
+ * one Mcp-Session-Id (and caller) are one client's. */
+static bool
+same_client(const struct session *a, const struct session *b)
+{
+	if (a == b)
+		return true;
+	return a->transport == SESSION_HTTP && b->transport == SESSION_HTTP &&
+	    a->http_sid[0] != '\0' && strcmp(a->http_sid, b->http_sid) == 0 &&
+	    strcmp(a->caller, b->caller) == 0;
+}
+
 bool
 tools_id_in_flight(const struct broker *b, const struct session *s, struct json_object *id)
 {
 	for (const struct call *c = b->calls; c != NULL; c = c->next)
-		if (c->session == s && json_object_equal(c->rpc.id, id))
+		if (same_client(c->session, s) && json_object_equal(c->rpc.id, id))
 			return true;
 	return false;
 }
@@ -1008,7 +1021,7 @@ tools_cancel(struct broker *b, struct session *s, struct json_object *rpc_id, co
 	char why[96];
 
 	for (struct call *c = b->calls; c != NULL; c = c->next) {
-		if (c->session != s || !json_object_equal(c->rpc.id, rpc_id))
+		if (!same_client(c->session, s) || !json_object_equal(c->rpc.id, rpc_id))
 			continue;
 		/* The reason is the client's text: cut, and only printable ASCII. */
 		snprintf(why, sizeof(why), "client: %.80s", reason ? reason : "no reason given");

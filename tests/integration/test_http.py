@@ -161,6 +161,27 @@ class SessionTests(HttpCase):
             self.assertEqual(body["id"], i)
             tool_result(body)
 
+    def test_cancelled_notification_reaches_the_call(self):
+        """notifications/cancelled comes in a request of its own: it stops
+        the call that another request of the same session waits for."""
+        self.serve()
+        sid = self.initialize()
+        h = self.session_headers(sid)
+        c = self.conn(timeout=20)
+        args = execute_args({"operation.path": SLOW_PATH, "request_id": "req-to-cancel"})
+        msg = {"jsonrpc": "2.0", "id": "slow-1", "method": "tools/call", "params": {"name": EXECUTE_TOOL, "arguments": args}}
+        c.request("POST", "/mcp", body=json.dumps(msg), headers=dict(h, **{"Content-Type": "application/json"}))
+        time.sleep(0.3)
+        start = time.monotonic()
+        status, _, body = self.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "slow-1", "reason": "user"}}, h)
+        self.assertEqual((status, body), (202, None))
+        status, _, body = self.read(c)
+        self.assertLess(time.monotonic() - start, 1.0)  # not the 1.5 s the call takes
+        self.assert_refused(status, body, 503)
+        harness.wait_until(lambda: [r for r in audit_records(self.audit, "tool_call") if r.get("request_id") == "req-to-cancel"])
+        rec = [r for r in audit_records(self.audit, "tool_call") if r.get("request_id") == "req-to-cancel"][0]
+        self.assertEqual(rec["outcome"], "cancelled", rec)
+
     def test_unknown_and_missing_session(self):
         self.serve()
         status, _, body = self.post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, {"Mcp-Session-Id": "0" * 32})
