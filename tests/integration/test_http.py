@@ -404,7 +404,7 @@ class ApiKeyTests(HttpCase):
             self.assertTrue(hdrs.get("www-authenticate", "").startswith("Bearer"), hdrs)
 
     def test_key_names_the_requester_in_audit(self):
-        self.serve_keys()
+        self.serve_keys({"MCP_AUTH_BROKER_LOG_LEVEL": "debug"})  # no key even in debug logs
         auth = {"Authorization": "Bearer " + KEY}
         sid = self.initialize(auth)
         # The client claims to be someone else: the key decides.
@@ -423,6 +423,7 @@ class ApiKeyTests(HttpCase):
         self.assertEqual(recs[0]["transport"], "http")
         with open(self.audit, "rb") as f:
             self.assertNotIn(KEY.encode(), f.read())
+        self.assertNotIn(KEY.encode(), self.broker.stderr_bytes() + self.broker.stdout_bytes())
         # X-API-Key works too, and another key cannot use alice's session.
         status, _, body = self.post({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}, self.session_headers(sid, {"X-API-Key": KEY}))
         self.assertEqual(status, 200, body)
