@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "http_request.h"
 #include "log.h"
@@ -272,6 +274,15 @@ header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/* A header value lives in the connection's own buffer, which is writable
+ * memory libmicrohttpd hands out as const. */
+static void
+header_wipe(const char *v)
+{
+	if (v != NULL)
+		sodium_memzero((void *)(uintptr_t)v, strlen(v));
+}
+
 static enum MHD_Result
 http_queue(struct MHD_Connection *c, struct http_answer *a)
 {
@@ -334,6 +345,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 {
 	struct http_req rq = {0};
 	struct session *pending;
+	enum http_outcome outcome;
 
 	rq.method = method;
 	rq.url = url;
@@ -349,7 +361,13 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	rq.body_too_large = hc->too_large;
 	if (rq.body == NULL)
 		rq.body = "";
-	if (http_serve(h, &rq, &hc->answer, &pending) == HTTP_PENDING) {
+	outcome = http_serve(h, &rq, &hc->answer, &pending);
+	/* The key is hashed and compared: its bytes in the connection's
+	 * buffer (where libmicrohttpd parsed the headers in place) go now,
+	 * not when the buffer is next reused. */
+	header_wipe(rq.authorization);
+	header_wipe(rq.api_key);
+	if (outcome == HTTP_PENDING) {
 		http_suspend(h, hc, pending);
 		return MHD_YES;
 	}
