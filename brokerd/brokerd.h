@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -45,7 +46,9 @@
 /* After SIGTERM and the grace period, how long answers may take to drain. */
 #define SHUTDOWN_FLUSH_MS 2000
 
-enum session_transport { SESSION_STDIO, SESSION_UNIX };
+/* SESSION_HTTP: one per HTTP request being served (http_request.c), with
+ * no descriptors; its output is the request's answer, which http.c takes. */
+enum session_transport { SESSION_STDIO, SESSION_UNIX, SESSION_HTTP };
 
 struct session {
 	unsigned id; /* for logs and audit records */
@@ -56,7 +59,7 @@ struct session {
 	pid_t peer_pid; /* unix: SO_PEERCRED; stdio: our parent, the spawner */
 	/* The first members of this session's tool-call audit records, made
 	 * at the first record (tools.c): the same for every call. */
-	char audit_members[128];
+	char audit_members[384];
 	size_t audit_members_len;
 	struct buf in;
 	struct buf out;
@@ -69,6 +72,14 @@ struct session {
 	size_t inflight;
 	size_t max_output; /* MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES */
 	int64_t last_active_ms; /* last byte read or written, or answer queued */
+	/* HTTP: the verified caller (an API key's name), "" when none was
+	 * asked for (AUTH_MODE=none); how it was verified; and where the
+	 * request waiting for this session's answer points at it (http.c),
+	 * cleared when the session is closed under it (shutdown). */
+	char caller[65];
+	char http_sid[33]; /* the Mcp-Session-Id the request named, or "" */
+	const char *auth_method;
+	struct session **http_slot;
 	struct session *next;
 };
 
@@ -125,6 +136,7 @@ struct broker {
 	int children_hold_fd;
 	int64_t children_hold_until; /* released by then at the latest */
 	int listener;	     /* the unix socket, or -1 (stdio, or stopping) */
+	struct http_ctx *http; /* --http, or NULL */
 	char *listen_path;   /* what --listen named */
 	bool listen_unlink;  /* we made the socket file (not systemd): remove it */
 	dev_t listen_dev;    /* the socket file as bound: what the reaper may remove */
@@ -234,12 +246,35 @@ void reaper_start(struct broker *b);
 /* Has the socket file removed (if still the one bound) and waits for it. */
 void reaper_finish(struct broker *b);
 
+/* http.c: brokerd --http HOST:PORT, Streamable HTTP at /mcp */
+/* systemd's TCP socket (FileDescriptorName=http), or -1. */
+int http_from_systemd(void);
+/* Before the sandbox: binds the socket (or takes systemd's, fd >= 0),
+ * reads the API keys, starts libmicrohttpd (no thread of its own: it runs
+ * in the loop).  Nothing when neither is given. */
+void http_open(struct broker *b, const char *hostport, int fd);
+/* The poll set: how many slots http_poll_fill will fill, then fill them. */
+size_t http_poll_prepare(struct broker *b);
+void http_poll_fill(struct broker *b, struct pollfd *p, size_t n);
+/* After poll: lets libmicrohttpd read, write and time out connections. */
+void http_run(struct broker *b, const struct pollfd *p, size_t n);
+/* After the sessions ran: resumes each request whose answer is ready. */
+void http_resume_ready(struct broker *b);
+/* When libmicrohttpd or an idle session must be looked at next, or -1. */
+int64_t http_next_deadline(const struct broker *b);
+bool http_serving(const struct broker *b);
+/* SIGTERM: no new connection; requests already in get their answers. */
+void http_stop_accepting(struct broker *b);
+void http_close(struct broker *b);
+
 /* bridge.c: brokerd --connect PATH, stdio <-> socket; reads no configuration */
 int bridge_main(const char *path) __attribute__((noreturn));
 
 /* mcp.c */
 /* The newest version initialize negotiates (what --tools and the self-checks use). */
 const char *mcp_latest_version(void);
+/* Whether v is a protocol version this server speaks (either era). */
+bool mcp_version_known(const char *v);
 void mcp_handle_line(struct broker *b, struct session *s, const char *line, size_t len);
 void mcp_send_error(struct session *s, struct json_object *id, int code, const char *msg,
     const char *detail);

@@ -38,7 +38,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: brokerd [--listen PATH]\n"
+	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
 	    "       brokerd --check [--json] | --ready [--json]\n"
 	    "       brokerd --health | --smoke-e2e | --tools\n"
@@ -55,6 +55,9 @@ usage(FILE *f)
 	    "  -l, --listen PATH   serve MCP on a unix socket created at PATH (0660);\n"
 	    "                      peers are checked against MCP_AUTH_BROKER_ALLOWED_UIDS\n"
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
+	    "      --http HOST:PORT serve MCP Streamable HTTP at http://HOST:PORT/mcp;\n"
+	    "                      callers per MCP_AUTH_BROKER_AUTH_MODE (none: loopback\n"
+	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE)\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
@@ -88,7 +91,7 @@ usage(FILE *f)
 	    "socket, 78 bad configuration or unusable socket.\n");
 }
 
-enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, OPT_JSON };
+enum { OPT_CHECK = 256, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, OPT_JSON, OPT_HTTP };
 
 /* --tools: what tools/list answers, readable, for operators and for MCP
  * client configuration; starts nothing.  The names, descriptions and hints
@@ -132,6 +135,7 @@ std_fds_open(void)
 struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
+	const char *http;    /* --http HOST:PORT */
 	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, or 0 */
 	bool json;	     /* --json: --check or --ready as one JSON document */
 };
@@ -154,6 +158,7 @@ parse_args(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "connect", required_argument, NULL, 'c' },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -174,6 +179,9 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'c':
 			a->connect = optarg;
+			break;
+		case OPT_HTTP:
+			a->http = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -207,7 +215,9 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--json goes with --check or --ready", NULL);
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
-	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
+	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
+		usage_error("--http excludes --listen and --connect", NULL);
+	if (a->check != 0 && (a->listen != NULL || a->connect != NULL || a->http != NULL))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
 			    "no --listen or --connect",
 		    NULL);
@@ -273,6 +283,7 @@ broker_begin_stop(struct broker *b, unsigned signo)
 	notify_stopping(b, signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	b->stop_deadline_ms = mono_ms() + b->cfg.shutdown_grace_s * 1000;
 	listener_close(b);
+	http_stop_accepting(b);
 	for (struct session *s = b->sessions; s != NULL; s = s->next)
 		s->in_eof = true;
 }
@@ -327,6 +338,8 @@ struct pollset {
 	struct pollfd *pfd;
 	size_t cap;
 	size_t n;
+	size_t http_at; /* libmicrohttpd's descriptors: after the sessions' */
+	size_t http_n;
 };
 
 static bool
@@ -354,7 +367,8 @@ poll_session(const struct broker *b, const struct session *s, struct pollfd *p)
 static void
 broker_poll_setup(struct broker *b, struct pollset *ps)
 {
-	size_t need = PFD_FIXED + 2 * b->n_sessions, i = PFD_FIXED;
+	size_t http_n = http_poll_prepare(b);
+	size_t need = PFD_FIXED + 2 * b->n_sessions + http_n, i = PFD_FIXED;
 	struct pollfd *p = ps->pfd;
 
 	if (need > ps->cap) {
@@ -372,6 +386,9 @@ broker_poll_setup(struct broker *b, struct pollset *ps)
 	p[PFD_LISTENER] = (struct pollfd){ broker_accepting(b) ? b->listener : -1, POLLIN, 0 };
 	for (struct session *s = b->sessions; s != NULL; s = s->next, i += 2)
 		poll_session(b, s, &p[i]);
+	ps->http_at = i;
+	ps->http_n = http_n;
+	http_poll_fill(b, &p[i], http_n);
 }
 
 /* The earliest moment the loop must wake without any descriptor ready. */
@@ -379,12 +396,14 @@ static int64_t
 broker_next_deadline(const struct broker *b)
 {
 	int64_t next = tools_next_deadline(b), idle = session_idle_deadline(b);
-	int64_t status = notify_next_deadline();
+	int64_t status = notify_next_deadline(), http = http_next_deadline(b);
 
 	if (idle >= 0 && (next < 0 || idle < next))
 		next = idle;
 	if (status >= 0 && (next < 0 || status < next))
 		next = status;
+	if (http >= 0 && (next < 0 || http < next))
+		next = http;
 	if (b->children_hold_fd >= 0 && (next < 0 || b->children_hold_until < next))
 		next = b->children_hold_until;
 
@@ -405,7 +424,7 @@ broker_session_io(struct broker *b, struct pollset *ps)
 	const short ready = POLLIN | POLLHUP | POLLERR;
 	size_t i = PFD_FIXED;
 
-	for (struct session *s = b->sessions; s != NULL && i < ps->n; s = s->next, i += 2) {
+	for (struct session *s = b->sessions; s != NULL && i < ps->http_at; s = s->next, i += 2) {
 		short rev = ps->pfd[i].revents;
 		/* A socket peer that closed both directions is gone; one that
 		 * only closed its writing side still gets its answers. */
@@ -453,10 +472,10 @@ broker_stop_step(struct broker *b)
 static void
 broker_loop(struct broker *b)
 {
-	struct pollset ps = { NULL, 0, 0 };
+	struct pollset ps = { NULL, 0, 0, 0, 0 };
 	const short ready = POLLIN | POLLHUP | POLLERR;
 
-	while (b->sessions != NULL || b->listener >= 0) {
+	while (b->sessions != NULL || b->listener >= 0 || http_serving(b)) {
 		broker_poll_setup(b, &ps);
 		if (poll(ps.pfd, ps.n, poll_timeout_ms(broker_next_deadline(b))) == -1) {
 			if (errno == EINTR)
@@ -470,12 +489,15 @@ broker_loop(struct broker *b)
 		if (ps.pfd[PFD_TOKEND].revents & ready)
 			broker_service_child(b, &b->tokend);
 		broker_session_io(b, &ps);
+		/* After the session slots were read: both add sessions. */
 		if (ps.pfd[PFD_LISTENER].revents & ready)
 			listener_accept(b);
+		http_run(b, &ps.pfd[ps.http_at], ps.http_n);
 		tools_expire(b);
 		broker_stop_step(b);
 		for (struct session *s = b->sessions; s != NULL; s = s->next)
 			session_process(b, s);
+		http_resume_ready(b);
 		broker_flush(b);
 		/* The first pass has answered what the client sent first (or the
 		 * hold expired): now the children may start (children.c). */
@@ -492,6 +514,7 @@ main(int argc, char **argv)
 	struct broker b;
 	struct args a;
 	pid_t spawner = getppid();
+	int http_fd;
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
@@ -545,7 +568,16 @@ main(int argc, char **argv)
 		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
 	/* Made (or taken from systemd) before the sandbox, which allows no bind;
 	 * a socket that cannot be made stops us before anything is started. */
-	listener_open(&b, a.listen);
+	http_fd = http_from_systemd();
+	if (http_fd >= 0 && a.listen != NULL)
+		usage_error("systemd passed an http socket: serving it and --listen at once is not "
+			    "supported",
+		    NULL);
+	if (a.http == NULL && http_fd < 0)
+		listener_open(&b, a.listen);
+	/* The same for the TCP socket; the API keys are read now too, since
+	 * the sandbox allows no open. */
+	http_open(&b, a.http, http_fd);
 	b.sigfd = signals_setup();
 	/* The children, and the channel between them, exist before the first
 	 * client byte is read. */
@@ -558,18 +590,25 @@ main(int argc, char **argv)
 	 * network, start a program, open a file, make a socket, pass a
 	 * descriptor, signal anything but its children, remove a file or make
 	 * memory executable. */
-	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	/* Held children (children.c) wait for the stdio client's first
 	 * message to be answered, CHILDREN_HOLD_MS at most; a socket's
-	 * sessions and --ready need them at once. */
+	 * sessions and --ready need them at once, released before the filter:
+	 * the descriptors the hold closes must not be numbers an accepted HTTP
+	 * connection takes after it (sendmsg is allowed only above them). */
 	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
-	if (b.listener >= 0 || a.check == OPT_READY)
+	if (b.listener >= 0 || b.http != NULL || a.check == OPT_READY)
 		children_release(&b);
+	if (b.http != NULL)
+		sandbox_enter_brokerd_http((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2,
+		    audit_sink_fd(), proc_fill_fd_holes());
+	else
+		sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b, a.json);
-	if (b.listener < 0) /* the spawner is the peer (getppid is not in the sandbox) */
+	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
-	log_info("serving MCP on %s (tenant %s, policy %s)", b.listener < 0 ? "stdio" : "a unix socket",
+	log_info("serving MCP on %s (tenant %s, policy %s)",
+	    b.http != NULL ? "HTTP" : b.listener < 0 ? "stdio" : "a unix socket",
 	    b.cfg.tenant_id, b.cfg.policy_version);
 	/* The children run and the listener is listening: connections made
 	 * from now on are served. */
@@ -577,6 +616,7 @@ main(int argc, char **argv)
 	broker_loop(&b);
 	children_stop(&b);
 	listener_close(&b);
+	http_close(&b);
 	log_info("%s: exiting", b.stopping ? "stopped" : "end of input");
 	free(b.listen_path);
 	config_free(&b.cfg);

@@ -55,6 +55,18 @@ mcp_latest_version(void)
 static const char *const modern_versions[] = { "2026-07-28" };
 #define N_MODERN (sizeof(modern_versions) / sizeof(modern_versions[0]))
 
+bool
+mcp_version_known(const char *v)
+{
+	for (size_t i = 0; i < N_LEGACY; i++)
+		if (strcmp(v, legacy_versions[i]) == 0)
+			return true;
+	for (size_t i = 0; i < N_MODERN; i++)
+		if (strcmp(v, modern_versions[i]) == 0)
+			return true;
+	return false;
+}
+
 /* How long a client may reuse tools/list and server/discover results.  They
  * change only when brokerd restarts with another version or configuration;
  * five minutes bounds how long a client works from a stale list after that.

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "brokerd.h"
+#include "http_request.h"
 #include "log.h"
 #include "msg.h"
 #include "report.h"
@@ -376,6 +377,27 @@ check_settings(struct report *t, const struct config *cfg)
 		    "DELETE the token's roles permit is allowed");
 }
 
+/* brokerd --http with AUTH_MODE=api_key: the key file as start-up reads it. */
+static void
+check_api_keys(struct report *t, const struct config *cfg)
+{
+	struct http_ctx *h;
+	char why[256];
+
+	if (cfg->auth_mode != AUTH_MODE_API_KEY)
+		return;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatalx("out of memory");
+	if (http_keys_load(h, cfg->api_keys_file, why, sizeof(why)) == -1)
+		report_add(t, VERDICT_FAIL, "API keys",
+		    "one 'name sha256hex' line per key, owned by brokerd's user, chmod 0600",
+		    "%s: %s", cfg->api_keys_file, why);
+	else
+		report_add(t, VERDICT_OK, "API keys", NULL, "%s: %zu key%s", cfg->api_keys_file,
+		    h->n_keys, h->n_keys == 1 ? "" : "s");
+	http_ctx_free(h);
+}
+
 static void
 check_sandbox(struct report *t)
 {
@@ -422,6 +444,7 @@ selfcheck_config(bool json)
 		check_settings(&t, &cfg);
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
+		check_api_keys(&t, &cfg);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

@@ -48,7 +48,7 @@ session_new(struct broker *b, enum session_transport t, int in_fd, int out_fd)
 	s->last_active_ms = mono_ms();
 	buf_init(&s->in);
 	buf_init(&s->out);
-	if (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1)
+	if (t != SESSION_HTTP && (proc_set_nonblock(in_fd) == -1 || proc_set_nonblock(out_fd) == -1))
 		fatal("fcntl(O_NONBLOCK) on the client's descriptors");
 	s->next = b->sessions;
 	b->sessions = s;
@@ -69,6 +69,8 @@ session_close(struct broker *b, struct session *s)
 	}
 	if (s->transport == SESSION_UNIX)
 		close(s->in_fd);
+	if (s->http_slot != NULL) /* its request is answered 503 (http.c) */
+		*s->http_slot = NULL;
 	log_info("session %u closed%s", s->id,
 	    s->peer_gone || s->out_broken ? " (the peer went away)" : "");
 	buf_free(&s->in);
@@ -205,6 +207,8 @@ session_out_rewind(struct session *s, size_t mark)
 int
 session_flush(struct session *s)
 {
+	if (s->transport == SESSION_HTTP) /* http.c takes its output */
+		return 0;
 	while (buf_avail(&s->out) > 0 && !s->out_broken) {
 		ssize_t n = write(s->out_fd, buf_head(&s->out), buf_avail(&s->out));
 		if (n == -1 && errno == EINTR)
@@ -245,6 +249,8 @@ session_wants_input(const struct broker *b, const struct session *s)
 bool
 session_done(const struct session *s)
 {
+	if (s->transport == SESSION_HTTP) /* http.c ends it with its request */
+		return false;
 	if (s->peer_gone || s->out_broken)
 		return true;
 	return s->in_eof && s->inflight == 0 && buf_avail(&s->in) == 0 && buf_avail(&s->out) == 0;

@@ -368,11 +368,24 @@ call_find(struct broker *b, uint64_t ipc_id)
 	return NULL;
 }
 
+/* Whether a call made in session a belongs to the client of session b:
+ * over HTTP each request has a session of its own, and the requests of
+ * one Mcp-Session-Id (and caller) are one client's. */
+static bool
+same_client(const struct session *a, const struct session *b)
+{
+	if (a == b)
+		return true;
+	return a->transport == SESSION_HTTP && b->transport == SESSION_HTTP &&
+	    a->http_sid[0] != '\0' && strcmp(a->http_sid, b->http_sid) == 0 &&
+	    strcmp(a->caller, b->caller) == 0;
+}
+
 bool
 tools_id_in_flight(const struct broker *b, const struct session *s, struct json_object *id)
 {
 	for (const struct call *c = b->calls; c != NULL; c = c->next)
-		if (c->session == s && json_object_equal(c->rpc.id, id))
+		if (same_client(c->session, s) && json_object_equal(c->rpc.id, id))
 			return true;
 	return false;
 }
@@ -393,16 +406,32 @@ struct audit_outcome {
 static const char *
 audit_peer(struct session *s, size_t *len)
 {
-	int n;
+	struct json_object *o;
+	const char *text;
+	size_t n;
 
+	/* Built once per session with json-c, so a caller's name is escaped
+	 * like every other string; the braces are left off. */
 	if (s->audit_members_len == 0) {
-		n = snprintf(s->audit_members, sizeof(s->audit_members),
-		    "\"session\":%u,\"transport\":\"%s\",\"peer_uid\":%lld,\"peer_pid\":%lld",
-		    s->id, s->transport == SESSION_UNIX ? "unix" : "stdio",
-		    (long long)s->peer_uid, (long long)s->peer_pid);
-		if (n < 0 || (size_t)n >= sizeof(s->audit_members))
+		o = json_object_new_object();
+		jx_add_int(o, "session", s->id);
+		jx_add_str(o, "transport", s->transport == SESSION_UNIX ? "unix" :
+			s->transport == SESSION_HTTP ? "http" : "stdio");
+		if (s->transport == SESSION_HTTP) {
+			jx_add_str(o, "auth_method", s->auth_method != NULL ? s->auth_method : "none");
+			if (s->caller[0] != '\0')
+				jx_add_str(o, "caller", s->caller);
+		} else {
+			jx_add_int(o, "peer_uid", (int64_t)s->peer_uid);
+			jx_add_int(o, "peer_pid", (int64_t)s->peer_pid);
+		}
+		text = jx_text(o, &n);
+		if (n < 2 || n - 2 >= sizeof(s->audit_members))
 			fatalx("audit record prefix does not fit");
-		s->audit_members_len = (size_t)n;
+		memcpy(s->audit_members, text + 1, n - 2);
+		s->audit_members[n - 2] = '\0';
+		s->audit_members_len = n - 2;
+		json_object_put(o);
 	}
 	*len = s->audit_members_len;
 	return s->audit_members;
@@ -431,7 +460,9 @@ audit_call(const struct broker *b, struct session *s, const char *tool,
 	if (strcmp(tool, canonical) != 0)
 		audit_line_str(&rec, "called_as", tool);
 	audit_line_str(&rec, "request_id", request_id);
-	audit_line_str(&rec, "requester_id", requester_id);
+	/* An authenticated caller is who asked, even for a call that names no
+	 * requester (describe) or could not be read. */
+	audit_line_str(&rec, "requester_id", s->caller[0] != '\0' ? s->caller : requester_id);
 	if (d != NULL) {
 		audit_line_str(&rec, "decision", d->allow ? "allow" : "deny");
 		audit_line_str(&rec, "reason", d->reason);
@@ -527,7 +558,24 @@ request_id_generate(char *out, size_t len)
 static void
 session_requester(const struct session *s, char *out, size_t len)
 {
-	snprintf(out, len, "uid:%lu/pid:%ld", (unsigned long)s->peer_uid, (long)s->peer_pid);
+	if (s->transport == SESSION_HTTP)
+		snprintf(out, len, "%s", s->caller[0] != '\0' ? s->caller : "http:anonymous");
+	else
+		snprintf(out, len, "uid:%lu/pid:%ld", (unsigned long)s->peer_uid, (long)s->peer_pid);
+}
+
+/* An authenticated HTTP caller is the requester, whatever the request
+ * says: a key's holder cannot act in another's name (issue 11). */
+static void
+requester_override(const struct session *s, struct graph_request *req)
+{
+	if (s->transport != SESSION_HTTP || s->caller[0] == '\0')
+		return;
+	free(req->requester_id);
+	free(req->identity_assurance);
+	if ((req->requester_id = strdup(s->caller)) == NULL ||
+	    (req->identity_assurance = strdup("verified")) == NULL)
+		fatalx("out of memory");
 }
 
 static void
@@ -539,11 +587,13 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 	struct policy_decision d;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
-	char msg[256], generated_id[32], requester[64];
+	char msg[256], generated_id[32], requester[80];
 	struct req_defaults def = { generated_id, requester, "local_peer" };
 	const char *id;
 
 	session_requester(s, requester, sizeof(requester));
+	if (s->transport == SESSION_HTTP && s->caller[0] != '\0')
+		def.identity_assurance = "verified";
 	/* Only when the call names none: each is a getrandom(2). */
 	if (request_parse(args, &req, &err) == -1) {
 		out.code = err.code;
@@ -553,6 +603,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 		tool_fail(s, rq, req.contract_version, id, err.code, err.message, NULL);
 		audit_call(b, s, tool, id, req.requester_id, NULL, &out, started);
 	} else {
+		requester_override(s, &req);
 		/* Defaults before policy: policy, and tokend after it, judge the
 		 * request that is made. */
 		if (req.request_id == NULL)
@@ -999,7 +1050,7 @@ tools_cancel(struct broker *b, struct session *s, struct json_object *rpc_id, co
 	char why[96];
 
 	for (struct call *c = b->calls; c != NULL; c = c->next) {
-		if (c->session != s || !json_object_equal(c->rpc.id, rpc_id))
+		if (!same_client(c->session, s) || !json_object_equal(c->rpc.id, rpc_id))
 			continue;
 		/* The reason is the client's text: cut, and only printable ASCII. */
 		snprintf(why, sizeof(why), "client: %.80s", reason ? reason : "no reason given");

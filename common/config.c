@@ -550,6 +550,82 @@ LONG_SETTER(set_shutdown_grace, shutdown_grace_s, 0, 300)
 LONG_SETTER(set_secret_timeout, secret_timeout_s, 1, 120)
 LONG_SETTER(set_secret_cache, secret_cache_s, 0, 86400)
 
+/* Streamable HTTP: a connection is a descriptor and a few kilobytes;
+ * 1024 is FD_SETSIZE, the most libmicrohttpd's select mode can watch. */
+LONG_SETTER(set_http_max_conns, http_max_connections, 1, 1000)
+LONG_SETTER(set_http_max_conns_per_addr, http_max_connections_per_address, 1, 1000)
+/* A client silent this long mid-request (slowloris) or between requests
+ * loses its connection; a call in flight is not silence (suspended). */
+LONG_SETTER(set_http_request_timeout, http_request_timeout_s, 1, 3600)
+
+static void
+set_auth_mode(struct cfg_ctx *x, const char *v)
+{
+	if (strcmp(v, "none") == 0)
+		x->cfg->auth_mode = AUTH_MODE_NONE;
+	else if (strcmp(v, "api_key") == 0)
+		x->cfg->auth_mode = AUTH_MODE_API_KEY;
+	else if (strcmp(v, "oauth") == 0 || strcmp(v, "hybrid") == 0)
+		cfg_error(x, "'%s' is not implemented yet: use api_key (or none on loopback)", v);
+	else
+		cfg_error(x, "'%s' is not one of none, api_key", v);
+}
+
+static void
+set_api_keys_file(struct cfg_ctx *x, const char *v)
+{
+	set_abs_path(x, v, &x->cfg->api_keys_file);
+}
+
+static void
+set_behind_proxy(struct cfg_ctx *x, const char *v)
+{
+	parse_bool(x, v, &x->cfg->http_behind_proxy);
+}
+
+/* "http://host[:port]" or "https://host[:port]", as browsers send Origin:
+ * compared exactly, after lower-casing. */
+static void
+set_allowed_origins(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { NULL, 0 };
+
+	split_list(v, &items);
+	for (size_t i = 0; i < items.n; i++) {
+		char *o = items.v[i];
+		size_t skip = strncasecmp(o, "https://", 8) == 0 ? 8 : strncasecmp(o, "http://", 7) == 0 ? 7 : 0;
+		if (skip == 0 || o[skip] == '\0' || strcspn(o + skip, "/?#@") != strlen(o + skip) ||
+		    has_ctl(o)) {
+			cfg_error(x, "'%s' is not an origin (http[s]://host[:port])", o);
+			continue;
+		}
+		for (char *p = o; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		strlist_add(&x->cfg->http_allowed_origins, o);
+	}
+	strlist_free(&items);
+}
+
+static void
+set_allowed_hosts(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { NULL, 0 };
+
+	split_list(v, &items);
+	for (size_t i = 0; i < items.n; i++) {
+		char *h = items.v[i];
+		if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+		    strlen(h)) {
+			cfg_error(x, "'%s' is not a host[:port]", h);
+			continue;
+		}
+		for (char *p = h; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		strlist_add(&x->cfg->http_allowed_hosts, h);
+	}
+	strlist_free(&items);
+}
+
 static const struct cfg_var {
 	const char *name;
 	void (*set)(struct cfg_ctx *, const char *);
@@ -590,6 +666,14 @@ static const struct cfg_var {
 	{ PREFIX "TOOL_NAMES", set_tool_names },
 	{ PREFIX "GRAPH_CREDENTIAL", set_credential },
 	{ PREFIX "GRAPH_CERTIFICATE_REF", set_certificate_ref },
+	{ PREFIX "AUTH_MODE", set_auth_mode },
+	{ PREFIX "API_KEYS_FILE", set_api_keys_file },
+	{ PREFIX "HTTP_BEHIND_PROXY", set_behind_proxy },
+	{ PREFIX "HTTP_ALLOWED_ORIGINS", set_allowed_origins },
+	{ PREFIX "HTTP_ALLOWED_HOSTS", set_allowed_hosts },
+	{ PREFIX "HTTP_MAX_CONNECTIONS", set_http_max_conns },
+	{ PREFIX "HTTP_MAX_CONNECTIONS_PER_ADDRESS", set_http_max_conns_per_addr },
+	{ PREFIX "HTTP_REQUEST_TIMEOUT_SECONDS", set_http_request_timeout },
 };
 
 static const struct cfg_var *
@@ -629,6 +713,10 @@ config_defaults(struct config *cfg)
 	cfg->shutdown_grace_s = 10;
 	cfg->secret_timeout_s = 5;
 	cfg->secret_cache_s = 300;
+	cfg->auth_mode = AUTH_MODE_NONE;
+	cfg->http_max_connections = 64;
+	cfg->http_max_connections_per_address = 16;
+	cfg->http_request_timeout_s = 30;
 }
 
 /* Edit distance between a and b (at most 64 bytes each are compared;
@@ -886,6 +974,10 @@ config_check_relations(struct cfg_ctx *x)
 		    cfg->session_max_output_bytes, cfg->max_response_bytes,
 		    CONFIG_ANSWER_MAX(cfg->max_response_bytes));
 	}
+	if (cfg->auth_mode == AUTH_MODE_API_KEY && cfg->api_keys_file == NULL) {
+		x->name = PREFIX "API_KEYS_FILE";
+		cfg_error(x, "is required with MCP_AUTH_BROKER_AUTH_MODE=api_key");
+	}
 }
 
 /* A digest of every setting policy_decide reads: audit records carry it so an
@@ -969,6 +1061,9 @@ config_free(struct config *cfg)
 	free(cfg->socket_group);
 	free(cfg->op_path);
 	free(cfg->secret_helper);
+	free(cfg->api_keys_file);
+	strlist_free(&cfg->http_allowed_origins);
+	strlist_free(&cfg->http_allowed_hosts);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -56,6 +56,12 @@ enum graph_credential {
 	GRAPH_CREDENTIAL_CERTIFICATE, /* client_assertion, signed by secretd */
 };
 
+/* How HTTP callers are authenticated (MCP_AUTH_BROKER_AUTH_MODE). */
+enum auth_mode {
+	AUTH_MODE_NONE,	   /* loopback only: nobody to tell apart */
+	AUTH_MODE_API_KEY, /* Authorization: Bearer <key>, hashes in API_KEYS_FILE */
+};
+
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
 	char *method; /* NULL: any method */
@@ -110,6 +116,15 @@ struct config {
 	long shutdown_grace_s; /* SIGTERM: how long calls in flight may finish */
 	char *libexecdir; /* override of the compiled-in LIBEXECDIR */
 	enum tool_names tool_names;
+	/* brokerd --http (brokerd/http.c) */
+	enum auth_mode auth_mode;
+	char *api_keys_file;	   /* api_key: "name sha256hex" lines */
+	bool http_behind_proxy;	   /* a proxy terminates TLS: a public address is fine */
+	struct strlist http_allowed_origins; /* beyond loopback ones, "scheme://host[:port]" */
+	struct strlist http_allowed_hosts;   /* Host values beyond the listen address */
+	long http_max_connections;
+	long http_max_connections_per_address;
+	long http_request_timeout_s; /* a connection silent this long is closed */
 	char policy_version[17]; /* hex digest of everything policy depends on */
 };
 

@@ -85,3 +85,45 @@ proc_set_nonblock(int fd)
 		return -1;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
+
+/* The highest open descriptor: from /proc (an inherited one may be past
+ * any bound a scan would use), else the first 4096. */
+static int
+proc_top_fd(void)
+{
+	int top = STDERR_FILENO;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		for (int fd = 0; fd < 4096; fd++)
+			if (fcntl(fd, F_GETFD) != -1)
+				top = fd;
+		return top;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd != dirfd(d) && fd > top)
+			top = fd;
+	}
+	closedir(d);
+	return top;
+}
+
+int
+proc_fill_fd_holes(void)
+{
+	int top = proc_top_fd(), null_fd = -1;
+
+	for (int fd = 0; fd < top; fd++) {
+		if (fcntl(fd, F_GETFD) != -1)
+			continue;
+		if (null_fd == -1 && (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+			fatal("/dev/null");
+		if (null_fd != fd && dup3(null_fd, fd, O_CLOEXEC) == -1)
+			fatal("dup3");
+	}
+	if (null_fd > top)
+		top = null_fd;
+	return top + 1;
+}

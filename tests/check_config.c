@@ -69,6 +69,56 @@ START_TEST(smoke_defaults)
 }
 END_TEST
 
+/* brokerd --http: defaults, the modes, and what each value must look like. */
+START_TEST(http_values)
+{
+	char *defaults[] = { "PATH=/bin", NULL };
+	char *keys[] = { P "AUTH_MODE=api_key", P "API_KEYS_FILE=/etc/mab/keys",
+		P "HTTP_BEHIND_PROXY=yes", P "HTTP_ALLOWED_ORIGINS=https://App.Example, http://x:8080",
+		P "HTTP_ALLOWED_HOSTS=MCP.example:443", P "HTTP_MAX_CONNECTIONS=10",
+		P "HTTP_MAX_CONNECTIONS_PER_ADDRESS=2", P "HTTP_REQUEST_TIMEOUT_SECONDS=5", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, defaults, &errs), 0);
+	ck_assert_int_eq(cfg.auth_mode, AUTH_MODE_NONE);
+	ck_assert(!cfg.http_behind_proxy);
+	ck_assert_int_eq(cfg.http_max_connections, 64);
+	ck_assert_int_eq(cfg.http_max_connections_per_address, 16);
+	ck_assert_int_eq(cfg.http_request_timeout_s, 30);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, keys, &errs), 0);
+	ck_assert_int_eq(cfg.auth_mode, AUTH_MODE_API_KEY);
+	ck_assert_str_eq(cfg.api_keys_file, "/etc/mab/keys");
+	ck_assert(cfg.http_behind_proxy);
+	ck_assert_uint_eq(cfg.http_allowed_origins.n, 2);
+	ck_assert_str_eq(cfg.http_allowed_origins.v[0], "https://app.example");
+	ck_assert_str_eq(cfg.http_allowed_hosts.v[0], "mcp.example:443");
+	ck_assert_int_eq(cfg.http_request_timeout_s, 5);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(http_bad_values)
+{
+	char *oauth[] = { P "AUTH_MODE=oauth", NULL };
+	char *unknown[] = { P "AUTH_MODE=basic", NULL };
+	char *no_file[] = { P "AUTH_MODE=api_key", NULL };
+	char *relative[] = { P "API_KEYS_FILE=keys", NULL };
+	char *origin[] = { P "HTTP_ALLOWED_ORIGINS=https://a.example/path", NULL };
+	char *host[] = { P "HTTP_ALLOWED_HOSTS=a.example/x", NULL };
+	char *conns[] = { P "HTTP_MAX_CONNECTIONS=0", NULL };
+
+	assert_one_error(oauth, P "AUTH_MODE", "not implemented yet");
+	assert_one_error(unknown, P "AUTH_MODE", "not one of none, api_key");
+	assert_one_error(no_file, P "API_KEYS_FILE", "is required");
+	assert_one_error(relative, P "API_KEYS_FILE", "not an absolute path");
+	assert_one_error(origin, P "HTTP_ALLOWED_ORIGINS", "not an origin");
+	assert_one_error(host, P "HTTP_ALLOWED_HOSTS", "not a host");
+	assert_one_error(conns, P "HTTP_MAX_CONNECTIONS", "out of range");
+}
+END_TEST
+
 /* Which names tools/list offers; both sets stay callable either way. */
 START_TEST(tool_names_values)
 {
@@ -551,6 +601,8 @@ main(void)
 	tcase_add_test(tc, command_needs_helper);
 	tcase_add_test(tc, relative_helper_reported_once);
 	tcase_add_test(tc, misspelt_name_gets_the_nearest);
+	tcase_add_test(tc, http_values);
+	tcase_add_test(tc, http_bad_values);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

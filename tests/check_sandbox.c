@@ -265,6 +265,51 @@ START_TEST(brokerd_allows_its_work)
 }
 END_TEST
 
+/* One byte with sendmsg, as libmicrohttpd writes a response. */
+static void
+send_one(int fd, int flags)
+{
+	char c = 'x';
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = { 0 };
+
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	sendmsg(fd, &mh, flags);
+}
+
+/* brokerd --http: accept a TCP connection, set the options libmicrohttpd
+ * sets, and write with sendmsg as it does. */
+START_TEST(brokerd_http_allows_its_work)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	int l, c, a, on = 1, from;
+	char ch = 0;
+	pid_t none = -1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge((l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)), 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &salen), 0);
+	ck_assert_int_ge((c = socket(AF_INET, SOCK_STREAM, 0)), 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	proc_harden("check_sandbox");
+	from = proc_fill_fd_holes();
+	sandbox_enter_brokerd_http(&none, 0, STDERR_FILENO, from);
+	ck_assert_int_ge((a = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)), from);
+	ck_assert_int_eq(setsockopt(a, SOL_TCP, TCP_NODELAY, &on, sizeof(on)), 0);
+	ck_assert_int_eq(setsockopt(a, SOL_TCP, TCP_CORK, &on, sizeof(on)), 0);
+	on = 0;
+	ck_assert_int_eq(setsockopt(a, SOL_TCP, TCP_CORK, &on, sizeof(on)), 0);
+	send_one(a, MSG_NOSIGNAL);
+	ck_assert_int_eq(read(c, &ch, 1), 1);
+	ck_assert_int_eq(ch, 'x');
+	_exit(0);
+}
+END_TEST
+
 /* ---- brokerd: what an attacker inside it tried ---------------------------- */
 
 static pid_t victim = -1;
@@ -409,10 +454,57 @@ call_setsockopt(void)
 	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
 }
 
+/* brokerd --http: sendmsg only with MSG_NOSIGNAL, only on descriptors made
+ * after the filter (accepted TCP connections). */
+static void
+brokerd_http_with_victim(void)
+{
+	pid_t none = -1;
+
+	if ((victim = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_gt(victim, 0);
+	proc_harden("check_sandbox");
+	sandbox_enter_brokerd_http(&none, 0, audit_sink, proc_fill_fd_holes());
+}
+
+/* A unix socket from before the filter, as the channels to the children are. */
+static void
+call_http_sendmsg_old_fd(void)
+{
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	brokerd_http_with_victim();
+	send_one(sv[0], MSG_NOSIGNAL);
+}
+
+static void
+call_http_sendmsg_flags(void)
+{
+	brokerd_http_with_victim();
+	send_one(1000, MSG_NOSIGNAL | MSG_OOB); /* a number past every open one */
+}
+
+static void
+call_http_setsockopt_other(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0), n = 1;
+
+	brokerd_http_with_victim();
+	setsockopt(s, SOL_TCP, TCP_KEEPIDLE, &n, sizeof(n));
+}
+
 static const struct {
 	const char *what;
 	void (*call)(void);
 } brokerd_forbidden[] = {
+	{ "--http: sendmsg on a descriptor from before the filter", call_http_sendmsg_old_fd },
+	{ "--http: sendmsg with a flag besides MSG_NOSIGNAL", call_http_sendmsg_flags },
+	{ "--http: setsockopt(TCP_KEEPIDLE)", call_http_setsockopt_other },
 	{ "socket(AF_UNIX)", call_unix_socket },
 	{ "sendmsg", call_sendmsg_rights },
 	{ "sendto with an address", call_sendto_address },
@@ -794,6 +886,7 @@ main(void)
 	add_forbidden(tb, brokerd_open_killed);
 #endif
 	tcase_add_exit_test(tb, brokerd_allows_its_work, 0);
+	tcase_add_exit_test(tb, brokerd_http_allows_its_work, 0);
 	add_forbidden_loop(tb, brokerd_forbidden_killed, (int)N_BROKERD_FORBIDDEN);
 	add_forbidden_loop(tk, tokend_forbidden_killed, (int)N_TOKEND_FORBIDDEN);
 	tcase_add_exit_test(tk, tokend_allows_the_resolver, 0);

@@ -373,7 +373,64 @@ MCP = {
 }
 
 
+# ---- fuzz_http: ["#api_key\n"] "METHOD URL\n" headers "\n" body -------------
+
+
+def http(method="POST", url="/mcp", headers=None, body=b"", api_key=False):
+    h = {"Host": "127.0.0.1:8808", "Content-Type": "application/json"}
+    h.update(headers or {})
+    head = "".join("%s: %s\n" % (k, v) for k, v in h.items() if v is not None)
+    return (b"#api_key\n" if api_key else b"") + ("%s %s\n%s\n" % (method, url, head)).encode() + body
+
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {}}
+SID = {"Mcp-Session-Id": "$SID"}
+ALICE = {"Authorization": "Bearer alice-key"}
+HTTP = {
+    "initialize": http(body=js({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                "params": {"protocolVersion": "2025-06-18"}})),
+    "tools-list": http(headers=SID, body=js({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})),
+    "tools-call": http(headers=dict(SID, **{"MCP-Protocol-Version": "2025-06-18"}),
+                       body=js({"jsonrpc": "2.0", "id": "c", "method": "tools/call",
+                                "params": {"name": "graph_execute", "arguments": {
+                                    "operation": {"action": "downstream_call", "method": "GET",
+                                                  "path": "/v1.0/users"}}}})),
+    "notification": http(headers=SID, body=js({"jsonrpc": "2.0", "method": "notifications/initialized"})),
+    "stateless-call": http(body=js({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                    "params": {"_meta": MODERN_META, "name": "graph_token_describe",
+                                               "arguments": {}}})),
+    "discover": http(body=js({"jsonrpc": "2.0", "id": 4, "method": "server/discover",
+                              "params": {"_meta": MODERN_META}})),
+    "delete": http("DELETE", headers=SID),
+    "delete-unknown": http("DELETE", headers={"Mcp-Session-Id": "0" * 32}),
+    "get": http("GET"),
+    "health": http("GET", "/health", headers={"Host": "10.1.2.3:8808"}),
+    "other-path": http(url="/mcp/../x", body=b"{}"),
+    "bad-origin": http(headers={"Origin": "https://evil.example"}, body=b"{}"),
+    "allowed-origin": http(headers={"Origin": "https://app.example", "Host": "mcp.example"},
+                           body=js({"jsonrpc": "2.0", "id": 5, "method": "tools/list",
+                                    "params": {"_meta": MODERN_META}})),
+    "bad-host": http(headers={"Host": "evil.example:8808"}, body=b"{}"),
+    "v6-host": http(headers={"Host": "[::1]:8808"}, body=b"{}"),
+    "bad-version": http(headers=dict(SID, **{"MCP-Protocol-Version": "1999-01-01"}), body=b"{}"),
+    "text-plain": http(headers={"Content-Type": "text/plain"}, body=b"{}"),
+    "batch": http(body=b"[" + js({"jsonrpc": "2.0", "id": 1, "method": "ping"}) + b"]"),
+    "not-json": http(body=b"{\"jsonrpc\":"),
+    "oversized": http(body=b"{\"pad\":\"" + b"x" * 5000 + b"\"}"),
+    "key-ok": http(headers=dict(ALICE, **SID), body=js({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}),
+                   api_key=True),
+    "key-x-api-key": http(headers={"X-API-Key": "bob-key"}, body=js({"jsonrpc": "2.0", "id": 1,
+                          "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}), api_key=True),
+    "key-wrong": http(headers={"Authorization": "Bearer alice-kez"}, body=b"{}", api_key=True),
+    "key-missing": http(body=b"{}", api_key=True),
+    "key-other-session": http(headers=dict(SID, Authorization="Bearer bob-key"),
+                              body=js({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}), api_key=True),
+}
+
+
 def main():
+    write("fuzz_http", HTTP)
     write("fuzz_ipc", IPC)
     write("fuzz_oauth", OAUTH)
     write("fuzz_graph", GRAPH_SEEDS)

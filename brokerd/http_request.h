@@ -1,0 +1,106 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
+/* What brokerd does with one Streamable HTTP request once libmicrohttpd
+ * has parsed it (http.c): Host and Origin, the method, the caller's key,
+ * MCP-Protocol-Version, the body's size, Mcp-Session-Id, then the JSON-RPC
+ * message itself through the same mcp.c, tools.c and policy as the other
+ * transports.  No libmicrohttpd here: tests/fuzz/fuzz_http.c drives it. */
+#ifndef BROKERD_HTTP_REQUEST_H
+#define BROKERD_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "brokerd.h"
+
+/* Mcp-Session-Ids held at once: bounds memory, not legitimate use. */
+#define HTTP_MAX_MCP_SESSIONS 1024
+#define HTTP_KEY_NAME_MAX     64
+
+/* One line of MCP_AUTH_BROKER_API_KEYS_FILE: only the key's hash. */
+struct http_key {
+	char name[HTTP_KEY_NAME_MAX + 1];
+	unsigned char hash[crypto_hash_sha256_BYTES];
+};
+
+/* One Mcp-Session-Id: what a legacy-era session remembers between requests. */
+struct http_mcp_session {
+	char id[33];                        /* 128 random bits, hex */
+	char caller[HTTP_KEY_NAME_MAX + 1]; /* who made it: only they may use it */
+	char protocol[16];
+	int64_t last_active_ms;
+	struct http_mcp_session *next;
+};
+
+struct http_ctx {
+	struct broker *b;
+	char host[256]; /* the listen address as given (brackets stripped) */
+	char port[8];
+	bool loopback;
+	struct http_key *keys;
+	size_t n_keys;
+	struct http_mcp_session *sessions;
+	size_t n_sessions;
+	void *daemon;    /* http.c: the MHD_Daemon */
+	void *suspended; /* http.c: requests waiting for their answer */
+	bool quiesced;
+	bool run_now;  /* a request was resumed: libmicrohttpd must run */
+	size_t active; /* requests begun and not yet completed (http.c) */
+};
+
+/* A request as libmicrohttpd parsed it; absent headers are NULL. */
+struct http_req {
+	const char *method;
+	const char *url;
+	const char *host;
+	const char *origin;
+	const char *authorization;
+	const char *api_key; /* X-API-Key */
+	const char *session_id;
+	const char *protocol_version;
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	bool body_too_large; /* over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES: not kept */
+};
+
+struct http_answer {
+	unsigned status;
+	char *body; /* malloc'd JSON, or NULL */
+	size_t len;
+	char session_id[33]; /* non-empty: sent as Mcp-Session-Id */
+	bool www_authenticate;
+	bool allow; /* 405: Allow: POST, DELETE */
+	bool close; /* Connection: close (shutting down) */
+};
+
+enum http_outcome { HTTP_ANSWERED, HTTP_PENDING };
+
+/* Judges and serves rq.  HTTP_PENDING: a tool call waits for tokend; *pending
+ * is the request's session, whose answer http_pending_take gives later. */
+enum http_outcome http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
+                             struct session **pending);
+/* Whether the pending request's answer is ready; if so it is in a and the
+ * request's session is closed. */
+bool http_pending_take(struct http_ctx *h, struct session *s, struct http_answer *a);
+void http_answer_free(struct http_answer *a);
+/* A refusal: status and a JSON-RPC error body (id null). */
+void http_answer_error(struct http_answer *a, unsigned status, int code, const char *msg);
+
+/* Reads "name sha256hex" lines; the file is checked like the secret file:
+ * a regular file (not a symlink) of our uid, no access for group or other.
+ * -1 with why filled on any problem. */
+int http_keys_load(struct http_ctx *h, const char *path, char *why, size_t len);
+/* Mcp-Session-Ids idle for MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS go. */
+void http_sessions_expire(struct http_ctx *h, int64_t now);
+int64_t http_sessions_deadline(const struct http_ctx *h);
+void http_ctx_free(struct http_ctx *h);
+
+#endif
