@@ -81,6 +81,19 @@ class DocsMatchCode(unittest.TestCase):
                 elif test:
                     self.assertIn("START_TEST(%s)" % test, source)
 
+    def test_getting_started_walks_to_a_first_real_call(self):
+        readme = read("README.md")
+        section = readme.split("\n## Getting started with a real tenant\n", 1)[1].split("\n## ", 1)[0]
+        for step in ("App registrations", "Application permissions", "admin consent",
+                     "Certificate credential", "brokerd --check", "brokerd --ready",
+                     "graph_execute", "Rotate"):
+            self.assertIn(step, section)
+        # Every variable it names is one the code accepts.
+        named = set(re.findall(r"MCP_AUTH_BROKER_[A-Z_]+", section))
+        self.assertTrue(named)
+        self.assertEqual(named - code_variables(), set())
+        self.assertIn("GETTING STARTED WITH A REAL TENANT", read("man/mcp-auth-broker.7"))
+
     def test_readme_commands_present(self):
         readme = read("README.md")
         for marker in ("<!-- main-command -->", "<!-- test-command -->"):
