@@ -35,6 +35,9 @@ ALLOWED = {
     "isc", "mit", "expat", "x11", "bsd-2-clause", "bsd-3-clause", "bsd3", "curl", "zlib",
     "apache-2.0", "lgpl-2", "lgpl-2+", "lgpl-2.1", "lgpl-2.1+", "lgpl-3", "lgpl-3+", "mpl-1.1",
     "mpl-2.0", "public-domain", "cc0", "openldap-2.8", "bsd-4-clause",
+    # The GCC runtime (a sanitizer build links libgcc_s): its exception
+    # lets any program link it, whatever that program's license.
+    "gpl-3+ with gcc-exception-3.1",
 }
 # What configure.ac links: no exception for these.
 DIRECT = {"libcurl4", "libjson-c5", "libsodium23", "libseccomp2", "libssl3", "libmicrohttpd12"}
@@ -51,6 +54,8 @@ REVIEWED = {
 # Copyright files that are not machine-readable: a phrase that must appear
 # in them, and the license it states.
 PLAIN = {
+    "libgcc-s1": ("GCC RUNTIME LIBRARY EXCEPTION", "GPL-3+ with GCC-exception-3.1"),
+    "libstdc++6": ("GCC RUNTIME LIBRARY EXCEPTION", "GPL-3+ with GCC-exception-3.1"),
     "libc6": ("GNU Lesser General Public", "LGPL-2.1+"),
     "libgnutls30": ("The main library is licensed under GNU Lesser", "LGPL-2.1+"),
     "libgssapi-krb5-2": ("MIT Kerberos", "MIT"),
