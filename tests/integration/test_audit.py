@@ -25,7 +25,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import time
 
 sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,11 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import DESCRIBE_TOOL, EXECUTE_TOOL, BrokerTestCase, execute_args, tool_result  # noqa: E402
 
-mock_entra = harness.import_mock_entra()
-
-TENANT = "6f1c2a5e-3b7d-4e8a-9c0d-1e2f3a4b5c6d"
-CLIENT_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-SECRET = "mab-audit-test-secret~" + os.urandom(12).hex()
 STDERR_RECORD = re.compile(rb"^brokerd\[\d+\]: info: audit: (\{.*\})$")
 AUDIT_BROKEN = "audit log cannot be written"
 
@@ -127,37 +121,14 @@ class EveryCallRecorded(BrokerTestCase):
 
 # ---- fail closed, against the mock Graph ----------------------------------------------
 
-PKI = None
-_PKI_ROOT = None
-
-
-def setUpModule():
-    global PKI, _PKI_ROOT
-    _PKI_ROOT = tempfile.mkdtemp(prefix="mab-pki-")
-    PKI = mock_entra.make_pki(os.path.join(_PKI_ROOT, "trusted"))
-
-
-def tearDownModule():
-    if _PKI_ROOT is not None:
-        shutil.rmtree(_PKI_ROOT, ignore_errors=True)
-
-
-class FailClosed(BrokerTestCase):
+class FailClosed(harness.MockGraphCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mab-audit-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        secret_file = os.path.join(self.tmp, "graph-client-secret")
-        harness.write_secret_file(secret_file, SECRET)
-        self.mock = mock_entra.MockEntra(PKI, tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET)
-        self.addCleanup(self.mock.stop)
-        self.mock.start()
+        super().setUp()
         self.audit = os.path.join(self.tmp, "audit.log")
-        self.env = harness.dev_env(self.mock.base_url, [self.mock.base_url], PKI.ca_file, secret_file,
-                                   TENANT, CLIENT_ID, {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
+        self.env = self.mock_env({"MCP_AUTH_BROKER_AUDIT_FILE": self.audit})
 
     def call(self, broker, request_id):
-        args = execute_args({"graph.tenant_id": TENANT, "graph.resource": self.mock.base_url,
-                             "request_id": request_id, "timeout_ms": 10000})
+        args = self.mock_args({"request_id": request_id, "timeout_ms": 10000})
         return tool_result(broker.call_tool(EXECUTE_TOOL, args))
 
     def assert_refused(self, result, request_id, words):

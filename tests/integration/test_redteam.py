@@ -57,21 +57,8 @@ class Base(harness.MockGraphCase):
         return self.mock_env(extra)
 
 
-class HostileBrokerdQueryInPath(Base):
+class HostileBrokerdQueryInPath(monitor.HostileBrokerdCase):
     """tokend must not send Graph a query policy never judged."""
-
-    def start(self, extra=None):
-        kids = monitor.Children(self.stage, self.env(extra))
-        self.addCleanup(kids.close)
-        return kids
-
-    def exec_req(self, **changes):
-        req = {"token_only": False, "request_id": "r-1", "requester_id": "attacker",
-               "tenant_id": TENANT, "resource": self.mock.base_url, "scopes": ["User.Read.All"],
-               "method": "GET", "path": "/v1.0/users", "headers": {}, "timeout_ms": 5000,
-               "max_pages": 1}
-        req.update(changes)
-        return {k: v for k, v in req.items() if v is not None}
 
     def attempt(self, extra, **changes):
         """Sends the request; what Graph received, [] if tokend refused."""

@@ -119,17 +119,10 @@ class Children:
             proc.stderr.close()
 
 
-class HostileBrokerd(harness.MockGraphCase):
-
-    def setUp(self):
-        super().setUp()
-        # The second local server the attacker wants the token sent to.
-        # A connection waiting in its backlog is enough to fail.
-        self.bait = socket.socket()
-        self.bait.bind(("127.0.0.1", 0))
-        self.bait.listen(16)
-        self.addCleanup(self.bait.close)
-        self.bait_url = "https://127.0.0.1:%d" % self.bait.getsockname()[1]
+class HostileBrokerdCase(harness.MockGraphCase):
+    """The real secretd and tokend, this process holding brokerd's ends of
+    their channels, against the mock; exec_req is an allowed EXEC_REQ with
+    edits (a None value removes the member)."""
 
     def start(self, extra=None):
         kids = Children(self.stage, self.mock_env(extra))
@@ -143,6 +136,19 @@ class HostileBrokerd(harness.MockGraphCase):
                "max_pages": 1}
         req.update(changes)
         return {k: v for k, v in req.items() if v is not None}
+
+
+class HostileBrokerd(HostileBrokerdCase):
+
+    def setUp(self):
+        super().setUp()
+        # The second local server the attacker wants the token sent to.
+        # A connection waiting in its backlog is enough to fail.
+        self.bait = socket.socket()
+        self.bait.bind(("127.0.0.1", 0))
+        self.bait.listen(16)
+        self.addCleanup(self.bait.close)
+        self.bait_url = "https://127.0.0.1:%d" % self.bait.getsockname()[1]
 
     def assert_nothing_sent(self):
         self.assertEqual(self.mock.graph_requests(), [], "a request reached Graph")
