@@ -253,6 +253,10 @@ int http_from_systemd(void);
  * reads the API keys, starts libmicrohttpd (no thread of its own: it runs
  * in the loop).  Nothing when neither is given. */
 void http_open(struct broker *b, const char *hostport, int fd);
+/* --check --http: 0 if http_open would serve HOST:PORT with this
+ * configuration, else -1 and why (nothing is bound). */
+int http_check_listen(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+    size_t len);
 /* The poll set: how many slots http_poll_fill will fill, then fill them. */
 size_t http_poll_prepare(struct broker *b);
 void http_poll_fill(struct broker *b, struct pollfd *p, size_t n);
@@ -320,7 +324,7 @@ void selfcheck_smoke_env(void);
 /* selfcheck_config.c: --check: what can be checked without starting
  * anything, one line each (json: one document, report.h); exits 0 when
  * nothing failed, 1 otherwise. */
-void selfcheck_config(bool json) __attribute__((noreturn));
+void selfcheck_config(bool json, const char *http) __attribute__((noreturn));
 /* --ready, before the children start: a missing program is a failed
  * check (a line and the summary, exit 1). */
 void selfcheck_ready_programs(const struct config *cfg, bool json);

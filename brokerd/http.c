@@ -52,7 +52,7 @@ struct http_conn {
 
 /* ---- start-up ---------------------------------------------------------- */
 
-static void
+static bool
 parse_hostport(struct http_ctx *h, const char *hp)
 {
 	const char *colon;
@@ -61,27 +61,26 @@ parse_hostport(struct http_ctx *h, const char *hp)
 	if (hp[0] == '[') {
 		const char *end = strchr(hp, ']');
 		if (end == NULL || end[1] != ':')
-			goto bad;
+			return false;
 		hlen = (size_t)(end - hp - 1);
 		memcpy(h->host, hp + 1, hlen < sizeof(h->host) ? hlen : 0);
 		colon = end + 1;
 	} else {
 		if ((colon = strrchr(hp, ':')) == NULL || strchr(hp, ':') != colon)
-			goto bad;
+			return false;
 		hlen = (size_t)(colon - hp);
 		memcpy(h->host, hp, hlen < sizeof(h->host) ? hlen : 0);
 	}
 	if (hlen == 0 || hlen >= sizeof(h->host) || strlen(colon + 1) == 0 ||
 	    strlen(colon + 1) >= sizeof(h->port) ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		goto bad;
+		return false;
 	h->host[hlen] = '\0';
 	snprintf(h->port, sizeof(h->port), "%s", colon + 1);
-	return;
-bad:
-	fprintf(stderr, "brokerd: --http '%s': give HOST:PORT (an IPv6 address in brackets)\n", hp);
-	exit(64);
+	return true;
 }
+
+#define HOSTPORT_HINT "give HOST:PORT (an IPv6 address in brackets)"
 
 static bool
 addr_loopback(const struct sockaddr *sa)
@@ -180,29 +179,65 @@ http_activated_address(struct http_ctx *h, int fd)
 	h->loopback = addr_loopback((const struct sockaddr *)&sa);
 }
 
-static void __attribute__((noreturn)) http_refuse_start(const char *host, const char *why)
+/* What may serve on which address: no caller check off loopback, and no
+ * key in clear text over a network unless a proxy adds TLS.  NULL if the
+ * configuration may serve there, else why not. */
+static const char *
+http_exposure_problem(const struct config *cfg, bool loopback)
 {
-	fprintf(stderr, "brokerd: --http %s: %s\n", host, why);
-	exit(EX_CONFIG_EXIT);
+	if (loopback)
+		return NULL;
+	if (cfg->auth_mode == AUTH_MODE_NONE)
+		return "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
+		       "connect: only on a loopback address (set AUTH_MODE=api_key)";
+	if (!cfg->http_behind_proxy)
+		return "not a loopback address, and brokerd serves no TLS: "
+		       "put a TLS-terminating reverse proxy in front and set "
+		       "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true";
+	return NULL;
 }
 
-/* What may serve on which address: no caller check off loopback, and no
- * key in clear text over a network unless a proxy adds TLS. */
 static void
 http_check_exposure(const struct http_ctx *h)
 {
-	const struct config *cfg = &h->b->cfg;
+	const char *why = http_exposure_problem(&h->b->cfg, h->loopback);
 
-	if (h->loopback)
-		return;
-	if (cfg->auth_mode == AUTH_MODE_NONE)
-		http_refuse_start(h->host,
-		                  "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
-		                  "connect: only on a loopback address (set AUTH_MODE=api_key)");
-	if (!cfg->http_behind_proxy)
-		http_refuse_start(h->host, "not a loopback address, and brokerd serves no TLS: "
-		                           "put a TLS-terminating reverse proxy in front and set "
-		                           "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true");
+	if (why != NULL) {
+		fprintf(stderr, "brokerd: --http %s: %s\n", h->host, why);
+		exit(EX_CONFIG_EXIT);
+	}
+}
+
+/* brokerd --check --http HOST:PORT: what http_open would refuse, without
+ * binding anything. */
+int
+http_check_listen(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+    size_t len)
+{
+	struct http_ctx h;
+	struct addrinfo hints = {0}, *res;
+	const char *problem;
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	if (!parse_hostport(&h, hostport)) {
+		snprintf(why, len, "'%s': %s", hostport, HOSTPORT_HINT);
+		return -1;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(h.host, h.port, &hints, &res)) != 0) {
+		snprintf(why, len, "%s: %s", h.host, gai_strerror(rc));
+		return -1;
+	}
+	*loopback = addr_loopback(res->ai_addr);
+	freeaddrinfo(res);
+	if ((problem = http_exposure_problem(cfg, *loopback)) != NULL) {
+		snprintf(why, len, "%s: %s", h.host, problem);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -251,7 +286,10 @@ http_open(struct broker *b, const char *hostport, int fd)
 		http_activated_address(h, fd);
 		log_info("http: serving the socket systemd passed (socket activation)");
 	} else {
-		parse_hostport(h, hostport);
+		if (!parse_hostport(h, hostport)) {
+			fprintf(stderr, "brokerd: --http '%s': %s\n", hostport, HOSTPORT_HINT);
+			exit(64);
+		}
 		fd = http_listen(h);
 	}
 	http_check_exposure(h);

@@ -40,7 +40,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
-	    "       brokerd --check [--json] | --ready [--json]\n"
+	    "       brokerd --check [--json] [--http HOST:PORT] | --ready [--json]\n"
 	    "       brokerd --health | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
@@ -62,7 +62,8 @@ usage(FILE *f)
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
 	    "                      (configuration, secret provider, the children's\n"
-	    "                      programs, seccomp, CA and audit files), one line each:\n"
+	    "                      programs, seccomp, CA and audit files; with --http,\n"
+	    "                      whether that address may serve), one line each:\n"
 	    "                      ok, warn or fail, what, why and what to do\n"
 	    "      --health        start the broker with this configuration, check it as\n"
 	    "                      an MCP client (initialize, ping, tools/list, the\n"
@@ -217,9 +218,10 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--listen and --connect exclude each other", NULL);
 	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
 		usage_error("--http excludes --listen and --connect", NULL);
-	if (a->check != 0 && (a->listen != NULL || a->connect != NULL || a->http != NULL))
+	if (a->check != 0 && (a->listen != NULL || a->connect != NULL ||
+				 (a->http != NULL && a->check != OPT_CHECK)))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
-			    "no --listen or --connect",
+			    "no --listen or --connect (--check takes --http, to check it)",
 		    NULL);
 }
 
@@ -546,7 +548,7 @@ main(int argc, char **argv)
 	b.listener = -1;
 	b.children_hold_fd = -1;
 	if (a.check == OPT_CHECK)
-		selfcheck_config(a.json);
+		selfcheck_config(a.json, a.http);
 	if (a.check == OPT_SMOKE_E2E)
 		selfcheck_smoke_env(); /* MCP_AUTH_BROKER_ENV=smoke, no real secret around */
 	config_load_or_exit(&b.cfg);

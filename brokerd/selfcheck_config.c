@@ -398,6 +398,26 @@ check_api_keys(struct report *t, const struct config *cfg)
 	http_ctx_free(h);
 }
 
+/* brokerd --check --http HOST:PORT: the address and what may serve on it,
+ * as brokerd --http would decide at start (nothing is bound). */
+static void
+check_http(struct report *t, const struct config *cfg, const char *http)
+{
+	char why[512];
+	bool loopback = false;
+
+	if (http == NULL)
+		return;
+	if (http_check_listen(cfg, http, &loopback, why, sizeof(why)) == -1) {
+		report_add(t, VERDICT_FAIL, "HTTP", "see \"Remote clients\" in the README", "--http %s",
+		    why);
+		return;
+	}
+	report_add(t, VERDICT_OK, "HTTP", NULL, "--http %s: %s, callers %s", http,
+	    loopback ? "loopback" : "behind a TLS-terminating proxy",
+	    cfg->auth_mode == AUTH_MODE_API_KEY ? "by API key" : "not authenticated");
+}
+
 static void
 check_sandbox(struct report *t)
 {
@@ -426,7 +446,7 @@ raw_path(const char *name)
 }
 
 void
-selfcheck_config(bool json)
+selfcheck_config(bool json, const char *http)
 {
 	struct report t;
 	struct config cfg;
@@ -445,6 +465,7 @@ selfcheck_config(bool json)
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
 		check_api_keys(&t, &cfg);
+		check_http(&t, &cfg, http);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

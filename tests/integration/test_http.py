@@ -464,6 +464,31 @@ class StartRefusalTests(HttpCase):
         status, out, err = harness.run_once(self.stage, ["--check"], env)
         self.assertRegex(out + err, r"ok\s+API keys\s+.*2 keys")
 
+    def test_check_judges_the_address_as_start_would(self):
+        """`--check --http` refuses what `--http` would refuse at start,
+        for the same reason, and binds nothing."""
+        keys = os.path.join(tempfile.mkdtemp(prefix="mab-keys-"), "k")
+        write_keys(keys, [("alice", KEY)])
+        api = {"MCP_AUTH_BROKER_AUTH_MODE": "api_key", "MCP_AUTH_BROKER_API_KEYS_FILE": keys}
+        proxied = dict(api, MCP_AUTH_BROKER_HTTP_BEHIND_PROXY="true")
+        port = free_port()
+        cases = (
+            ("0.0.0.0:%d" % port, {}, 1, r"fail\s+HTTP\s+.*AUTH_MODE=none serves anyone"),
+            ("0.0.0.0:%d" % port, api, 1, r"fail\s+HTTP\s+.*MCP_AUTH_BROKER_HTTP_BEHIND_PROXY"),
+            ("0.0.0.0:%d" % port, proxied, 0, r"ok\s+HTTP\s+.*behind a TLS-terminating proxy, callers by API key"),
+            ("127.0.0.1:%d" % port, {}, 0, r"ok\s+HTTP\s+.*loopback, callers not authenticated"),
+            ("localhost", {}, 1, r"fail\s+HTTP\s+.*give HOST:PORT"),
+        )
+        for hostport, env, want, pattern in cases:
+            with self.subTest(hostport=hostport, env=sorted(env)):
+                status, out, err = harness.run_once(self.stage, ["--check", "--http", hostport], env)
+                self.assertEqual(status, want, out + err)
+                self.assertRegex(out, pattern)
+                with socket.socket() as s:  # nothing was bound
+                    s.bind(("127.0.0.1", port))
+        status, _, err = harness.run_once(self.stage, ["--ready", "--http", "127.0.0.1:%d" % port])
+        self.assertEqual(status, 64, err)
+
     def test_oauth_not_yet(self):
         status, _, err = self.run_http("127.0.0.1:%d" % free_port(), {"MCP_AUTH_BROKER_AUTH_MODE": "oauth"})
         self.assertEqual(status, 78, err)
