@@ -26,7 +26,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \
-      libcurl4-openssl-dev libjson-c-dev libsodium-dev libssl-dev libseccomp-dev libmicrohttpd-dev check \
+      libcurl4-openssl-dev libjson-c-dev libsodium-dev libssl-dev libseccomp-dev libmicrohttpd-dev libcjose-dev libjansson-dev check \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -37,7 +37,7 @@ RUN ./autogen.sh \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4 libjson-c5 libsodium23 libssl3 libseccomp2 libmicrohttpd12 ca-certificates \
+ && apt-get install -y --no-install-recommends libcurl4 libjson-c5 libsodium23 libssl3 libseccomp2 libmicrohttpd12 libcjose0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin mcpbroker
 COPY --from=build /out/usr/ /usr/

@@ -59,7 +59,7 @@ struct session {
 	pid_t peer_pid; /* unix: SO_PEERCRED; stdio: our parent, the spawner */
 	/* The first members of this session's tool-call audit records, made
 	 * at the first record (tools.c): the same for every call. */
-	char audit_members[384];
+	char audit_members[768];
 	size_t audit_members_len;
 	struct buf in;
 	struct buf out;
@@ -72,11 +72,18 @@ struct session {
 	size_t inflight;
 	size_t max_output; /* MCP_AUTH_BROKER_SESSION_MAX_OUTPUT_BYTES */
 	int64_t last_active_ms; /* last byte read or written, or answer queued */
-	/* HTTP: the verified caller (an API key's name), "" when none was
-	 * asked for (AUTH_MODE=none); how it was verified; and where the
-	 * request waiting for this session's answer points at it (http.c),
-	 * cleared when the session is closed under it (shutdown). */
-	char caller[65];
+	/* HTTP: the verified caller (an API key's name, or an OAuth token's
+	 * oid or sub), "" when none was asked for (AUTH_MODE=none); with
+	 * OAuth the client application (azp) and the token's id and hash for
+	 * audit; how it was verified; the credential presented (wiped with
+	 * the session), which tokend checks again; and where the request
+	 * waiting for this session's answer points at it (http.c), cleared
+	 * when the session is closed under it (shutdown). */
+	char caller[129];
+	char caller_app[129];
+	char token_jti[129];
+	char token_hash[17];
+	char *credential;
 	char http_sid[33]; /* the Mcp-Session-Id the request named, or "" */
 	const char *auth_method;
 	struct session **http_slot;

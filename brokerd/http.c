@@ -187,6 +187,11 @@ http_exposure_problem(const struct config *cfg, bool loopback)
 {
 	if (loopback)
 		return NULL;
+	if (AUTH_MODE_OAUTH(cfg->auth_mode) &&
+	    strncasecmp(cfg->resource_server_url, "http://", 7) == 0)
+		return "MCP_AUTH_BROKER_RESOURCE_SERVER_URL is http://: tokens would cross the "
+		       "network in clear text; only a loopback address may serve it (use the "
+		       "https:// URL the proxy serves)";
 	if (cfg->auth_mode == AUTH_MODE_NONE)
 		return "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
 		       "connect: only on a loopback address (set AUTH_MODE=api_key)";
@@ -245,7 +250,7 @@ http_keys(struct http_ctx *h)
 {
 	char why[256];
 
-	if (h->b->cfg.auth_mode != AUTH_MODE_API_KEY)
+	if (!AUTH_MODE_KEYS(h->b->cfg.auth_mode))
 		return;
 	if (http_keys_load(h, h->b->cfg.api_keys_file, why, sizeof(why)) == -1) {
 		fprintf(stderr, "brokerd: MCP_AUTH_BROKER_API_KEYS_FILE %s: %s\n",
@@ -294,6 +299,7 @@ http_open(struct broker *b, const char *hostport, int fd)
 	}
 	http_check_exposure(h);
 	http_keys(h);
+	http_oauth_init(h);
 	h->daemon = MHD_start_daemon(
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, http_access, h,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
@@ -307,7 +313,7 @@ http_open(struct broker *b, const char *hostport, int fd)
 	b->http = h;
 	log_info("http: serving MCP at http://%s%s%s:%s/mcp (auth %s)",
 	         strchr(h->host, ':') ? "[" : "", h->host, strchr(h->host, ':') ? "]" : "", h->port,
-	         cfg->auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none");
+	         config_auth_mode_name(cfg->auth_mode));
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -344,9 +350,13 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (a->session_id[0] != '\0')
 		MHD_add_response_header(r, "Mcp-Session-Id", a->session_id);
-	if (a->www_authenticate)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		                        "Bearer realm=\"mcp-auth-broker\"");
+	if (a->www_authenticate[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, a->www_authenticate);
+	if (a->retry_after > 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", a->retry_after);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	}
 	if (a->allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
 	if (a->close) /* shutting down: no next request on this connection */

@@ -308,6 +308,194 @@ http_authenticate(const struct http_ctx *h, const struct http_req *rq)
 	return found;
 }
 
+/* ---- OAuth bearer tokens (RFC 6750, RFC 9728) --------------------------- */
+
+/* The token of "Authorization: Bearer <token>", if it looks like a JWT
+ * (an API key never has a dot). */
+static const char *
+presented_jwt(const struct http_req *rq)
+{
+	const char *a = rq->authorization;
+
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return strchr(a, '.') != NULL ? a : NULL;
+}
+
+/* 401 (or 403) with the challenge RFC 6750 and RFC 9728 ask for: where the
+ * protected resource metadata is, and what was wrong with the token (an
+ * error_description of ours, never token bytes). */
+static void
+http_challenge(struct http_ctx *h, struct http_answer *a, unsigned status, const char *error,
+    const char *why)
+{
+	const struct config *cfg = &h->b->cfg;
+	char msg[300];
+	int n;
+
+	snprintf(msg, sizeof(msg), "%s: %s", status == 403 ? "Forbidden" : "Unauthorized",
+	    why != NULL ? why : "send Authorization: Bearer <access token>");
+	http_answer_error(a, status, RPC_SERVER_ERROR, msg);
+	n = snprintf(a->www_authenticate, sizeof(a->www_authenticate),
+	    "Bearer resource_metadata=\"%s\"", h->prm_url);
+	if (error != NULL && n > 0 && (size_t)n < sizeof(a->www_authenticate))
+		n += snprintf(a->www_authenticate + n, sizeof(a->www_authenticate) - (size_t)n,
+		    ", error=\"%s\", error_description=\"%s\"", error, why);
+	if (status == 403 && n > 0 && (size_t)n < sizeof(a->www_authenticate)) {
+		n += snprintf(a->www_authenticate + n, sizeof(a->www_authenticate) - (size_t)n,
+		    ", scope=\"");
+		for (size_t i = 0; i < cfg->oauth_required_scopes.n && n > 0 &&
+		     (size_t)n < sizeof(a->www_authenticate); i++)
+			n += snprintf(a->www_authenticate + n, sizeof(a->www_authenticate) - (size_t)n,
+			    "%s%s", i ? " " : "", cfg->oauth_required_scopes.v[i]);
+		if (n > 0 && (size_t)n < sizeof(a->www_authenticate))
+			snprintf(a->www_authenticate + n, sizeof(a->www_authenticate) - (size_t)n, "\"");
+	}
+}
+
+void
+http_oauth_init(struct http_ctx *h)
+{
+	const char *url = h->b->cfg.resource_server_url;
+	const char *host = url != NULL ? strstr(url, "://") : NULL;
+	const char *path;
+	size_t origin;
+
+	if (!AUTH_MODE_OAUTH(h->b->cfg.auth_mode) || host == NULL)
+		return;
+	path = host + 3 + strcspn(host + 3, "/");
+	origin = (size_t)(path - url);
+	if (strcmp(path, "/") == 0)
+		path = "";
+	snprintf(h->prm_path, sizeof(h->prm_path), "/.well-known/oauth-protected-resource%s", path);
+	snprintf(h->prm_url, sizeof(h->prm_url), "%.*s%s", (int)origin, url, h->prm_path);
+}
+
+void
+http_jwks_update(struct http_ctx *h, struct jwks *k)
+{
+	if (h->jwks == NULL && (h->jwks = calloc(1, sizeof(*h->jwks))) == NULL)
+		fatalx("out of memory");
+	jwks_free(h->jwks);
+	*h->jwks = *k;
+	log_info("http: OAuth key set from tokend: %zu signing key(s)", k->n);
+}
+
+/* An unknown kid: the issuer may have rotated its keys.  tokend rate
+ * limits the fetch; brokerd asks at most once a second. */
+static void
+http_jwks_ask(struct http_ctx *h)
+{
+	int64_t now = mono_ms();
+
+	if (h->jwks_asked_ms != 0 && now - h->jwks_asked_ms < 1000)
+		return;
+	h->jwks_asked_ms = now;
+	msg_jwks_req_send(&h->b->tokend.chan);
+}
+
+static int
+http_oauth(struct http_ctx *h, const char *token, struct http_answer *a, struct http_caller *who)
+{
+	struct bearer_rules rules;
+	const char *why = NULL;
+	enum bearer_result rc;
+
+	if (h->jwks == NULL) {
+		http_answer_error(a, 503, RPC_SERVER_ERROR,
+		    "Service Unavailable: the authorization server's keys are not loaded yet");
+		a->retry_after = 5;
+		return -1;
+	}
+	bearer_rules_init(&rules, &h->b->cfg);
+	rc = bearer_verify(h->jwks, &rules, token, strlen(token), wall_s(), &who->token, &why);
+	if (rc == BEARER_OK) {
+		snprintf(who->name, sizeof(who->name), "%s", who->token.subject);
+		who->method = "oauth";
+		who->credential = token;
+		return 0;
+	}
+	if (rc == BEARER_UNKNOWN_KEY)
+		http_jwks_ask(h);
+	log_info("http: bearer token %s refused: %s (%s)", who->token.hash, why,
+	    bearer_result_name(rc));
+	if (rc == BEARER_INSUFFICIENT_SCOPE)
+		http_challenge(h, a, 403, "insufficient_scope", why);
+	else
+		http_challenge(h, a, 401, "invalid_token", why);
+	return -1;
+}
+
+/* The caller, per MCP_AUTH_BROKER_AUTH_MODE; -1 with the refusal in a. */
+static int
+http_authenticate_caller(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
+    struct http_caller *who)
+{
+	enum auth_mode mode = h->b->cfg.auth_mode;
+	const struct http_key *key;
+	const char *jwt = presented_jwt(rq);
+
+	memset(who, 0, sizeof(*who));
+	who->method = "none";
+	if (mode == AUTH_MODE_NONE)
+		return 0;
+	if (AUTH_MODE_KEYS(mode) && (key = http_authenticate(h, rq)) != NULL) {
+		snprintf(who->name, sizeof(who->name), "%s", key->name);
+		who->method = "api_key";
+		who->credential = presented_key(rq);
+		return 0;
+	}
+	if (AUTH_MODE_OAUTH(mode) && jwt != NULL)
+		return http_oauth(h, jwt, a, who);
+	if (AUTH_MODE_OAUTH(mode)) {
+		http_challenge(h, a, 401, NULL, NULL);
+	} else {
+		http_answer_error(a, 401, RPC_SERVER_ERROR,
+		    "Unauthorized: send Authorization: Bearer <API key>");
+		snprintf(a->www_authenticate, sizeof(a->www_authenticate),
+		    "Bearer realm=\"mcp-auth-broker\"");
+	}
+	return -1;
+}
+
+/* GET /.well-known/oauth-protected-resource[/path] (RFC 9728): where a
+ * client gets its token, and for what. */
+static void
+http_prm(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
+{
+	const struct config *cfg = &h->b->cfg;
+	struct json_object *o, *arr;
+	const char *text;
+	size_t len;
+
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+		http_answer_error(a, 405, RPC_SERVER_ERROR, "Method Not Allowed: GET the metadata");
+		return;
+	}
+	o = json_object_new_object();
+	jx_add_str(o, "resource", cfg->resource_server_url);
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_string(cfg->oauth_issuer));
+	jx_add(o, "authorization_servers", arr);
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_string("header"));
+	jx_add(o, "bearer_methods_supported", arr);
+	if (cfg->oauth_required_scopes.n > 0) {
+		arr = json_object_new_array();
+		for (size_t i = 0; i < cfg->oauth_required_scopes.n; i++)
+			json_object_array_add(arr,
+			    json_object_new_string(cfg->oauth_required_scopes.v[i]));
+		jx_add(o, "scopes_supported", arr);
+	}
+	jx_add_str(o, "resource_name", "mcp-auth-broker (Microsoft Graph)");
+	text = jx_text(o, &len);
+	answer_text(a, 200, text, len);
+	json_object_put(o);
+}
+
 /* ---- Mcp-Session-Id ---------------------------------------------------- */
 
 static struct http_mcp_session *
@@ -389,6 +577,9 @@ http_ctx_free(struct http_ctx *h)
 	if (h->keys != NULL)
 		sodium_memzero(h->keys, h->n_keys * sizeof(*h->keys));
 	free(h->keys);
+	if (h->jwks != NULL)
+		jwks_free(h->jwks);
+	free(h->jwks);
 	free(h);
 }
 
@@ -455,12 +646,14 @@ http_health(struct http_ctx *h, const struct http_req *rq, struct http_answer *a
 /* Refusals that need no body: where, how, by whom, which version. */
 static int
 http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
-                   const struct http_key **caller)
+                   struct http_caller *caller)
 {
-	const struct config *cfg = &h->b->cfg;
-
 	if (strcmp(rq->url, "/health") == 0)
 		http_health(h, rq, a);
+	else if (h->prm_path[0] != '\0' &&
+	         (strcmp(rq->url, h->prm_path) == 0 ||
+	          strcmp(rq->url, "/.well-known/oauth-protected-resource") == 0))
+		http_prm(h, rq, a);
 	else if (strcmp(rq->url, "/mcp") != 0)
 		http_answer_error(a, 404, RPC_SERVER_ERROR, "Not Found: MCP is served at /mcp");
 	else if (!http_host_ok(h, rq->host))
@@ -475,11 +668,8 @@ http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_an
 		http_answer_error(a, 405, RPC_SERVER_ERROR,
 		                  "Method Not Allowed: POST a JSON-RPC message, DELETE a session");
 		a->allow = true;
-	} else if (cfg->auth_mode == AUTH_MODE_API_KEY &&
-	           (*caller = http_authenticate(h, rq)) == NULL) {
-		http_answer_error(a, 401, RPC_SERVER_ERROR,
-		                  "Unauthorized: send Authorization: Bearer <API key>");
-		a->www_authenticate = true;
+	} else if (http_authenticate_caller(h, rq, a, caller) == -1) {
+		/* answered */
 	} else if (rq->protocol_version != NULL && !mcp_version_known(rq->protocol_version))
 		http_answer_error(a, 400, RPC_INVALID_REQUEST,
 		                  "Bad Request: unsupported MCP-Protocol-Version");
@@ -530,12 +720,18 @@ answer_from_session(struct session *s, struct http_answer *a)
 }
 
 static struct session *
-request_session(struct http_ctx *h, const char *caller, const struct http_mcp_session *m)
+request_session(struct http_ctx *h, const struct http_caller *who, const struct http_mcp_session *m)
 {
 	struct session *s = session_new(h->b, SESSION_HTTP, -1, -1);
 
-	snprintf(s->caller, sizeof(s->caller), "%s", caller);
-	s->auth_method = h->b->cfg.auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none";
+	snprintf(s->caller, sizeof(s->caller), "%s", who->name);
+	s->auth_method = who->method;
+	snprintf(s->caller_app, sizeof(s->caller_app), "%s", who->token.app);
+	snprintf(s->token_jti, sizeof(s->token_jti), "%s", who->token.jti);
+	if (strcmp(who->method, "oauth") == 0)
+		snprintf(s->token_hash, sizeof(s->token_hash), "%s", who->token.hash);
+	if (who->credential != NULL && (s->credential = strdup(who->credential)) == NULL)
+		fatalx("out of memory");
 	if (m != NULL) {
 		snprintf(s->http_sid, sizeof(s->http_sid), "%s", m->id);
 		s->initialized = true;
@@ -589,9 +785,10 @@ http_session_made(struct http_ctx *h, struct session *s, const char *caller, str
 }
 
 static enum http_outcome
-http_post(struct http_ctx *h, const struct http_req *rq, const char *caller, struct http_answer *a,
-          struct session **pending)
+http_post(struct http_ctx *h, const struct http_req *rq, const struct http_caller *who,
+          struct http_answer *a, struct session **pending)
 {
+	const char *caller = who->name;
 	struct http_mcp_session *m;
 	struct rpc_peek p;
 	struct session *s;
@@ -607,7 +804,7 @@ http_post(struct http_ctx *h, const struct http_req *rq, const char *caller, str
 		return HTTP_ANSWERED;
 	}
 	json_object_put(p.msg);
-	s = request_session(h, caller, m);
+	s = request_session(h, who, m);
 	mcp_handle_line(h->b, s, rq->body, rq->body_len);
 	if (s->inflight > 0) { /* what is queued yet is progress, not the answer */
 		*pending = s;
@@ -627,16 +824,15 @@ enum http_outcome
 http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
            struct session **pending)
 {
-	const struct http_key *key = NULL;
-	const char *caller;
+	struct http_caller who;
 
 	memset(a, 0, sizeof(*a));
 	*pending = NULL;
-	if (http_judge_headers(h, rq, a, &key) == -1)
+	memset(&who, 0, sizeof(who));
+	if (http_judge_headers(h, rq, a, &who) == -1)
 		return HTTP_ANSWERED;
-	caller = key != NULL ? key->name : "";
 	if (strcmp(rq->method, "DELETE") == 0) {
-		http_delete(h, rq, caller, a);
+		http_delete(h, rq, who.name, a);
 		return HTTP_ANSWERED;
 	}
 	if (rq->body_too_large) {
@@ -644,7 +840,7 @@ http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
 		                  "Payload Too Large: over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
 		return HTTP_ANSWERED;
 	}
-	return http_post(h, rq, caller, a, pending);
+	return http_post(h, rq, &who, a, pending);
 }
 
 bool

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "bearer.h"
 #include "brokerd.h"
 
 /* Mcp-Session-Ids held at once: bounds memory, not legitimate use. */
@@ -32,8 +33,8 @@ struct http_key {
 
 /* One Mcp-Session-Id: what a legacy-era session remembers between requests. */
 struct http_mcp_session {
-	char id[33];                        /* 128 random bits, hex */
-	char caller[HTTP_KEY_NAME_MAX + 1]; /* who made it: only they may use it */
+	char id[33];                    /* 128 random bits, hex */
+	char caller[BEARER_ID_MAX + 1]; /* who made it: only they may use it */
 	char protocol[16];
 	int64_t last_active_ms;
 	struct http_mcp_session *next;
@@ -53,6 +54,21 @@ struct http_ctx {
 	bool quiesced;
 	bool run_now;  /* a request was resumed: libmicrohttpd must run */
 	size_t active; /* requests begun and not yet completed (http.c) */
+	/* OAuth callers: the issuer's keys as tokend last sent them (NULL
+	 * until it has), when brokerd last asked for a refresh, and the
+	 * protected resource metadata's path and URL (RFC 9728). */
+	struct jwks *jwks;
+	int64_t jwks_asked_ms;
+	char prm_path[1100];
+	char prm_url[1300];
+};
+
+/* Who is calling, as authentication established it. */
+struct http_caller {
+	char name[BEARER_ID_MAX + 1]; /* "" with AUTH_MODE=none */
+	const char *method;           /* "none", "api_key" or "oauth" */
+	struct bearer_identity token; /* oauth: what the token says */
+	const char *credential;       /* what was presented (the key or token) */
 };
 
 /* A request as libmicrohttpd parsed it; absent headers are NULL. */
@@ -76,7 +92,8 @@ struct http_answer {
 	char *body; /* malloc'd JSON, or NULL */
 	size_t len;
 	char session_id[33]; /* non-empty: sent as Mcp-Session-Id */
-	bool www_authenticate;
+	char www_authenticate[600]; /* non-empty: sent as WWW-Authenticate */
+	unsigned retry_after;       /* non-zero: sent as Retry-After */
 	bool allow; /* 405: Allow: POST, DELETE */
 	bool close; /* Connection: close (shutting down) */
 };
@@ -98,6 +115,10 @@ void http_answer_error(struct http_answer *a, unsigned status, int code, const c
  * a regular file (not a symlink) of our uid, no access for group or other.
  * -1 with why filled on any problem. */
 int http_keys_load(struct http_ctx *h, const char *path, char *why, size_t len);
+/* OAuth callers: a key set from tokend (MSG_JWKS) replaces the one held;
+ * the protected resource metadata's location, from the configuration. */
+void http_jwks_update(struct http_ctx *h, struct jwks *k);
+void http_oauth_init(struct http_ctx *h);
 /* Mcp-Session-Ids idle for MCP_AUTH_BROKER_SESSION_IDLE_TIMEOUT_SECONDS go. */
 void http_sessions_expire(struct http_ctx *h, int64_t now);
 int64_t http_sessions_deadline(const struct http_ctx *h);

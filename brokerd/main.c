@@ -22,7 +22,9 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "bearer.h"
 #include "brokerd.h"
+#include "http_request.h"
 #include "jsonx.h"
 #include "log.h"
 #include "notify.h"
@@ -307,10 +309,23 @@ broker_signal(struct broker *b)
 		broker_child_died(b, dead);
 }
 
+/* tokend's answers, and the OAuth key set it sends when it has one. */
 static void
-broker_tools_answer(void *b, const struct ipc_msg *m)
+broker_tools_answer(void *arg, const struct ipc_msg *m)
 {
-	tools_answer(b, m);
+	struct broker *b = arg;
+	struct jwks k;
+	const char *why = NULL;
+
+	if (m->hdr.type != MSG_JWKS) {
+		tools_answer(b, m);
+		return;
+	}
+	if (b->http == NULL || !AUTH_MODE_OAUTH(b->cfg.auth_mode))
+		fatalx("broken invariant: JWKS from tokend, and callers are not OAuth's");
+	if (msg_jwks_decode(m, &k, &why) == -1)
+		fatalx("malformed JWKS from tokend: %s", why);
+	http_jwks_update(b->http, &k);
 }
 
 static void
@@ -600,6 +615,9 @@ main(int argc, char **argv)
 	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
 	if (b.listener >= 0 || b.http != NULL || a.check == OPT_READY)
 		children_release(&b);
+	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
+	if (b.http != NULL && AUTH_MODE_OAUTH(b.cfg.auth_mode))
+		bearer_selftest();
 	if (b.http != NULL)
 		sandbox_enter_brokerd_http((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2,
 		    audit_sink_fd(), proc_fill_fd_holes());

@@ -384,7 +384,7 @@ check_api_keys(struct report *t, const struct config *cfg)
 	struct http_ctx *h;
 	char why[256];
 
-	if (cfg->auth_mode != AUTH_MODE_API_KEY)
+	if (!AUTH_MODE_KEYS(cfg->auth_mode))
 		return;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatalx("out of memory");
@@ -396,6 +396,20 @@ check_api_keys(struct report *t, const struct config *cfg)
 		report_add(t, VERDICT_OK, "API keys", NULL, "%s: %zu key%s", cfg->api_keys_file,
 		    h->n_keys, h->n_keys == 1 ? "" : "s");
 	http_ctx_free(h);
+}
+
+/* OAuth callers: what a token must be, and where the keys come from
+ * (fetched by tokend once it runs: --ready proves they can be). */
+static void
+check_oauth(struct report *t, const struct config *cfg)
+{
+	if (!AUTH_MODE_OAUTH(cfg->auth_mode))
+		return;
+	report_add(t, VERDICT_OK, "OAuth", NULL,
+	    "tokens issued by %s for %s%s%s; keys from %s", cfg->oauth_issuer,
+	    cfg->resource_server_url, cfg->oauth_audiences.n > 1 ? " (or another audience)" : "",
+	    cfg->oauth_required_scopes.n > 0 ? ", with the required scopes or roles" : "",
+	    cfg->oauth_jwks_uri);
 }
 
 /* brokerd --check --http HOST:PORT: the address and what may serve on it,
@@ -415,7 +429,11 @@ check_http(struct report *t, const struct config *cfg, const char *http)
 	}
 	report_add(t, VERDICT_OK, "HTTP", NULL, "--http %s: %s, callers %s", http,
 	    loopback ? "loopback" : "behind a TLS-terminating proxy",
-	    cfg->auth_mode == AUTH_MODE_API_KEY ? "by API key" : "not authenticated");
+	    cfg->auth_mode == AUTH_MODE_API_KEY ? "by API key"
+	    : cfg->auth_mode == AUTH_MODE_OAUTH ? "by OAuth bearer token"
+	    : cfg->auth_mode == AUTH_MODE_HYBRID ? "by API key or OAuth bearer token"
+					       : "not authenticated");
+
 }
 
 static void
@@ -465,6 +483,7 @@ selfcheck_config(bool json, const char *http)
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
 		check_api_keys(&t, &cfg);
+		check_oauth(&t, &cfg);
 		check_http(&t, &cfg, http);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {

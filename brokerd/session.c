@@ -23,6 +23,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -75,6 +77,10 @@ session_close(struct broker *b, struct session *s)
 	    s->peer_gone || s->out_broken ? " (the peer went away)" : "");
 	buf_free(&s->in);
 	buf_free(&s->out);
+	if (s->credential != NULL) {
+		sodium_memzero(s->credential, strlen(s->credential));
+		free(s->credential);
+	}
 	free(s);
 }
 

@@ -421,6 +421,14 @@ audit_peer(struct session *s, size_t *len)
 			jx_add_str(o, "auth_method", s->auth_method != NULL ? s->auth_method : "none");
 			if (s->caller[0] != '\0')
 				jx_add_str(o, "caller", s->caller);
+			/* OAuth: which client application, and which token (its
+			 * id and a hash: never the token). */
+			if (s->caller_app[0] != '\0')
+				jx_add_str(o, "caller_app", s->caller_app);
+			if (s->token_jti[0] != '\0')
+				jx_add_str(o, "token_jti", s->token_jti);
+			if (s->token_hash[0] != '\0')
+				jx_add_str(o, "token_sha256", s->token_hash);
 		} else {
 			jx_add_int(o, "peer_uid", (int64_t)s->peer_uid);
 			jx_add_int(o, "peer_pid", (int64_t)s->peer_pid);
@@ -587,7 +595,7 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 	struct policy_decision d;
 	struct audit_outcome out = { ERR_NONE, 0, NULL, false, NULL };
 	int64_t started = mono_ms();
-	char msg[256], generated_id[32], requester[80];
+	char msg[256], generated_id[32], requester[136];
 	struct req_defaults def = { generated_id, requester, "local_peer" };
 	const char *id;
 

@@ -565,10 +565,20 @@ set_auth_mode(struct cfg_ctx *x, const char *v)
 		x->cfg->auth_mode = AUTH_MODE_NONE;
 	else if (strcmp(v, "api_key") == 0)
 		x->cfg->auth_mode = AUTH_MODE_API_KEY;
-	else if (strcmp(v, "oauth") == 0 || strcmp(v, "hybrid") == 0)
-		cfg_error(x, "'%s' is not implemented yet: use api_key (or none on loopback)", v);
+	else if (strcmp(v, "oauth") == 0)
+		x->cfg->auth_mode = AUTH_MODE_OAUTH;
+	else if (strcmp(v, "hybrid") == 0)
+		x->cfg->auth_mode = AUTH_MODE_HYBRID;
 	else
-		cfg_error(x, "'%s' is not one of none, api_key", v);
+		cfg_error(x, "'%s' is not one of none, api_key, oauth, hybrid", v);
+}
+
+const char *
+config_auth_mode_name(enum auth_mode m)
+{
+	static const char *const names[] = { "none", "api_key", "oauth", "hybrid" };
+
+	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
 }
 
 static void
@@ -626,6 +636,91 @@ set_allowed_hosts(struct cfg_ctx *x, const char *v)
 	strlist_free(&items);
 }
 
+/* An absolute http(s) URL with a host: no user, fragment or control
+ * character.  https only unless http_ok (the resource URL, whose http form
+ * start-up allows on loopback only). */
+static bool
+url_ok(struct cfg_ctx *x, const char *v, bool http_ok, bool query_ok)
+{
+	size_t skip = strncasecmp(v, "https://", 8) == 0		 ? 8
+		    : http_ok && strncasecmp(v, "http://", 7) == 0 ? 7
+								   : 0;
+	size_t host = skip != 0 ? strcspn(v + skip, "/?#") : 0;
+
+	if (skip == 0)
+		cfg_error(x, "'%s' must start with https://%s", v, http_ok ? " (or http:// on loopback)" : "");
+	else if (host == 0 || memchr(v + skip, '@', host) != NULL || strchr(v, '#') != NULL ||
+		 (!query_ok && strchr(v, '?') != NULL) || strchr(v, ' ') != NULL || has_ctl(v) ||
+		 strlen(v) > 1024)
+		cfg_error(x, "'%s' is not a URL with a host (no user, %sfragment or space)", v,
+		    query_ok ? "" : "query, ");
+	else
+		return true;
+	return false;
+}
+
+static void
+set_resource_server_url(struct cfg_ctx *x, const char *v)
+{
+	if (url_ok(x, v, true, false)) {
+		free(x->cfg->resource_server_url);
+		x->cfg->resource_server_url = xstrdup(v);
+	}
+}
+
+/* An issuer is compared exactly with a token's iss: kept as given. */
+static void
+set_oauth_issuer(struct cfg_ctx *x, const char *v)
+{
+	if (url_ok(x, v, false, true)) {
+		free(x->cfg->oauth_issuer);
+		x->cfg->oauth_issuer = xstrdup(v);
+	}
+}
+
+/* tokend fetches it, and tokend speaks HTTPS only. */
+static void
+set_oauth_jwks_uri(struct cfg_ctx *x, const char *v)
+{
+	if (url_ok(x, v, false, true)) {
+		free(x->cfg->oauth_jwks_uri);
+		x->cfg->oauth_jwks_uri = xstrdup(v);
+	}
+}
+
+/* Audiences and scopes: visible ASCII words, as they appear in aud, scp
+ * and roles. */
+static void
+set_word_list(struct cfg_ctx *x, const char *v, struct strlist *out, const char *what)
+{
+	struct strlist items = { NULL, 0 };
+
+	split_list(v, &items);
+	if (items.n == 0)
+		cfg_error(x, "empty: name at least one %s", what);
+	for (size_t i = 0; i < items.n; i++) {
+		if (has_ctl(items.v[i]) || strlen(items.v[i]) > 256 || strchr(items.v[i], '"') ||
+		    strchr(items.v[i], '\\')) {
+			cfg_error(x, "'%s' is not a usable %s", items.v[i], what);
+			continue;
+		}
+		strlist_add(out, items.v[i]);
+	}
+	strlist_free(&items);
+}
+
+static void
+set_oauth_audience(struct cfg_ctx *x, const char *v)
+{
+	set_word_list(x, v, &x->cfg->oauth_audiences, "audience");
+}
+
+static void
+set_oauth_required_scopes(struct cfg_ctx *x, const char *v)
+{
+	set_word_list(x, v, &x->cfg->oauth_required_scopes, "scope or role");
+}
+
 static const struct cfg_var {
 	const char *name;
 	void (*set)(struct cfg_ctx *, const char *);
@@ -674,6 +769,11 @@ static const struct cfg_var {
 	{ PREFIX "HTTP_MAX_CONNECTIONS", set_http_max_conns },
 	{ PREFIX "HTTP_MAX_CONNECTIONS_PER_ADDRESS", set_http_max_conns_per_addr },
 	{ PREFIX "HTTP_REQUEST_TIMEOUT_SECONDS", set_http_request_timeout },
+	{ PREFIX "RESOURCE_SERVER_URL", set_resource_server_url },
+	{ PREFIX "OAUTH_ISSUER", set_oauth_issuer },
+	{ PREFIX "OAUTH_JWKS_URI", set_oauth_jwks_uri },
+	{ PREFIX "OAUTH_AUDIENCE", set_oauth_audience },
+	{ PREFIX "OAUTH_REQUIRED_SCOPES", set_oauth_required_scopes },
 };
 
 static const struct cfg_var *
@@ -950,6 +1050,71 @@ config_check_real(struct cfg_ctx *x)
 	config_check_secret_ref(x);
 }
 
+/* OAuth callers: the resource URL is required; the issuer and key set
+ * default to Entra ID's v2.0 endpoints of the tenant (whose issuer names
+ * the tenant's GUID, never a domain); the OAUTH_* settings mean nothing
+ * without oauth. */
+static void
+config_check_oauth(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+	char url[1200];
+	struct strlist aud = { NULL, 0 };
+
+	if (AUTH_MODE_OAUTH(cfg->auth_mode) && cfg->env == BROKER_ENV_SMOKE) {
+		x->name = PREFIX "AUTH_MODE";
+		cfg_error(x, "%s needs the authorization server's keys, which smoke mode never "
+			     "fetches: set MCP_AUTH_BROKER_ENV=dev (or staging, prod)",
+		    config_auth_mode_name(cfg->auth_mode));
+		return;
+	}
+	if (!AUTH_MODE_OAUTH(cfg->auth_mode)) {
+		const struct {
+			const char *name;
+			bool set;
+		} oauth_only[] = {
+			{ PREFIX "RESOURCE_SERVER_URL", cfg->resource_server_url != NULL },
+			{ PREFIX "OAUTH_ISSUER", cfg->oauth_issuer != NULL },
+			{ PREFIX "OAUTH_JWKS_URI", cfg->oauth_jwks_uri != NULL },
+			{ PREFIX "OAUTH_AUDIENCE", cfg->oauth_audiences.n > 0 },
+			{ PREFIX "OAUTH_REQUIRED_SCOPES", cfg->oauth_required_scopes.n > 0 },
+		};
+		for (size_t i = 0; i < sizeof(oauth_only) / sizeof(oauth_only[0]); i++) {
+			x->name = oauth_only[i].name;
+			if (oauth_only[i].set)
+				cfg_error(x, "set, but MCP_AUTH_BROKER_AUTH_MODE is neither oauth nor "
+					     "hybrid");
+		}
+		return;
+	}
+	if (cfg->tenant_id == NULL) /* reported already */
+		return;
+	x->name = PREFIX "RESOURCE_SERVER_URL";
+	if (cfg->resource_server_url == NULL) {
+		cfg_error(x, "is required with MCP_AUTH_BROKER_AUTH_MODE=oauth or hybrid: the URL "
+			     "clients use for /mcp, e.g. https://mcp.example.com/mcp");
+		return;
+	}
+	x->name = PREFIX "OAUTH_ISSUER";
+	if (cfg->oauth_issuer == NULL && !is_guid(cfg->tenant_id))
+		cfg_error(x, "is required when MCP_AUTH_BROKER_TENANT_ID is not a GUID: Entra ID's "
+			     "tokens name the tenant's id (https://login.microsoftonline.com/<id>/v2.0)");
+	if (cfg->oauth_issuer == NULL) {
+		snprintf(url, sizeof(url), "%s/%s/v2.0", cfg->authority, cfg->tenant_id);
+		cfg->oauth_issuer = xstrdup(url);
+	}
+	if (cfg->oauth_jwks_uri == NULL) {
+		snprintf(url, sizeof(url), "%s/%s/discovery/v2.0/keys", cfg->authority,
+		    cfg->tenant_id);
+		cfg->oauth_jwks_uri = xstrdup(url);
+	}
+	strlist_add(&aud, cfg->resource_server_url);
+	for (size_t i = 0; i < cfg->oauth_audiences.n; i++)
+		strlist_add(&aud, cfg->oauth_audiences.v[i]);
+	strlist_free(&cfg->oauth_audiences);
+	cfg->oauth_audiences = aud;
+}
+
 static void
 config_check_relations(struct cfg_ctx *x)
 {
@@ -974,10 +1139,12 @@ config_check_relations(struct cfg_ctx *x)
 		    cfg->session_max_output_bytes, cfg->max_response_bytes,
 		    CONFIG_ANSWER_MAX(cfg->max_response_bytes));
 	}
-	if (cfg->auth_mode == AUTH_MODE_API_KEY && cfg->api_keys_file == NULL) {
+	if (AUTH_MODE_KEYS(cfg->auth_mode) && cfg->api_keys_file == NULL) {
 		x->name = PREFIX "API_KEYS_FILE";
-		cfg_error(x, "is required with MCP_AUTH_BROKER_AUTH_MODE=api_key");
+		cfg_error(x, "is required with MCP_AUTH_BROKER_AUTH_MODE=%s",
+		    cfg->auth_mode == AUTH_MODE_HYBRID ? "hybrid" : "api_key");
 	}
+	config_check_oauth(x);
 }
 
 /* A digest of every setting policy_decide reads: audit records carry it so an
@@ -1064,6 +1231,11 @@ config_free(struct config *cfg)
 	free(cfg->api_keys_file);
 	strlist_free(&cfg->http_allowed_origins);
 	strlist_free(&cfg->http_allowed_hosts);
+	free(cfg->resource_server_url);
+	free(cfg->oauth_issuer);
+	free(cfg->oauth_jwks_uri);
+	strlist_free(&cfg->oauth_audiences);
+	strlist_free(&cfg->oauth_required_scopes);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

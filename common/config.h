@@ -60,7 +60,13 @@ enum graph_credential {
 enum auth_mode {
 	AUTH_MODE_NONE,	   /* loopback only: nobody to tell apart */
 	AUTH_MODE_API_KEY, /* Authorization: Bearer <key>, hashes in API_KEYS_FILE */
+	AUTH_MODE_OAUTH,   /* Authorization: Bearer <JWT> of the authorization server */
+	AUTH_MODE_HYBRID,  /* an API key if it is one, else an OAuth bearer token */
 };
+
+/* Whether callers may present an API key, an OAuth token. */
+#define AUTH_MODE_KEYS(m)  ((m) == AUTH_MODE_API_KEY || (m) == AUTH_MODE_HYBRID)
+#define AUTH_MODE_OAUTH(m) ((m) == AUTH_MODE_OAUTH || (m) == AUTH_MODE_HYBRID)
 
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
@@ -125,6 +131,16 @@ struct config {
 	long http_max_connections;
 	long http_max_connections_per_address;
 	long http_request_timeout_s; /* a connection silent this long is closed */
+	/* AUTH_MODE oauth and hybrid: RFC 9728's resource (the public URL of
+	 * /mcp), the issuer a token must name and where its keys are (defaults:
+	 * Entra ID v2.0 of the tenant), the audiences a token may name (the
+	 * resource URL, then OAUTH_AUDIENCE) and the scopes or roles it must
+	 * carry. */
+	char *resource_server_url;
+	char *oauth_issuer;
+	char *oauth_jwks_uri;
+	struct strlist oauth_audiences;
+	struct strlist oauth_required_scopes;
 	char policy_version[17]; /* hex digest of everything policy depends on */
 };
 
@@ -137,6 +153,8 @@ struct config_errors {
 /* Loads from envp (a NULL-terminated "NAME=value" array, as environ).  Returns
  * 0, or -1 with every problem in errs; cfg is usable only on 0. */
 int config_load(struct config *cfg, char *const *envp, struct config_errors *errs);
+/* "none", "api_key", "oauth", "hybrid" */
+const char *config_auth_mode_name(enum auth_mode m);
 void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
 /* Loads from environ; on error prints each problem and exits 78. */

@@ -223,6 +223,10 @@ ipc_type_name(uint32_t type)
 		return "ASSERTION_ANS";
 	case MSG_CERT_INFO:
 		return "CERT_INFO";
+	case MSG_JWKS_REQ:
+		return "JWKS_REQ";
+	case MSG_JWKS:
+		return "JWKS";
 	}
 	return "unknown";
 }

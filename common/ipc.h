@@ -69,6 +69,14 @@ enum ipc_type {
 	 * certificate is loaded: its public facts (subject, thumbprints,
 	 * expiry), for the operator; never the key. */
 	MSG_CERT_INFO = 36,
+	/* brokerd -> tokend, id 0, {}: a caller's token names a key brokerd
+	 * does not have; tokend fetches the issuer's key set again, at most
+	 * every JWKS_REFRESH_MIN_SECONDS, whoever asks. */
+	MSG_JWKS_REQ = 44,
+	/* tokend -> brokerd, id 0, unsolicited: the issuer's key set as tokend
+	 * fetched and filtered it (public signing keys only, bearer.h), at
+	 * start and after each refresh that changed it. */
+	MSG_JWKS = 45,
 };
 
 struct ipc_hdr {

@@ -215,4 +215,12 @@ struct msg_cert_info {
 void msg_cert_info_send(struct ipc_chan *c, const struct msg_cert_info *ci);
 int msg_cert_info_decode(const struct ipc_msg *m, struct msg_cert_info *out, const char **why);
 
+/* ---- JWKS_REQ: brokerd -> tokend; JWKS: tokend -> brokerd --------------- */
+struct jwks;
+void msg_jwks_req_send(struct ipc_chan *c);
+int msg_jwks_req_decode(const struct ipc_msg *m, const char **why);
+/* The key set's public text (jwks->text); decoded into a usable set. */
+void msg_jwks_send(struct ipc_chan *c, const struct jwks *k);
+int msg_jwks_decode(const struct ipc_msg *m, struct jwks *out, const char **why);
+
 #endif

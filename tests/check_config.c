@@ -109,8 +109,18 @@ START_TEST(http_bad_values)
 	char *host[] = { P "HTTP_ALLOWED_HOSTS=a.example/x", NULL };
 	char *conns[] = { P "HTTP_MAX_CONNECTIONS=0", NULL };
 
-	assert_one_error(oauth, P "AUTH_MODE", "not implemented yet");
-	assert_one_error(unknown, P "AUTH_MODE", "not one of none, api_key");
+	char *oauth_only[] = { P "OAUTH_REQUIRED_SCOPES=mcp.call", NULL };
+	char *resource[] = { P "RESOURCE_SERVER_URL=ftp://mcp.example/mcp", NULL };
+	char *resource_user[] = { P "RESOURCE_SERVER_URL=https://u@mcp.example/mcp", NULL };
+	char *jwks[] = { P "OAUTH_JWKS_URI=http://keys.example/jwks", NULL };
+
+	/* smoke mode never fetches keys: oauth there could never admit anyone */
+	assert_one_error(oauth, P "AUTH_MODE", "smoke mode");
+	assert_one_error(unknown, P "AUTH_MODE", "not one of none, api_key, oauth, hybrid");
+	assert_one_error(oauth_only, P "OAUTH_REQUIRED_SCOPES", "neither oauth nor hybrid");
+	assert_one_error(resource, P "RESOURCE_SERVER_URL", "must start with https://");
+	assert_one_error(resource_user, P "RESOURCE_SERVER_URL", "no user");
+	assert_one_error(jwks, P "OAUTH_JWKS_URI", "must start with https://");
 	assert_one_error(no_file, P "API_KEYS_FILE", "is required");
 	assert_one_error(relative, P "API_KEYS_FILE", "not an absolute path");
 	assert_one_error(origin, P "HTTP_ALLOWED_ORIGINS", "not an origin");

@@ -27,7 +27,8 @@
 #include "timeutil.h"
 #include "tokend.h"
 
-static const uint32_t from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ, MSG_CANCEL_REQ };
+static const uint32_t from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ, MSG_CANCEL_REQ,
+	MSG_JWKS_REQ };
 static const uint32_t from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR, MSG_ASSERTION_ANS };
 
 /* ---- calls ------------------------------------------------------------- */
@@ -350,6 +351,10 @@ tokend_dispatch_broker(struct tokend *td, const struct ipc_msg *m)
 		tokend_cancel_req(td, m->hdr.id);
 	} else if (m->hdr.type == MSG_EXEC_REQ) {
 		tokend_exec_req(td, m);
+	} else if (m->hdr.type == MSG_JWKS_REQ) {
+		if (msg_jwks_req_decode(m, &why) == -1)
+			fatalx("malformed JWKS_REQ from brokerd: %s", why);
+		jwks_refresh_req(td);
 	} else {
 		tokend_describe_req(td, m);
 	}
@@ -427,12 +432,13 @@ tokend_timers(struct tokend *td)
 			graph_start(td, x);
 		}
 	}
+	jwks_timers(td);
 }
 
 static int64_t
 tokend_next_deadline(const struct tokend *td)
 {
-	int64_t next = -1;
+	int64_t next = jwks_next_deadline(td);
 
 	for (const struct exec *x = td->calls; x != NULL; x = x->next) {
 		int64_t t = x->deadline_ms;
@@ -498,12 +504,17 @@ main(void)
 	if (proc_set_nonblock(IPC_FD_PARENT) == -1 || proc_set_nonblock(IPC_FD_PEER) == -1)
 		fatal("fcntl(O_NONBLOCK)");
 	http_init(&td);
+	jwks_init(&td);
+	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
+	if (AUTH_MODE_OAUTH(td.cfg.auth_mode))
+		bearer_selftest();
 	/* Last step of start-up: from here on no file is opened for writing,
 	 * no process started, and nothing but the network and the channels. */
 	sandbox_enter(SANDBOX_TOKEND);
 	tokend_loop(&td);
 	while (td.calls != NULL)
 		exec_remove(&td, td.calls);
+	jwks_cleanup(&td);
 	http_cleanup(&td);
 	cache_free(&td.cache);
 	ipc_chan_free(&td.broker);

@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "bearer.h"
 #include "cache.h"
 #include "config.h"
 #include "errors.h"
@@ -67,6 +68,14 @@ struct tokend {
 	struct buf ca_bundle; /* system CAs plus MCP_AUTH_BROKER_CA_FILE, read before the sandbox */
 	void *ca_store;	      /* ca_bundle parsed (an X509_STORE, http.c), or NULL */
 	bool ca_store_failed; /* it could not be made: a TLS connection fails */
+	/* OAuth callers (jwks.c): the issuer's key set and the one before it. */
+	struct jwks jwks;
+	struct jwks jwks_prev;
+	struct xfer *jwks_xfer;	    /* a fetch in flight */
+	int64_t jwks_due_ms;	    /* next fetch, or -1 */
+	int64_t jwks_last_demand_ms; /* the last fetch brokerd asked for; -1: none */
+	bool jwks_demanded;	     /* the next fetch is one brokerd asked for */
+	uint64_t jwks_refreshes;
 };
 
 /* main.c: answers and resumption */
@@ -123,6 +132,13 @@ void oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *
 /* Exposed for tests and the fuzzer: classify a login endpoint answer. */
 enum err_code oauth_parse(long status, const char *body, size_t len, char **token, long *expires_in,
     char *token_type, size_t type_len, char *msg, size_t msg_len, char *sig, size_t sig_len);
+
+/* jwks.c: the OAuth callers' key set */
+void jwks_init(struct tokend *td);
+void jwks_refresh_req(struct tokend *td);
+void jwks_timers(struct tokend *td);
+int64_t jwks_next_deadline(const struct tokend *td);
+void jwks_cleanup(struct tokend *td);
 
 /* claims.c: the roles claim of an access token that is a JWT */
 /* true and the roles, space-separated, in out when the token is a JWT with

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bearer.h"
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
@@ -34,11 +35,12 @@
 /* Mirrors of the receivers' accept lists: brokerd/children.c, secretd/main.c
  * and tokend/main.c keep theirs static.  A type added there belongs here. */
 static const uint32_t brokerd_from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO, MSG_CERT_INFO };
-static const uint32_t brokerd_from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS };
+static const uint32_t brokerd_from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS,
+	MSG_JWKS };
 static const uint32_t secretd_from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
 static const uint32_t secretd_from_tokend[] = { MSG_SECRET_REQ, MSG_ASSERTION_REQ };
 static const uint32_t tokend_from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ,
-	MSG_CANCEL_REQ };
+	MSG_CANCEL_REQ, MSG_JWKS_REQ };
 static const uint32_t tokend_from_secretd[] = { MSG_SECRET_ANS, MSG_SECRET_ERR,
 	MSG_ASSERTION_ANS };
 
@@ -172,6 +174,15 @@ decode_typed(const struct ipc_msg *m)
 	case MSG_CERT_INFO: {
 		struct msg_cert_info ci;
 		(void)msg_cert_info_decode(m, &ci, &why);
+		break;
+	}
+	case MSG_JWKS_REQ:
+		(void)msg_jwks_req_decode(m, &why);
+		break;
+	case MSG_JWKS: {
+		struct jwks k;
+		if (msg_jwks_decode(m, &k, &why) == 0)
+			jwks_free(&k);
 		break;
 	}
 	default:

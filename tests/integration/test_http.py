@@ -489,11 +489,6 @@ class StartRefusalTests(HttpCase):
         status, _, err = harness.run_once(self.stage, ["--ready", "--http", "127.0.0.1:%d" % port])
         self.assertEqual(status, 64, err)
 
-    def test_oauth_not_yet(self):
-        status, _, err = self.run_http("127.0.0.1:%d" % free_port(), {"MCP_AUTH_BROKER_AUTH_MODE": "oauth"})
-        self.assertEqual(status, 78, err)
-        self.assertIn("not implemented yet", err)
-
     def test_keys_file_checked(self):
         d = tempfile.mkdtemp(prefix="mab-keys-")
         loose = os.path.join(d, "loose")

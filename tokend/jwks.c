@@ -1,0 +1,124 @@
+/*
+ * SPDX-FileCopyrightText: 2026 mcp-auth-broker contributors
+ *
+ * SPDX-License-Identifier: ISC
+ */
+
+/* The OAuth callers' key set (AUTH_MODE oauth, hybrid): tokend, the only
+ * process on the network, fetches the issuer's JWKS, keeps its own parsed
+ * copy (to check each caller's token again, bearer.h) and hands the public
+ * keys to brokerd.  Fetched at start, every JWKS_REFRESH_SECONDS, and when
+ * brokerd meets an unknown kid: at once the first time, then at most once
+ * every JWKS_REFRESH_MIN_SECONDS, so that a caller sending tokens with
+ * made-up kids cannot make tokend hammer the issuer, while a key the
+ * issuer has just started signing with is picked up by the first token
+ * that uses it. */
+#include <string.h>
+
+#include "bearer.h"
+#include "log.h"
+#include "timeutil.h"
+#include "tokend.h"
+
+#define JWKS_REFRESH_SECONDS	 3600
+#define JWKS_REFRESH_MIN_SECONDS 30
+#define JWKS_TIMEOUT_MS		 10000
+
+static void
+jwks_done(struct tokend *td, struct xfer *x, CURLcode rc)
+{
+	struct jwks fresh;
+	const char *why = NULL;
+	int64_t now = mono_ms();
+
+	td->jwks_xfer = NULL;
+	td->jwks_due_ms = now + JWKS_REFRESH_SECONDS * 1000;
+	if (rc != CURLE_OK || x->status != 200 || x->too_big) {
+		log_warnx("OAuth key set %s: %s", td->cfg.oauth_jwks_uri,
+		    rc != CURLE_OK ? curl_easy_strerror(rc)
+		    : x->too_big  ? "larger than 256 KiB"
+				   : "the issuer did not answer 200");
+		td->jwks_due_ms = now + JWKS_REFRESH_MIN_SECONDS * 1000;
+		return;
+	}
+	if (jwks_parse(&fresh, (const char *)x->body.data, x->body.len, &why) == -1) {
+		log_warnx("OAuth key set %s: %s", td->cfg.oauth_jwks_uri, why);
+		td->jwks_due_ms = now + JWKS_REFRESH_MIN_SECONDS * 1000;
+		return;
+	}
+	td->jwks_refreshes++;
+	if (td->jwks.text != NULL && strcmp(td->jwks.text, fresh.text) == 0) {
+		jwks_free(&fresh);
+		return;
+	}
+	/* The set before stays usable for tokens brokerd checked against it
+	 * a moment ago: an issuer drops a key only after it stops signing. */
+	jwks_free(&td->jwks_prev);
+	td->jwks_prev = td->jwks;
+	td->jwks = fresh;
+	log_info("OAuth key set: %zu signing key(s) from %s", td->jwks.n, td->cfg.oauth_jwks_uri);
+	msg_jwks_send(&td->broker, &td->jwks);
+}
+
+static void
+jwks_fetch(struct tokend *td)
+{
+	struct xfer *x = xfer_new(td, td->cfg.oauth_jwks_uri, JWKS_TIMEOUT_MS, JWKS_MAX_BYTES,
+	    jwks_done, NULL);
+
+	xfer_header(x, "Accept: application/json");
+	td->jwks_xfer = x;
+	if (td->jwks_demanded)
+		td->jwks_last_demand_ms = mono_ms();
+	td->jwks_demanded = false;
+	td->jwks_due_ms = -1;
+	xfer_start(td, x);
+}
+
+void
+jwks_init(struct tokend *td)
+{
+	td->jwks_due_ms = AUTH_MODE_OAUTH(td->cfg.auth_mode) ? 0 : -1;
+	td->jwks_last_demand_ms = -1;
+}
+
+/* brokerd met a kid it does not know: soon, but not sooner than allowed. */
+void
+jwks_refresh_req(struct tokend *td)
+{
+	int64_t earliest;
+
+	if (!AUTH_MODE_OAUTH(td->cfg.auth_mode))
+		fatalx("broken invariant: JWKS_REQ from brokerd, and callers are not OAuth's");
+	if (td->jwks_xfer != NULL)
+		return;
+	earliest = td->jwks_last_demand_ms < 0
+	    ? 0
+	    : td->jwks_last_demand_ms + JWKS_REFRESH_MIN_SECONDS * 1000;
+	if (td->jwks_due_ms < 0 || td->jwks_due_ms > earliest) {
+		td->jwks_due_ms = earliest;
+		td->jwks_demanded = true;
+	}
+}
+
+void
+jwks_timers(struct tokend *td)
+{
+	if (td->jwks_xfer == NULL && td->jwks_due_ms >= 0 && td->jwks_due_ms <= mono_ms())
+		jwks_fetch(td);
+}
+
+int64_t
+jwks_next_deadline(const struct tokend *td)
+{
+	return td->jwks_xfer == NULL ? td->jwks_due_ms : -1;
+}
+
+void
+jwks_cleanup(struct tokend *td)
+{
+	if (td->jwks_xfer != NULL)
+		xfer_abort(td, td->jwks_xfer);
+	jwks_free(&td->jwks);
+	jwks_free(&td->jwks_prev);
+}
