@@ -84,6 +84,8 @@ struct session {
 	char token_jti[129];
 	char token_hash[17];
 	char *credential;
+	bool verified;		/* an authenticated caller: roles below apply */
+	struct req_caller roles; /* what policy's per-caller rules look at */
 	char http_sid[33]; /* the Mcp-Session-Id the request named, or "" */
 	const char *auth_method;
 	struct session **http_slot;

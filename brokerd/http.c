@@ -252,12 +252,12 @@ http_keys(struct http_ctx *h)
 
 	if (!AUTH_MODE_KEYS(h->b->cfg.auth_mode))
 		return;
-	if (http_keys_load(h, h->b->cfg.api_keys_file, why, sizeof(why)) == -1) {
+	if (api_keys_load(&h->keys, h->b->cfg.api_keys_file, why, sizeof(why)) == -1) {
 		fprintf(stderr, "brokerd: MCP_AUTH_BROKER_API_KEYS_FILE %s: %s\n",
 		        h->b->cfg.api_keys_file, why);
 		exit(EX_CONFIG_EXIT);
 	}
-	log_info("http: %zu API key(s) loaded", h->n_keys);
+	log_info("http: %zu API key(s) loaded", h->keys.n);
 }
 
 static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)

@@ -30,7 +30,6 @@
 #define RPC_INVALID_REQUEST -32600
 /* Server errors (JSON-RPC reserves -32000 to -32099) for HTTP refusals. */
 #define RPC_SERVER_ERROR  -32000
-#define API_KEYS_FILE_MAX (1024 * 1024)
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -148,132 +147,6 @@ http_origin_ok(const struct http_ctx *h, const char *origin)
 
 /* ---- callers ----------------------------------------------------------- */
 
-static bool
-key_name_ok(const char *s, size_t len)
-{
-	static const char ok[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@:-";
-
-	if (len == 0 || len > HTTP_KEY_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] == '\0' || strchr(ok, s[i]) == NULL)
-			return false;
-	return true;
-}
-
-/* One line: "name sha256hex".  -1 when malformed. */
-static int
-key_line(struct http_ctx *h, char *line)
-{
-	char *name, *hex, *rest, *save = NULL;
-	struct http_key k;
-	size_t bin_len;
-
-	if ((name = strtok_r(line, " \t", &save)) == NULL || name[0] == '#')
-		return 0;
-	hex = strtok_r(NULL, " \t", &save);
-	rest = strtok_r(NULL, " \t", &save);
-	if (hex == NULL || rest != NULL || !key_name_ok(name, strlen(name)) ||
-	    strlen(hex) != 2 * sizeof(k.hash) ||
-	    sodium_hex2bin(k.hash, sizeof(k.hash), hex, strlen(hex), NULL, &bin_len, NULL) != 0 ||
-	    bin_len != sizeof(k.hash))
-		return -1;
-	snprintf(k.name, sizeof(k.name), "%s", name);
-	if ((h->keys = reallocarray(h->keys, h->n_keys + 1, sizeof(k))) == NULL)
-		fatalx("out of memory");
-	h->keys[h->n_keys++] = k;
-	return 0;
-}
-
-static int
-keys_parse(struct http_ctx *h, char *text, char *why, size_t len)
-{
-	unsigned lineno = 0;
-	char *save = NULL;
-
-	for (char *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		l[strcspn(l, "\r")] = '\0';
-		if (key_line(h, l) == -1) {
-			snprintf(why, len,
-			         "line %u is not 'name sha256hex' (name: letters, digits, "
-			         "_.@:-, at most 64; the hash: 64 hex digits)",
-			         lineno);
-			return -1;
-		}
-	}
-	if (h->n_keys == 0) {
-		snprintf(why, len, "holds no key");
-		return -1;
-	}
-	return 0;
-}
-
-/* The same rules as the secret file (secretd/file.c): it holds what opens
- * the broker to a caller. */
-static int
-keys_file_check(int fd, char *why, size_t len)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) == -1) {
-		snprintf(why, len, "fstat: %s", strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(why, len, "not a regular file");
-		return -1;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(why, len, "owned by uid %lu, not by brokerd's uid %lu",
-		         (unsigned long)st.st_uid, (unsigned long)geteuid());
-		return -1;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(why, len, "mode %04o lets other users read it: chmod 0600",
-		         (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	if (st.st_size > API_KEYS_FILE_MAX) {
-		snprintf(why, len, "larger than 1 MiB");
-		return -1;
-	}
-	return 0;
-}
-
-int
-http_keys_load(struct http_ctx *h, const char *path, char *why, size_t len)
-{
-	char *text;
-	ssize_t n;
-	size_t got = 0;
-	int fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(why, len, "%s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
-		return -1;
-	}
-	if (keys_file_check(fd, why, len) == -1) {
-		close(fd);
-		return -1;
-	}
-	if ((text = malloc(API_KEYS_FILE_MAX + 1)) == NULL)
-		fatalx("out of memory");
-	while ((n = read(fd, text + got, API_KEYS_FILE_MAX - got)) > 0)
-		got += (size_t)n;
-	close(fd);
-	text[got] = '\0';
-	if (n == -1) {
-		snprintf(why, len, "read: %s", strerror(errno));
-		rc = -1;
-	} else {
-		rc = keys_parse(h, text, why, len);
-	}
-	free(text);
-	return rc;
-}
-
 /* The key from "Authorization: Bearer <key>" or "X-API-Key: <key>". */
 static const char *
 presented_key(const struct http_req *rq)
@@ -287,25 +160,6 @@ presented_key(const struct http_req *rq)
 		return *a != '\0' ? a : NULL;
 	}
 	return rq->api_key != NULL && *rq->api_key != '\0' ? rq->api_key : NULL;
-}
-
-/* Every entry is compared, in constant time, whether or not one matched
- * already: how long it takes says nothing about which key was close. */
-static const struct http_key *
-http_authenticate(const struct http_ctx *h, const struct http_req *rq)
-{
-	unsigned char hash[crypto_hash_sha256_BYTES];
-	const struct http_key *found = NULL;
-	const char *key = presented_key(rq);
-
-	if (key == NULL)
-		return NULL;
-	crypto_hash_sha256(hash, (const unsigned char *)key, strlen(key));
-	for (size_t i = 0; i < h->n_keys; i++)
-		if (sodium_memcmp(hash, h->keys[i].hash, sizeof(hash)) == 0)
-			found = &h->keys[i];
-	sodium_memzero(hash, sizeof(hash));
-	return found;
 }
 
 /* ---- OAuth bearer tokens (RFC 6750, RFC 9728) --------------------------- */
@@ -414,6 +268,7 @@ http_oauth(struct http_ctx *h, const char *token, struct http_answer *a, struct 
 	rc = bearer_verify(h->jwks, &rules, token, strlen(token), wall_s(), &who->token, &why);
 	if (rc == BEARER_OK) {
 		snprintf(who->name, sizeof(who->name), "%s", who->token.subject);
+		snprintf(who->roles, sizeof(who->roles), "%s", who->token.roles);
 		who->method = "oauth";
 		who->credential = token;
 		return 0;
@@ -435,15 +290,16 @@ http_authenticate_caller(struct http_ctx *h, const struct http_req *rq, struct h
     struct http_caller *who)
 {
 	enum auth_mode mode = h->b->cfg.auth_mode;
-	const struct http_key *key;
+	const struct api_key *key;
 	const char *jwt = presented_jwt(rq);
 
 	memset(who, 0, sizeof(*who));
 	who->method = "none";
 	if (mode == AUTH_MODE_NONE)
 		return 0;
-	if (AUTH_MODE_KEYS(mode) && (key = http_authenticate(h, rq)) != NULL) {
+	if (AUTH_MODE_KEYS(mode) && (key = api_keys_match(&h->keys, presented_key(rq))) != NULL) {
 		snprintf(who->name, sizeof(who->name), "%s", key->name);
+		snprintf(who->roles, sizeof(who->roles), "%s", key->roles);
 		who->method = "api_key";
 		who->credential = presented_key(rq);
 		return 0;
@@ -574,9 +430,7 @@ http_ctx_free(struct http_ctx *h)
 {
 	while (h->sessions != NULL)
 		mcp_session_remove(h, h->sessions);
-	if (h->keys != NULL)
-		sodium_memzero(h->keys, h->n_keys * sizeof(*h->keys));
-	free(h->keys);
+	api_keys_free(&h->keys);
 	if (h->jwks != NULL)
 		jwks_free(h->jwks);
 	free(h->jwks);
@@ -732,6 +586,10 @@ request_session(struct http_ctx *h, const struct http_caller *who, const struct 
 		snprintf(s->token_hash, sizeof(s->token_hash), "%s", who->token.hash);
 	if (who->credential != NULL && (s->credential = strdup(who->credential)) == NULL)
 		fatalx("out of memory");
+	if (who->credential != NULL) {
+		s->verified = true;
+		snprintf(s->roles.roles, sizeof(s->roles.roles), "%s", who->roles);
+	}
 	if (m != NULL) {
 		snprintf(s->http_sid, sizeof(s->http_sid), "%s", m->id);
 		s->initialized = true;

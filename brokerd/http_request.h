@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "apikeys.h"
 #include "bearer.h"
 #include "brokerd.h"
 
@@ -45,8 +46,7 @@ struct http_ctx {
 	char host[256]; /* the listen address as given (brackets stripped) */
 	char port[8];
 	bool loopback;
-	struct http_key *keys;
-	size_t n_keys;
+	struct api_keys keys; /* AUTH_MODE api_key, hybrid */
 	struct http_mcp_session *sessions;
 	size_t n_sessions;
 	void *daemon;    /* http.c: the MHD_Daemon */
@@ -67,6 +67,7 @@ struct http_ctx {
 struct http_caller {
 	char name[BEARER_ID_MAX + 1]; /* "" with AUTH_MODE=none */
 	const char *method;           /* "none", "api_key" or "oauth" */
+	char roles[REQ_CALLER_ROLES_MAX + 1]; /* the key's roles, or the token's */
 	struct bearer_identity token; /* oauth: what the token says */
 	const char *credential;       /* what was presented (the key or token) */
 };
@@ -111,10 +112,6 @@ void http_answer_free(struct http_answer *a);
 /* A refusal: status and a JSON-RPC error body (id null). */
 void http_answer_error(struct http_answer *a, unsigned status, int code, const char *msg);
 
-/* Reads "name sha256hex" lines; the file is checked like the secret file:
- * a regular file (not a symlink) of our uid, no access for group or other.
- * -1 with why filled on any problem. */
-int http_keys_load(struct http_ctx *h, const char *path, char *why, size_t len);
 /* OAuth callers: a key set from tokend (MSG_JWKS) replaces the one held;
  * the protected resource metadata's location, from the configuration. */
 void http_jwks_update(struct http_ctx *h, struct jwks *k);

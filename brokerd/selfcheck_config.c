@@ -381,21 +381,19 @@ check_settings(struct report *t, const struct config *cfg)
 static void
 check_api_keys(struct report *t, const struct config *cfg)
 {
-	struct http_ctx *h;
+	struct api_keys k;
 	char why[256];
 
 	if (!AUTH_MODE_KEYS(cfg->auth_mode))
 		return;
-	if ((h = calloc(1, sizeof(*h))) == NULL)
-		fatalx("out of memory");
-	if (http_keys_load(h, cfg->api_keys_file, why, sizeof(why)) == -1)
+	if (api_keys_load(&k, cfg->api_keys_file, why, sizeof(why)) == -1)
 		report_add(t, VERDICT_FAIL, "API keys",
-		    "one 'name sha256hex' line per key, owned by brokerd's user, chmod 0600",
+		    "one 'name sha256hex [role,...]' line per key, owned by brokerd's user, chmod 0600",
 		    "%s: %s", cfg->api_keys_file, why);
 	else
 		report_add(t, VERDICT_OK, "API keys", NULL, "%s: %zu key%s", cfg->api_keys_file,
-		    h->n_keys, h->n_keys == 1 ? "" : "s");
-	http_ctx_free(h);
+		    k.n, k.n == 1 ? "" : "s");
+	api_keys_free(&k);
 }
 
 /* OAuth callers: what a token must be, and where the keys come from

@@ -543,7 +543,11 @@ execute_dispatch(struct broker *b, struct session *s, const struct rpc_req *rq, 
 	c->policy = *d;
 	c->has_policy = true;
 	c->scopes = scopes_array(&req->scopes);
-	msg_exec_req_send(&b->tokend.chan, c->ipc_id, req, d);
+	struct msg_caller who = { "", s->credential };
+
+	if (s->credential != NULL)
+		snprintf(who.method, sizeof(who.method), "%s", s->auth_method);
+	msg_exec_req_send(&b->tokend.chan, c->ipc_id, req, d, &who);
 	log_debug("call %s: %s %s sent to tokend", req->request_id, req->method, req->path);
 }
 
@@ -617,6 +621,8 @@ tool_execute(struct broker *b, struct session *s, const struct rpc_req *rq, cons
 		if (req.request_id == NULL)
 			request_id_generate(generated_id, sizeof(generated_id));
 		request_fill_defaults(&req, &b->cfg, &def);
+		/* Per-caller rules look at what authentication established. */
+		req.caller = s->verified ? &s->roles : NULL;
 		policy_decide(&b->cfg, &req, &d);
 		if (d.allow && audit_refuses(msg, sizeof(msg))) {
 			out.code = ERR_PROVIDER_UNAVAILABLE;

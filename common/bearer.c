@@ -373,6 +373,35 @@ granted(struct json_object *c, const char *want)
 	return false;
 }
 
+/* The scopes and roles the token grants, space-separated (words that
+ * would not be safe in a log line are left out; so is what does not fit). */
+static void
+collect_roles(struct json_object *c, char *out, size_t len)
+{
+	const char *scp = jx_get_str(c, "scp");
+	struct json_object *roles = jx_get_arr(c, "roles");
+	size_t n = 0;
+	char word[BEARER_ID_MAX + 1];
+
+	out[0] = '\0';
+	for (const char *p = scp; p != NULL && *p != '\0';) {
+		size_t w = strcspn(p, " ");
+		if (w > 0 && w <= BEARER_ID_MAX) {
+			memcpy(word, p, w);
+			word[w] = '\0';
+			if (id_ok(word, BEARER_ID_MAX) && n + w + 2 < len)
+				n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "", word);
+		}
+		p += w + strspn(p + w, " ");
+	}
+	for (size_t i = 0; roles != NULL && i < json_object_array_length(roles); i++) {
+		struct json_object *r = json_object_array_get_idx(roles, i);
+		const char *v = json_object_is_type(r, json_type_string) ? json_object_get_string(r) : NULL;
+		if (id_ok(v, BEARER_ID_MAX) && n + strlen(v) + 2 < len)
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n ? " " : "", v);
+	}
+}
+
 static void
 copy_id(char *dst, size_t len, struct json_object *c, const char *first, const char *second)
 {
@@ -410,6 +439,7 @@ check_claims(struct json_object *c, const struct bearer_rules *r, int64_t now,
 		return *why = "the token names no subject (oid or sub)", BEARER_MALFORMED;
 	copy_id(id->app, sizeof(id->app), c, "azp", "appid");
 	copy_id(id->jti, sizeof(id->jti), c, "jti", "uti");
+	collect_roles(c, id->roles, sizeof(id->roles));
 	id->exp = exp;
 	return BEARER_OK;
 }

@@ -72,6 +72,7 @@ struct bearer_identity {
 	char jti[BEARER_ID_MAX + 1];     /* jti, else Entra's uti; may be "" */
 	char hash[17];                   /* SHA-256 of the token, first 8 bytes, hex */
 	char kid[BEARER_ID_MAX + 1];     /* the key it was signed with */
+	char roles[1025];                /* scp and roles, space-separated */
 	int64_t exp;
 };
 

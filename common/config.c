@@ -20,6 +20,8 @@
 #include "log.h"
 
 #define PREFIX "MCP_AUTH_BROKER_"
+/* An ALLOWED_PATHS entry as written: a method, ':' and a path glob. */
+#define REQ_PATH_RULE_MAX 2100
 
 extern char **environ;
 
@@ -290,7 +292,7 @@ static void
 add_path_rule(struct cfg_ctx *x, const char *item)
 {
 	const char *colon = strchr(item, ':'), *pattern = item;
-	struct path_rule *rules, r = { NULL, NULL };
+	struct path_rule *rules, r = { NULL, NULL, NULL };
 
 	if (colon != NULL && colon[1] == '/') {
 		r.method = strndup(item, (size_t)(colon - item));
@@ -721,6 +723,41 @@ set_oauth_required_scopes(struct cfg_ctx *x, const char *v)
 	set_word_list(x, v, &x->cfg->oauth_required_scopes, "scope or role");
 }
 
+static void
+set_mutations_role(struct cfg_ctx *x, const char *v)
+{
+	struct strlist one = { NULL, 0 };
+
+	set_word_list(x, v, &one, "role");
+	if (one.n > 1)
+		cfg_error(x, "name one role");
+	else if (one.n == 1) {
+		free(x->cfg->mutations_required_role);
+		x->cfg->mutations_required_role = xstrdup(one.v[0]);
+	}
+	strlist_free(&one);
+}
+
+static void
+set_path_roles(struct cfg_ctx *x, const char *v)
+{
+	struct strlist items = { NULL, 0 };
+
+	split_list(v, &items);
+	for (size_t i = 0; i < items.n; i++) {
+		const char *eq = strrchr(items.v[i], '=');
+		if (eq == NULL || eq == items.v[i] || eq[1] == '\0' || has_ctl(items.v[i]) ||
+		    strchr(eq + 1, '"') != NULL || strchr(eq + 1, '\\') != NULL) {
+			cfg_error(x, "'%s' is not RULE=ROLE (RULE as written in "
+				     "MCP_AUTH_BROKER_ALLOWED_PATHS)",
+			    items.v[i]);
+			continue;
+		}
+		strlist_add(&x->cfg->path_roles, items.v[i]);
+	}
+	strlist_free(&items);
+}
+
 static const struct cfg_var {
 	const char *name;
 	void (*set)(struct cfg_ctx *, const char *);
@@ -774,6 +811,8 @@ static const struct cfg_var {
 	{ PREFIX "OAUTH_JWKS_URI", set_oauth_jwks_uri },
 	{ PREFIX "OAUTH_AUDIENCE", set_oauth_audience },
 	{ PREFIX "OAUTH_REQUIRED_SCOPES", set_oauth_required_scopes },
+	{ PREFIX "MUTATIONS_REQUIRED_ROLE", set_mutations_role },
+	{ PREFIX "PATH_ROLES", set_path_roles },
 };
 
 static const struct cfg_var *
@@ -1115,6 +1154,37 @@ config_check_oauth(struct cfg_ctx *x)
 	cfg->oauth_audiences = aud;
 }
 
+/* "RULE=ROLE": RULE is an ALLOWED_PATHS entry as written ("METHOD:/glob"
+ * or "/glob"), which gets the role. */
+static void
+config_attach_path_roles(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+	char spelled[REQ_PATH_RULE_MAX];
+
+	x->name = PREFIX "PATH_ROLES";
+	for (size_t i = 0; i < cfg->path_roles.n; i++) {
+		const char *entry = cfg->path_roles.v[i], *eq = strrchr(entry, '=');
+		size_t n = (size_t)(eq - entry);
+		struct path_rule *found = NULL;
+
+		for (size_t j = 0; j < cfg->n_paths && found == NULL; j++) {
+			struct path_rule *r = &cfg->paths[j];
+			snprintf(spelled, sizeof(spelled), "%s%s%s", r->method ? r->method : "",
+			    r->method ? ":" : "", r->pattern);
+			if (strlen(spelled) == n && strncmp(spelled, entry, n) == 0)
+				found = r;
+		}
+		if (found == NULL)
+			cfg_error(x, "'%.*s' is not an entry of MCP_AUTH_BROKER_ALLOWED_PATHS", (int)n,
+			    entry);
+		else if (found->role != NULL)
+			cfg_error(x, "'%.*s' has a role already", (int)n, entry);
+		else
+			found->role = xstrdup(eq + 1);
+	}
+}
+
 static void
 config_check_relations(struct cfg_ctx *x)
 {
@@ -1145,6 +1215,7 @@ config_check_relations(struct cfg_ctx *x)
 		    cfg->auth_mode == AUTH_MODE_HYBRID ? "hybrid" : "api_key");
 	}
 	config_check_oauth(x);
+	config_attach_path_roles(x);
 }
 
 /* A digest of every setting policy_decide reads: audit records carry it so an
@@ -1167,7 +1238,9 @@ config_policy_version(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_paths; i++) {
 		HASH_STR(cfg->paths[i].method ? cfg->paths[i].method : "*");
 		HASH_STR(cfg->paths[i].pattern);
+		HASH_STR(cfg->paths[i].role ? cfg->paths[i].role : "");
 	}
+	HASH_STR(cfg->mutations_required_role ? cfg->mutations_required_role : "");
 #undef HASH_STR
 	crypto_generichash_final(&st, h, sizeof(h));
 	sodium_bin2hex(cfg->policy_version, sizeof(cfg->policy_version), h, sizeof(h));
@@ -1215,7 +1288,10 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_paths; i++) {
 		free(cfg->paths[i].method);
 		free(cfg->paths[i].pattern);
+		free(cfg->paths[i].role);
 	}
+	free(cfg->mutations_required_role);
+	strlist_free(&cfg->path_roles);
 	free(cfg->paths);
 	free(cfg->secret_ref);
 	free(cfg->certificate_ref);

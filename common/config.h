@@ -72,6 +72,7 @@ enum auth_mode {
 struct path_rule {
 	char *method; /* NULL: any method */
 	char *pattern;
+	char *role;   /* MCP_AUTH_BROKER_PATH_ROLES: the caller must hold it; NULL: none */
 };
 
 struct config {
@@ -137,6 +138,12 @@ struct config {
 	 * resource URL, then OAUTH_AUDIENCE) and the scopes or roles it must
 	 * carry. */
 	char *resource_server_url;
+	/* Per-caller rules: a role (or scope) the verified caller must hold for
+	 * any mutation, and per allowlist entry (path_rule.role, from
+	 * MCP_AUTH_BROKER_PATH_ROLES "RULE=ROLE" entries, kept until the
+	 * allowlist is known). */
+	char *mutations_required_role;
+	struct strlist path_roles;
 	char *oauth_issuer;
 	char *oauth_jwks_uri;
 	struct strlist oauth_audiences;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
@@ -176,7 +178,7 @@ drop(struct json_object *o)
 
 static const char *const exec_req_members[] = { "token_only", "request_id", "requester_id",
 	"tenant_id", "resource", "scopes", "method", "path", "query", "headers", "body",
-	"timeout_ms", "max_pages", NULL };
+	"timeout_ms", "max_pages", "caller", NULL };
 
 static void
 exec_req_common(struct json_object *o, bool token_only, const char *tenant_id,
@@ -191,7 +193,7 @@ exec_req_common(struct json_object *o, bool token_only, const char *tenant_id,
 /* Only the headers policy forwards travel: tokend refuses any other. */
 void
 msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *req,
-    const struct policy_decision *d)
+    const struct policy_decision *d, const struct msg_caller *caller)
 {
 	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
 	struct json_object *scopes = json_object_new_array();
@@ -217,7 +219,35 @@ msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *r
 	if (req->body != NULL)
 		jx_add(o, "body", json_object_get(req->body));
 	jx_add_int(o, "max_pages", req->max_pages > 0 ? req->max_pages : 1);
+	if (caller != NULL && caller->credential != NULL) {
+		struct json_object *who = json_object_new_object();
+		jx_add_str(who, "method", caller->method);
+		jx_add_str(who, "credential", caller->credential);
+		jx_add(o, "caller", who);
+	}
 	send_json(c, MSG_EXEC_REQ, id, o);
+}
+
+/* {"method":"api_key"|"oauth","credential":"..."}, or absent. */
+static bool
+exec_req_caller(struct json_object *o, struct msg_caller *out, const char **why)
+{
+	static const char *const members[] = { "method", "credential", NULL };
+	struct json_object *who;
+	const char *method, *credential;
+
+	if (!json_object_object_get_ex(o, "caller", &who))
+		return true;
+	if (!json_object_is_type(who, json_type_object) || !members_known(who, members, why) ||
+	    !get_str(who, "method", true, 15, &method, why) ||
+	    !get_str(who, "credential", true, MSG_CREDENTIAL_MAX, &credential, why))
+		return *why = *why != NULL ? *why : "caller is not an object", false;
+	if (strcmp(method, "api_key") != 0 && strcmp(method, "oauth") != 0)
+		return *why = "caller.method is neither api_key nor oauth", false;
+	snprintf(out->method, sizeof(out->method), "%s", method);
+	if ((out->credential = strdup(credential)) == NULL)
+		fatalx("out of memory");
+	return true;
 }
 
 void
@@ -343,7 +373,8 @@ msg_exec_req_decode(const struct ipc_msg *m, struct msg_exec_req *out, const cha
 	    !get_bool(o, "token_only", &out->token_only, why) ||
 	    !get_int(o, "timeout_ms", REQ_TIMEOUT_MIN_MS, REQ_TIMEOUT_MAX_MS, &timeout, why) ||
 	    !exec_req_strings(o, &out->req, out->token_only, why) ||
-	    (!out->token_only && !exec_req_graph(o, &out->req, why))) {
+	    (!out->token_only && !exec_req_graph(o, &out->req, why)) ||
+	    !exec_req_caller(o, &out->caller, why)) {
 		msg_exec_req_free(out);
 		return drop(o);
 	}
@@ -362,6 +393,11 @@ void
 msg_exec_req_free(struct msg_exec_req *x)
 {
 	request_free(&x->req);
+	if (x->caller.credential != NULL) {
+		sodium_memzero(x->caller.credential, strlen(x->caller.credential));
+		free(x->caller.credential);
+		x->caller.credential = NULL;
+	}
 }
 
 /* ---- token metadata ---------------------------------------------------- */

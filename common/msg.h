@@ -34,13 +34,23 @@
 /* A Graph call as policy allowed it: only the headers policy forwards.  A
  * token_only request (brokerd --ready) names a tenant and a resource and
  * asks for the token's metadata, no Graph call. */
+/* The credential an authenticated HTTP caller presented, passed on for
+ * tokend to verify itself before it applies that caller's rules. */
+#define MSG_CREDENTIAL_MAX 12288
+struct msg_caller {
+	char method[16]; /* "api_key" or "oauth"; "" when there is no caller */
+	char *credential; /* the API key or the bearer token; wiped when freed */
+};
+
 struct msg_exec_req {
 	bool token_only;
 	struct graph_request req; /* released with msg_exec_req_free */
+	struct msg_caller caller;
 };
 
+/* caller: NULL, or the session's authenticated caller. */
 void msg_exec_req_send(struct ipc_chan *c, uint64_t id, const struct graph_request *req,
-    const struct policy_decision *d);
+    const struct policy_decision *d, const struct msg_caller *caller);
 void msg_exec_req_send_token_only(struct ipc_chan *c, uint64_t id, const char *tenant_id,
     const char *resource, long timeout_ms);
 int msg_exec_req_decode(const struct ipc_msg *m, struct msg_exec_req *out, const char **why);

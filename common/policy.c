@@ -343,6 +343,43 @@ check_allowlist(const struct config *cfg, const struct graph_request *req,
 	    req->method, req->method, policy_hint_list(hint, sizeof(hint), patterns, n));
 }
 
+/* Whether the verified caller holds role (a scope or an app role). */
+static bool
+caller_holds(const struct graph_request *req, const char *role)
+{
+	size_t n = strlen(role);
+
+	for (const char *p = req->caller != NULL ? req->caller->roles : ""; *p != '\0';) {
+		size_t w = strcspn(p, " ");
+		if (w == n && strncmp(p, role, n) == 0)
+			return true;
+		p += w + strspn(p + w, " ");
+	}
+	return false;
+}
+
+/* Per-caller rules: a role for any mutation, a role per allowlist entry.
+ * Only an authenticated caller holds roles; with none, these refuse. */
+static bool
+check_caller(const struct config *cfg, const struct graph_request *req,
+    const struct path_rule *rule, struct policy_decision *d)
+{
+	bool is_read = strcmp(req->method, "GET") == 0;
+
+	if (!is_read && cfg->mutations_required_role != NULL &&
+	    !caller_holds(req, cfg->mutations_required_role))
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.caller.role", "caller",
+		    "%s needs a caller holding the role %s (MCP_AUTH_BROKER_MUTATIONS_REQUIRED_ROLE)%s",
+		    req->method, cfg->mutations_required_role,
+		    req->caller == NULL ? "; this caller is not authenticated" : "");
+	if (rule != NULL && rule->role != NULL && !caller_holds(req, rule->role))
+		return policy_deny(d, ERR_POLICY_DENIED, "policy.rule.deny.caller.role", "caller",
+		    "%s %s needs a caller holding the role %s (MCP_AUTH_BROKER_PATH_ROLES)%s",
+		    req->method, rule->pattern, rule->role,
+		    req->caller == NULL ? "; this caller is not authenticated" : "");
+	return true;
+}
+
 /* RFC 9110 token characters. */
 static bool
 header_name_ok(const char *name)
@@ -468,7 +505,7 @@ policy_judge_operation(const struct config *cfg, const struct graph_request *req
 		    check_headers(req, false, d);
 	}
 	if (!check_mutation(cfg, req, d) || !check_allowlist(cfg, req, d, rule) ||
-	    !policy_check_query(cfg, req, d) || !policy_check_references(cfg, req, d) ||
+	    !check_caller(cfg, req, *rule, d) || !policy_check_query(cfg, req, d) || !policy_check_references(cfg, req, d) ||
 	    !check_headers(req, in_batch, d))
 		return false;
 	*is_read = strcmp(req->method, "GET") == 0;

@@ -316,6 +316,7 @@ sub_build(const struct graph_request *parent, struct json_object *item, struct s
 	s->req.resource = parent->resource;
 	s->req.scopes = parent->scopes;
 	s->req.timeout_ms = parent->timeout_ms;
+	s->req.caller = parent->caller;
 	s->req.method = (char *)method_of(str_member(item, "method"));
 	memcpy(s->path, parent->path, POLICY_VERSION_LEN);
 	snprintf(s->path + POLICY_VERSION_LEN, sizeof(s->path) - POLICY_VERSION_LEN, "%s",

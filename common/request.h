@@ -45,6 +45,13 @@ struct header_kv {
 	char *value;
 };
 
+/* The caller as authentication established it (brokerd) and tokend
+ * verified it again: what the per-caller rules of policy look at. */
+#define REQ_CALLER_ROLES_MAX 1024
+struct req_caller {
+	char roles[REQ_CALLER_ROLES_MAX + 1]; /* scopes and roles, space-separated */
+};
+
 struct graph_request {
 	char *contract_version; /* as given; NULL when not given */
 	char *request_id;
@@ -61,6 +68,9 @@ struct graph_request {
 	struct json_object *body; /* a reference we own, or NULL */
 	long timeout_ms;
 	long max_pages; /* pages to follow by @odata.nextLink; 1: only this one */
+	/* The verified caller, or NULL (no authenticated caller: no role).
+	 * Not owned, never decoded from a message: each process sets its own. */
+	const struct req_caller *caller;
 };
 
 struct req_error {

@@ -113,6 +113,9 @@ START_TEST(http_bad_values)
 	char *resource[] = { P "RESOURCE_SERVER_URL=ftp://mcp.example/mcp", NULL };
 	char *resource_user[] = { P "RESOURCE_SERVER_URL=https://u@mcp.example/mcp", NULL };
 	char *jwks[] = { P "OAUTH_JWKS_URI=http://keys.example/jwks", NULL };
+	char *role_two[] = { P "MUTATIONS_REQUIRED_ROLE=a,b", NULL };
+	char *path_role[] = { P "ALLOWED_PATHS=GET:/v1.0/users", P "PATH_ROLES=GET:/v1.0/groups=R", NULL };
+	char *path_role_bad[] = { P "PATH_ROLES=GET:/v1.0/users", NULL };
 
 	/* smoke mode never fetches keys: oauth there could never admit anyone */
 	assert_one_error(oauth, P "AUTH_MODE", "smoke mode");
@@ -121,6 +124,9 @@ START_TEST(http_bad_values)
 	assert_one_error(resource, P "RESOURCE_SERVER_URL", "must start with https://");
 	assert_one_error(resource_user, P "RESOURCE_SERVER_URL", "no user");
 	assert_one_error(jwks, P "OAUTH_JWKS_URI", "must start with https://");
+	assert_one_error(role_two, P "MUTATIONS_REQUIRED_ROLE", "name one role");
+	assert_one_error(path_role, P "PATH_ROLES", "is not an entry of MCP_AUTH_BROKER_ALLOWED_PATHS");
+	assert_one_error(path_role_bad, P "PATH_ROLES", "is not RULE=ROLE");
 	assert_one_error(no_file, P "API_KEYS_FILE", "is required");
 	assert_one_error(relative, P "API_KEYS_FILE", "not an absolute path");
 	assert_one_error(origin, P "HTTP_ALLOWED_ORIGINS", "not an origin");

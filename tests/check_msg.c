@@ -77,7 +77,7 @@ START_TEST(exec_req_round_trip_forwards_only_allowed_headers)
 
 	cap_open(&k);
 	request_fill(&r);
-	msg_exec_req_send(&k.c, 1, &r, &d);
+	msg_exec_req_send(&k.c, 1, &r, &d, NULL);
 	ck_assert_int_eq(msg_exec_req_decode(cap_msg(&k), &x, &why), 0);
 	ck_assert(!x.token_only);
 	ck_assert_str_eq(x.req.resource, "https://graph.microsoft.com");

@@ -122,3 +122,50 @@ jwks_cleanup(struct tokend *td)
 	jwks_free(&td->jwks);
 	jwks_free(&td->jwks_prev);
 }
+
+/* The monitor's check of who is calling: the credential brokerd passed
+ * must prove the requester brokerd named, by tokend's own key file or key
+ * set and rules (the code brokerd used).  A caller who is not who brokerd
+ * says, or a credential that does not verify, is a forgery; a token that
+ * expired between brokerd's check and ours is not. */
+int
+jwks_verify_caller(const struct tokend *td, const struct msg_caller *who,
+    const char *requester_id, struct req_caller *out, bool *fatal, const char **why)
+{
+	struct bearer_rules rules;
+	struct bearer_identity id;
+	enum bearer_result rc;
+	const struct api_key *key;
+
+	memset(out, 0, sizeof(*out));
+	*fatal = true;
+	if (strcmp(who->method, "api_key") == 0) {
+		if (!AUTH_MODE_KEYS(td->cfg.auth_mode) ||
+		    (key = api_keys_match(&td->keys, who->credential)) == NULL)
+			return *why = "an API key that is not in the key file", -1;
+		if (requester_id == NULL || strcmp(key->name, requester_id) != 0)
+			return *why = "an API key of another caller than the requester", -1;
+		snprintf(out->roles, sizeof(out->roles), "%s", key->roles);
+		return 0;
+	}
+	if (!AUTH_MODE_OAUTH(td->cfg.auth_mode))
+		return *why = "an OAuth token, and callers are not OAuth's", -1;
+	bearer_rules_init(&rules, &td->cfg);
+	rc = bearer_verify(&td->jwks, &rules, who->credential, strlen(who->credential), wall_s(),
+	    &id, why);
+	if (rc == BEARER_UNKNOWN_KEY && td->jwks_prev.n > 0)
+		rc = bearer_verify(&td->jwks_prev, &rules, who->credential,
+		    strlen(who->credential), wall_s(), &id, why);
+	/* brokerd's keys are the ones tokend sent it, kept here until the set
+	 * after next: a key neither set has is one brokerd never had. */
+	if (rc == BEARER_EXPIRED) {
+		*fatal = false;
+		return -1;
+	}
+	if (rc != BEARER_OK)
+		return -1;
+	if (requester_id == NULL || strcmp(id.subject, requester_id) != 0)
+		return *why = "an OAuth token of another caller than the requester", -1;
+	snprintf(out->roles, sizeof(out->roles), "%s", id.roles);
+	return 0;
+}

@@ -237,6 +237,25 @@ exec_serve(struct tokend *td, struct exec *x)
  * carrying a header policy would have stripped, means brokerd is no longer
  * the program it was: nothing is sent, and tokend exits (brokerd then
  * exits 70). */
+/* The caller brokerd vouches for, proved again here (jwks.c): -1 when
+ * the call must be refused for time alone (answered, not fatal). */
+static int
+monitor_check_caller(const struct tokend *td, uint64_t id, const struct msg_exec_req *x,
+    struct req_caller *caller, const char **why)
+{
+	bool fatal;
+
+	if (x->caller.credential == NULL)
+		return 0;
+	if (jwks_verify_caller(td, &x->caller, x->req.requester_id, caller, &fatal, why) == 0)
+		return 1;
+	if (fatal)
+		fatalx("broken invariant: EXEC_REQ %" PRIu64 " from brokerd: the caller's %s does "
+		       "not prove its requester (%s); nothing was sent",
+		    id, x->caller.method, *why);
+	return -1;
+}
+
 static void
 monitor_check_exec(const struct tokend *td, uint64_t id, const struct msg_exec_req *x)
 {
@@ -269,6 +288,24 @@ tokend_exec_req(struct tokend *td, const struct ipc_msg *m)
 	/* A peer's malformed message is fatal (DESIGN.md section 2). */
 	if (msg_exec_req_decode(m, &req, &why) == -1)
 		fatalx("malformed EXEC_REQ %" PRIu64 " from brokerd: %s", m->hdr.id, why);
+	/* Who is calling, before what they may do: policy's per-caller rules
+	 * look at the caller verified here, never at brokerd's word. */
+	switch (monitor_check_caller(td, m->hdr.id, &req, &x->caller, &why)) {
+	case -1:
+		log_warnx("call %" PRIu64 ": the caller's credential no longer holds: %s", m->hdr.id,
+		    why);
+		msg_exec_ans_send_error(&td->broker, m->hdr.id, ERR_POLICY_MISSING_IDENTITY,
+		    "the caller's credential expired before the call reached Graph: "
+		    "get a new token and retry");
+		msg_exec_req_free(&req);
+		free(x);
+		return;
+	case 1:
+		req.req.caller = &x->caller;
+		break;
+	default:
+		req.req.caller = NULL;
+	}
 	monitor_check_exec(td, m->hdr.id, &req);
 	/* Policy allowed the resource, so it has a key: the cache's. */
 	if (!policy_resource_key(req.req.resource, key, sizeof(key)))
@@ -276,7 +313,9 @@ tokend_exec_req(struct tokend *td, const struct ipc_msg *m)
 	x->id = m->hdr.id;
 	x->req = req.req;
 	x->token_only = req.token_only;
-	x->deadline_ms = mono_ms() + req.req.timeout_ms;
+	x->deadline_ms = mono_ms() + x->req.timeout_ms;
+	memset(&req.req, 0, sizeof(req.req)); /* now the exec's */
+	msg_exec_req_free(&req);	      /* the credential, wiped */
 	x->entry = cache_entry(&td->cache, td->cfg.tenant_id, td->cfg.client_id, key);
 	exec_append(td, x);
 	exec_serve(td, x);
@@ -505,6 +544,14 @@ main(void)
 		fatal("fcntl(O_NONBLOCK)");
 	http_init(&td);
 	jwks_init(&td);
+	/* Read now: after the sandbox no file outside /etc, /usr and /lib can
+	 * be.  A file brokerd would refuse leaves tokend with no key, so a
+	 * key brokerd passed could never prove anyone. */
+	if (AUTH_MODE_KEYS(td.cfg.auth_mode)) {
+		char why[256];
+		if (api_keys_load(&td.keys, td.cfg.api_keys_file, why, sizeof(why)) == -1)
+			log_warnx("API keys %s: %s", td.cfg.api_keys_file, why);
+	}
 	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
 	if (AUTH_MODE_OAUTH(td.cfg.auth_mode))
 		bearer_selftest();
@@ -515,6 +562,7 @@ main(void)
 	while (td.calls != NULL)
 		exec_remove(&td, td.calls);
 	jwks_cleanup(&td);
+	api_keys_free(&td.keys);
 	http_cleanup(&td);
 	cache_free(&td.cache);
 	ipc_chan_free(&td.broker);

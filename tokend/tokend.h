@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "apikeys.h"
 #include "bearer.h"
 #include "cache.h"
 #include "config.h"
@@ -53,6 +54,9 @@ struct exec {
 	struct json_object *paged;
 	int pages;
 	size_t page_bytes;
+	/* The caller tokend verified itself (req.caller points here when
+	 * there is one): policy's per-caller rules look at it. */
+	struct req_caller caller;
 	struct exec *next;
 };
 
@@ -68,6 +72,8 @@ struct tokend {
 	struct buf ca_bundle; /* system CAs plus MCP_AUTH_BROKER_CA_FILE, read before the sandbox */
 	void *ca_store;	      /* ca_bundle parsed (an X509_STORE, http.c), or NULL */
 	bool ca_store_failed; /* it could not be made: a TLS connection fails */
+	/* HTTP callers' API keys (AUTH_MODE api_key, hybrid), read at start. */
+	struct api_keys keys;
 	/* OAuth callers (jwks.c): the issuer's key set and the one before it. */
 	struct jwks jwks;
 	struct jwks jwks_prev;
@@ -133,7 +139,12 @@ void oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *
 enum err_code oauth_parse(long status, const char *body, size_t len, char **token, long *expires_in,
     char *token_type, size_t type_len, char *msg, size_t msg_len, char *sig, size_t sig_len);
 
-/* jwks.c: the OAuth callers' key set */
+/* jwks.c: the OAuth callers' key set, and a caller's credential checked */
+/* 0 and the caller's roles when credential proves requester_id; -1 with
+ * why when it does not: *fatal says whether that is a forgery (brokerd
+ * broken) or only time (a token that expired on its way). */
+int jwks_verify_caller(const struct tokend *td, const struct msg_caller *who,
+    const char *requester_id, struct req_caller *out, bool *fatal, const char **why);
 void jwks_init(struct tokend *td);
 void jwks_refresh_req(struct tokend *td);
 void jwks_timers(struct tokend *td);

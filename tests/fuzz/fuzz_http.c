@@ -77,11 +77,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 add_key(struct http_ctx *h, const char *name, const char *key)
 {
-	if ((h->keys = reallocarray(h->keys, h->n_keys + 1, sizeof(*h->keys))) == NULL)
-		abort();
-	snprintf(h->keys[h->n_keys].name, sizeof(h->keys[0].name), "%s", name);
-	crypto_hash_sha256(h->keys[h->n_keys].hash, (const unsigned char *)key, strlen(key));
-	h->n_keys++;
+	api_keys_add(&h->keys, name, key, NULL);
 }
 
 static struct http_ctx *

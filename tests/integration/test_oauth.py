@@ -231,6 +231,47 @@ class TokenTests(OAuthCase):
         self.assertEqual(status, 200, body)
 
 
+class RoleTests(OAuthCase):
+    """Per-caller rules: MCP_AUTH_BROKER_MUTATIONS_REQUIRED_ROLE and
+    MCP_AUTH_BROKER_PATH_ROLES, judged on the roles and scopes of the
+    verified caller (in brokerd, and again in tokend)."""
+
+    def call(self, token, method, path, body=None):
+        args = {"operation": {"method": method, "path": path}, "timeout_ms": CALL_TIMEOUT * 1000}
+        if body is not None:
+            args["operation"]["body"] = body
+        msg = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+               "params": {"name": EXECUTE_TOOL, "arguments": args, "_meta": MODERN_META}}
+        status, _, body = self.post(msg, self.bearer(token))
+        self.assertEqual(status, 200, body)
+        return harness.tool_result(body)
+
+    def test_roles_gate_mutations_and_paths(self):
+        keys = os.path.join(self.tmp, "api-keys")
+        with open(keys, "w") as f:
+            f.write("writer-bot %s Graph.Writer\n" % __import__("hashlib").sha256(KEY.encode()).hexdigest())
+        os.chmod(keys, 0o600)
+        self.serve_oauth({"MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
+                          "MCP_AUTH_BROKER_MUTATIONS_REQUIRED_ROLE": "Graph.Writer",
+                          "MCP_AUTH_BROKER_ALLOWED_PATHS": "GET:/v1.0/users, POST:/v1.0/users, GET:/v1.0/organization",
+                          "MCP_AUTH_BROKER_PATH_ROLES": "GET:/v1.0/organization=Org.Reader",
+                          "MCP_AUTH_BROKER_API_KEYS_FILE": keys}, mode="hybrid")
+        plain, writer = self.token(), self.token(roles=["Graph.Writer"])
+        reader = self.token(scp="%s Org.Reader" % SCOPE)
+        denied = self.call(plain, "POST", "/v1.0/users", {"displayName": "x"})
+        self.assertTrue(denied["isError"], denied)
+        sc = denied["structuredContent"]
+        self.assertEqual(sc["policy"]["reason"], "policy.rule.deny.caller.role", sc)
+        self.assertIn("Graph.Writer", sc["error"]["message"])
+        self.assertFalse(self.call(writer, "POST", "/v1.0/users", {"displayName": "x"})["isError"])
+        self.assertFalse(self.call(KEY, "POST", "/v1.0/users", {"displayName": "y"})["isError"])
+        self.assertTrue(self.call(plain, "GET", "/v1.0/organization")["isError"])
+        self.assertFalse(self.call(reader, "GET", "/v1.0/organization")["isError"])
+        self.assertFalse(self.call(plain, "GET", "/v1.0/users")["isError"])
+        self.assertEqual([r["method"] + " " + r["path"] for r in self.mock.graph_requests()],
+                         ["POST /v1.0/users", "POST /v1.0/users", "GET /v1.0/organization", "GET /v1.0/users"])
+
+
 class HybridTests(OAuthCase):
     def test_api_key_or_token(self):
         keys = os.path.join(self.tmp, "api-keys")

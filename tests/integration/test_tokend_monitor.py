@@ -24,6 +24,7 @@ set-up is shown to work and the refusals are refusals of the attack.
 """
 
 import fcntl
+import hashlib
 import json
 import os
 import select
@@ -88,8 +89,15 @@ class Children:
         data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
         self.to_tokend.sendall(HDR.pack(msg_type, 0, msg_id, len(data), 0) + data)
 
-    def recv(self, timeout=harness.DEFAULT_TIMEOUT):
-        """(type, id, payload) of tokend's next message, or None at its end."""
+    def recv(self, timeout=harness.DEFAULT_TIMEOUT, skip=(45,)):
+        """(type, id, payload) of tokend's next message, or None at its end;
+        the key sets tokend sends unasked (MSG_JWKS) are skipped."""
+        while True:
+            msg = self._recv_one(timeout)
+            if msg is None or msg[0] not in skip:
+                return msg
+
+    def _recv_one(self, timeout):
         self.to_tokend.settimeout(timeout)
         head = b""
         while len(head) < HDR.size:
@@ -258,6 +266,134 @@ class HostileBrokerd(HostileBrokerdCase):
             with self.subTest(payload=payload):
                 self.assert_refused(self.start(), MSG_EXEC_REQ, payload, why="malformed EXEC_REQ")
 
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from oauth_issuer import Issuer  # noqa: E402
+
+ROLE = "Graph.Writer"
+
+
+class HostileCaller(HostileBrokerdCase):
+    """Issue 11, the monitor rule for callers: brokerd passes the credential
+    each HTTP caller presented, and tokend proves it itself (its own key
+    file, its own fetch of the issuer's keys, the same bearer code) before
+    it applies that caller's rules.  A brokerd compromised by one caller
+    cannot name another, forge a token, or lend itself a role."""
+
+    def setUp(self):
+        super().setUp()
+        self.issuer = Issuer("%s/%s/v2.0" % (self.mock.base_url, TENANT))
+        self.mock.set_issuer(self.issuer)
+        self.resource_url = "http://127.0.0.1:1/mcp"
+        self.keys = os.path.join(self.tmp, "api-keys")
+        with open(self.keys, "w") as f:
+            f.write("ci-agent %s %s\n" % (hashlib.sha256(b"ci-agent-key").hexdigest(), ROLE))
+            f.write("reader %s\n" % hashlib.sha256(b"reader-key").hexdigest())
+        os.chmod(self.keys, 0o600)
+
+    def start_oauth(self):
+        kids = self.start({"MCP_AUTH_BROKER_AUTH_MODE": "hybrid",
+                           "MCP_AUTH_BROKER_API_KEYS_FILE": self.keys,
+                           "MCP_AUTH_BROKER_RESOURCE_SERVER_URL": self.resource_url,
+                           "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
+                           "MCP_AUTH_BROKER_MUTATIONS_REQUIRED_ROLE": ROLE})
+        msg_type, _, _ = kids._recv_one(harness.DEFAULT_TIMEOUT)  # the key set, fetched
+        self.assertEqual(msg_type, 45)
+        return kids
+
+    def token(self, oid, **claims):
+        claims.setdefault("aud", self.resource_url)
+        return self.issuer.mint(oid=oid, **claims)
+
+    def caller(self, credential, method="oauth"):
+        return {"method": method, "credential": credential}
+
+    def assert_caller_refused(self, req, why):
+        kids = self.start_oauth()
+        kids.send(MSG_EXEC_REQ, 7, req)
+        self.assertIsNone(kids.recv(), "tokend served a caller it could not prove")
+        self.assertNotEqual(kids.tokend_status(), 0)
+        self.assertIn("broken invariant", kids.log("tokend"))
+        self.assertIn(why, kids.log("tokend"))
+        self.assertEqual(self.mock.graph_requests(), [], "a request reached Graph")
+
+    def test_the_caller_brokerd_names_is_served(self):
+        kids = self.start_oauth()
+        kids.send(MSG_EXEC_REQ, 1, self.exec_req(requester_id="alice",
+                                                 caller=self.caller(self.token("alice"))))
+        msg_type, _, ans = kids.recv()
+        self.assertEqual(msg_type, MSG_EXEC_ANS)
+        self.assertTrue(ans["ok"], ans)
+        kids.send(MSG_EXEC_REQ, 2, self.exec_req(method="POST", path="/v1.0/users", body={"a": 1},
+                                                 requester_id="alice",
+                                                 caller=self.caller(self.token("alice", roles=[ROLE]))))
+        msg_type, _, ans = kids.recv()
+        self.assertEqual(msg_type, MSG_EXEC_ANS)
+        self.assertIn("execution", ans, ans)
+        kids.send(MSG_EXEC_REQ, 3, self.exec_req(method="DELETE", path="/v1.0/users/x", requester_id="ci-agent",
+                                                 caller=self.caller("ci-agent-key", "api_key")))
+        msg_type, _, ans = kids.recv()
+        self.assertIn("execution", ans, ans)
+        self.assertEqual([r["method"] for r in self.mock.graph_requests()], ["GET", "POST", "DELETE"])
+
+    def test_another_callers_token(self):
+        self.assert_caller_refused(self.exec_req(requester_id="bob", caller=self.caller(self.token("alice"))),
+                                   "another caller than the requester")
+
+    def test_forged_tokens(self):
+        good = self.token("alice")
+        h, p, sig = good.split(".")
+        other = Issuer(self.issuer.issuer)
+        forged = {
+            "unlisted key": self.token("alice", key=self.issuer.unlisted()),
+            "another issuer's key under a listed kid": self.issuer.mint(
+                aud=self.resource_url, oid="alice", key=other.rsa, header={"kid": self.issuer.rsa.kid}),
+            "payload swapped": "%s.%s.%s" % (h, self.token("mallory").split(".")[1], sig),
+            "alg none": self.issuer.forge_none(self.resource_url, oid="alice"),
+            "wrong audience": self.token("alice", aud="https://elsewhere.example/mcp"),
+        }
+        for name, tok in forged.items():
+            with self.subTest(name):
+                self.mock.graph_requests().clear()
+                self.assert_caller_refused(self.exec_req(requester_id="alice", caller=self.caller(tok)),
+                                           "does not prove its requester")
+
+    def test_api_keys(self):
+        self.assert_caller_refused(self.exec_req(requester_id="ci-agent", caller=self.caller("guessed", "api_key")),
+                                   "not in the key file")
+        self.assert_caller_refused(self.exec_req(requester_id="ci-agent", caller=self.caller("reader-key", "api_key")),
+                                   "another caller than the requester")
+
+    def test_a_role_brokerd_lends_is_not_held(self):
+        """The role comes from the credential tokend verified: a mutation for
+        a caller without it, or for no caller at all, is refused by policy."""
+        for name, caller, requester in (("no caller", None, "alice"),
+                                        ("token without the role", self.token("alice"), "alice"),
+                                        ("key without the role", "reader-key", "reader")):
+            with self.subTest(name):
+                req = self.exec_req(method="POST", path="/v1.0/users", body={"a": 1}, requester_id=requester)
+                if caller is not None:
+                    req["caller"] = self.caller(caller, "api_key" if caller == "reader-key" else "oauth")
+                kids = self.start_oauth()
+                kids.send(MSG_EXEC_REQ, 7, req)
+                self.assertIsNone(kids.recv())
+                self.assertIn("policy.rule.deny.caller.role", kids.log("tokend"))
+                self.assertEqual(self.mock.graph_requests(), [])
+
+    def test_a_token_that_expired_on_its_way_is_answered_not_fatal(self):
+        import time
+        kids = self.start_oauth()
+        past = int(time.time()) - 600
+        kids.send(MSG_EXEC_REQ, 1, self.exec_req(requester_id="alice",
+                                                 caller=self.caller(self.token("alice", exp=past, nbf=past - 60))))
+        msg_type, _, ans = kids.recv()
+        self.assertEqual(msg_type, MSG_EXEC_ANS)
+        self.assertFalse(ans["ok"], ans)
+        self.assertEqual(ans["error"]["code"], "policy.missing_identity")
+        kids.send(MSG_EXEC_REQ, 2, self.exec_req(requester_id="alice", caller=self.caller(self.token("alice"))))
+        msg_type, _, ans = kids.recv()
+        self.assertTrue(ans["ok"], ans)
 
 if __name__ == "__main__":
     harness.main()
