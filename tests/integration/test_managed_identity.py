@@ -21,6 +21,7 @@ sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import secretd_support as sup  # noqa: E402
 import test_tokend_http as tth  # noqa: E402
 from test_tokend_http import CLIENT_ID, TENANT, dump  # noqa: E402
 
@@ -199,14 +200,6 @@ class ImdsUnreachable(ManagedIdentityCase):
         sc = self.assert_error_naming_mi(self.call(broker), "provider.unavailable")
         self.assertIn("check that a managed identity is enabled", sc["error"]["message"])
 
-    def test_a_proxy_in_the_environment_is_not_used(self):
-        # Were HTTP_PROXY honoured, the request would reach this closed
-        # port and fail; IMDS refuses requests that went through a proxy.
-        env = {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-        broker = self.mi_broker(env)
-        self.assert_ok(self.call(broker), source="minted")
-        self.assertNotIn("x-forwarded-for", self.imds.requests()[0]["headers"])
-
 
 class AgentLogin(ManagedIdentityCase):
     kind = "agent"
@@ -222,6 +215,18 @@ class AgentLogin(ManagedIdentityCase):
         self.assertNotIn("metadata", r["headers"])
         self.assertEqual(r["query"]["api-version"], ["2019-08-01"])
         self.assertEqual(r["query"]["resource"], [self.mock.base_url])
+
+    def test_identity_header_only_in_secretd_memory(self):
+        broker = self.mi_broker()
+        kids = broker.wait_children()
+        self.assert_ok(self.call(broker), source="minted")
+        pids = {"brokerd": broker.pid, "secretd": kids["secretd"], "tokend": kids["tokend"]}
+        # Control: the blocks are readable and hold what was not wiped.
+        self.assertIn(b"MCP_AUTH_BROKER_ENV=dev", sup.proc_environ(broker.pid))
+        self.assertIn(b"IDENTITY_ENDPOINT=", sup.proc_environ(kids["tokend"]))
+        for name, pid in pids.items():
+            self.assertNotIn(IDENTITY_HEADER.encode(), sup.proc_environ(pid),
+                             "IDENTITY_HEADER in /proc/%d/environ of %s" % (pid, name))
 
     def test_app_service_retry_asks_again_and_succeeds(self):
         self.imds.fail_next(500)
