@@ -67,7 +67,7 @@ child_environ(const struct broker *b, bool secretd)
 	if ((env = calloc(n + 2, sizeof(*env))) == NULL)
 		fatalx("out of memory");
 	for (size_t i = 0; i < n; i++)
-		if (config_is_broker_var(environ[i]) ||
+		if (config_is_broker_var(environ[i]) || config_is_child_var(&b->cfg, environ[i]) ||
 		    (secretd && secretenv_wanted(&b->cfg, environ[i])) || sanitizer_var(environ[i]))
 			env[k++] = environ[i];
 	env[k] = NULL;

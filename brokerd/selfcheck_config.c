@@ -278,12 +278,32 @@ check_certificate(struct report *t, const struct config *cfg)
 		report_add(t, VERDICT_OK, "certificate", NULL, "%s", line);
 }
 
+/* A managed identity: which endpoint and identity tokend will ask for
+ * (brokerd --ready proves a token can be had). */
+static void
+check_managed_identity(struct report *t, const struct config *cfg)
+{
+	if (cfg->env == BROKER_ENV_SMOKE ||
+	    cfg->graph_credential != GRAPH_CREDENTIAL_MANAGED_IDENTITY)
+		return;
+	report_add(t, VERDICT_OK, "managed identity", NULL, "%s%s via %s %s%s",
+	    cfg->mi_client_id ? "user-assigned, client id " : "system-assigned",
+	    cfg->mi_client_id ? cfg->mi_client_id : "",
+	    cfg->mi_app_service ? "the App Service / Container Apps endpoint" : "IMDS",
+	    cfg->mi_endpoint,
+	    cfg->mi_app_service ? " (IDENTITY_HEADER held by secretd)" : "");
+}
+
 static void
 check_provider(struct report *t, const struct config *cfg)
 {
 	struct config_errors errs;
 	char path[4096];
 
+	if (secretenv_check(cfg, &errs) == 0 && cfg->env != BROKER_ENV_SMOKE &&
+	    cfg->graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY)
+		return; /* no secret provider: check_managed_identity says what is used */
+	config_errors_free(&errs);
 	if (secretenv_check(cfg, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
 			report_add(t, VERDICT_FAIL, "secret provider",
@@ -358,8 +378,10 @@ check_settings(struct report *t, const struct config *cfg)
 {
 	if (cfg->env == BROKER_ENV_SMOKE)
 		return; /* stand-ins by design, and nothing reaches a real tenant */
-	if (cfg->env == BROKER_ENV_PROD && (cfg->secret_provider == SECRET_PROVIDER_NONE ||
-					       cfg->secret_provider == SECRET_PROVIDER_ENV))
+	if (cfg->env == BROKER_ENV_PROD &&
+	    cfg->graph_credential != GRAPH_CREDENTIAL_MANAGED_IDENTITY &&
+	    (cfg->secret_provider == SECRET_PROVIDER_NONE ||
+		cfg->secret_provider == SECRET_PROVIDER_ENV))
 		report_add(t, VERDICT_WARN, "secret provider",
 		    "set MCP_AUTH_BROKER_SECRET_PROVIDER to 1password, file (a systemd "
 		    "credential) or command in production",
@@ -480,6 +502,7 @@ selfcheck_config(bool json, const char *http)
 		check_settings(&t, &cfg);
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
+		check_managed_identity(&t, &cfg);
 		check_api_keys(&t, &cfg);
 		check_oauth(&t, &cfg);
 		check_http(&t, &cfg, http);

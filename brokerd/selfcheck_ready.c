@@ -269,6 +269,10 @@ ready_report(struct ready *r)
 		report_add(&r->t, VERDICT_OK, "secret", NULL, "fingerprint %s (provider %s)",
 		    r->b->secret_fingerprint, r->b->secret_provider);
 	ready_certificate(&r->t, r->b);
+	if (!smoke && cfg->graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY)
+		report_add(&r->t, VERDICT_OK, "credential", NULL, "managed identity (%s%s) via %s",
+		    cfg->mi_client_id ? "user-assigned, client id " : "system-assigned",
+		    cfg->mi_client_id ? cfg->mi_client_id : "", cfg->mi_endpoint);
 	if (smoke)
 		report_add(&r->t, VERDICT_WARN, "credentials",
 		    "set MCP_AUTH_BROKER_ENV to dev, staging or prod with a secret provider to "

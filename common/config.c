@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mi_endpoint.h"
 
 #define PREFIX "MCP_AUTH_BROKER_"
 /* An ALLOWED_PATHS entry as written: a method, ':' and a path glob. */
@@ -36,6 +37,7 @@ struct cfg_ctx {
 	struct config *cfg;
 	struct config_errors *errs;
 	const char *name; /* variable being parsed */
+	char *const *envp;
 };
 
 static void cfg_error(struct cfg_ctx *x, const char *fmt, ...)
@@ -368,8 +370,11 @@ set_credential(struct cfg_ctx *x, const char *v)
 		x->cfg->graph_credential = GRAPH_CREDENTIAL_SECRET;
 	} else if (strcmp(v, "certificate") == 0) {
 		x->cfg->graph_credential = GRAPH_CREDENTIAL_CERTIFICATE;
-	} else if (strcmp(v, "federated") == 0 || strcmp(v, "managed_identity") == 0) {
-		cfg_error(x, "'%s' is not implemented yet: use secret or certificate", v);
+	} else if (strcmp(v, "managed_identity") == 0) {
+		x->cfg->graph_credential = GRAPH_CREDENTIAL_MANAGED_IDENTITY;
+	} else if (strcmp(v, "federated") == 0) {
+		cfg_error(x, "'%s' is not implemented yet: use secret, certificate or "
+			     "managed_identity", v);
 	} else {
 		cfg_error(x, "'%s' is not one of secret, certificate, federated, managed_identity", v);
 	}
@@ -384,6 +389,33 @@ set_certificate_ref(struct cfg_ctx *x, const char *v)
 	}
 	free(x->cfg->certificate_ref);
 	x->cfg->certificate_ref = xstrdup(v);
+}
+
+static void
+set_mi_endpoint(struct cfg_ctx *x, const char *v)
+{
+	struct mi_endpoint ep;
+	const char *why = NULL;
+
+	if (!mi_endpoint_parse(v, &ep, &why)) {
+		cfg_error(x, "'%.200s' %s: the managed identity endpoint must be http:// to this "
+			     "host (IMDS " MI_IMDS_ENDPOINT " or a loopback agent)", v, why);
+		return;
+	}
+	free(x->cfg->mi_endpoint);
+	x->cfg->mi_endpoint = xstrdup(v);
+}
+
+static void
+set_mi_client_id(struct cfg_ctx *x, const char *v)
+{
+	if (!is_guid(v)) {
+		cfg_error(x, "'%.64s' is not a client id (a GUID: the user-assigned identity's "
+			     "Client ID)", v);
+		return;
+	}
+	free(x->cfg->mi_client_id);
+	x->cfg->mi_client_id = xstrdup(v);
 }
 
 static void
@@ -798,6 +830,8 @@ static const struct cfg_var {
 	{ PREFIX "TOOL_NAMES", set_tool_names },
 	{ PREFIX "GRAPH_CREDENTIAL", set_credential },
 	{ PREFIX "GRAPH_CERTIFICATE_REF", set_certificate_ref },
+	{ PREFIX "MANAGED_IDENTITY_ENDPOINT", set_mi_endpoint },
+	{ PREFIX "MANAGED_IDENTITY_CLIENT_ID", set_mi_client_id },
 	{ PREFIX "AUTH_MODE", set_auth_mode },
 	{ PREFIX "API_KEYS_FILE", set_api_keys_file },
 	{ PREFIX "HTTP_BEHIND_PROXY", set_behind_proxy },
@@ -828,6 +862,15 @@ bool
 config_is_broker_var(const char *entry)
 {
 	return strncmp(entry, PREFIX, strlen(PREFIX)) == 0;
+}
+
+bool
+config_is_child_var(const struct config *cfg, const char *entry)
+{
+	size_t n = strlen(MI_IDENTITY_ENDPOINT_VAR);
+
+	return cfg->graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY &&
+	    strncmp(entry, MI_IDENTITY_ENDPOINT_VAR, n) == 0 && entry[n] == '=';
 }
 
 static void
@@ -1067,6 +1110,62 @@ config_check_certificate(struct cfg_ctx *x)
 		cfg->secret_ref = xstrdup(cfg->certificate_ref);
 }
 
+static const char *
+env_value(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; envp[i] != NULL; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* A managed identity needs no stored credential: the identity endpoint
+ * knows the host.  Settings of the other kinds are refused rather than
+ * silently unused.  On App Service and Container Apps the agent's
+ * IDENTITY_HEADER is a credential, so it goes where secrets go: secretd
+ * keeps it as the env provider's secret and serves it to tokend. */
+static void
+config_check_managed_identity(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+	const char *agent = env_value(x->envp, MI_IDENTITY_ENDPOINT_VAR), *why = NULL;
+	struct mi_endpoint ep;
+
+	if (cfg->graph_credential != GRAPH_CREDENTIAL_MANAGED_IDENTITY) {
+		x->name = cfg->mi_endpoint ? PREFIX "MANAGED_IDENTITY_ENDPOINT"
+					   : PREFIX "MANAGED_IDENTITY_CLIENT_ID";
+		if (cfg->mi_endpoint != NULL || cfg->mi_client_id != NULL)
+			cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is not "
+				     "managed_identity");
+		return;
+	}
+	x->name = PREFIX "GRAPH_SECRET_REF";
+	if (cfg->secret_ref != NULL)
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is managed_identity, which "
+			     "uses no client secret: unset it");
+	x->name = PREFIX "SECRET_PROVIDER";
+	if (cfg->secret_provider != SECRET_PROVIDER_NONE)
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is managed_identity, which "
+			     "needs no secret provider: unset it");
+	if (cfg->mi_endpoint != NULL || (agent == NULL && (cfg->mi_endpoint =
+							     xstrdup(MI_IMDS_ENDPOINT)) != NULL))
+		return;
+	x->name = MI_IDENTITY_ENDPOINT_VAR;
+	if (!mi_endpoint_parse(agent, &ep, &why)) {
+		cfg_error(x, "'%.200s' %s: the managed identity endpoint must be http:// to this "
+			     "host", agent, why);
+		return;
+	}
+	cfg->mi_endpoint = xstrdup(agent);
+	cfg->mi_app_service = true;
+	if (cfg->secret_ref == NULL && cfg->secret_provider == SECRET_PROVIDER_NONE) {
+		cfg->secret_provider = SECRET_PROVIDER_ENV;
+		cfg->secret_ref = xstrdup(MI_IDENTITY_HEADER_VAR);
+	}
+}
+
 static void
 config_check_real(struct cfg_ctx *x)
 {
@@ -1078,6 +1177,7 @@ config_check_real(struct cfg_ctx *x)
 	    "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
 	config_check_certificate(x);
+	config_check_managed_identity(x);
 	config_require(x, PREFIX "GRAPH_SECRET_REF",
 	    cfg->graph_credential == GRAPH_CREDENTIAL_SECRET &&
 		cfg->secret_provider != SECRET_PROVIDER_NONE && cfg->secret_ref == NULL,
@@ -1249,7 +1349,7 @@ config_policy_version(struct config *cfg)
 int
 config_load(struct config *cfg, char *const *envp, struct config_errors *errs)
 {
-	struct cfg_ctx x = { cfg, errs, NULL };
+	struct cfg_ctx x = { cfg, errs, NULL, envp };
 
 	memset(errs, 0, sizeof(*errs));
 	config_defaults(cfg);
@@ -1295,6 +1395,8 @@ config_free(struct config *cfg)
 	free(cfg->paths);
 	free(cfg->secret_ref);
 	free(cfg->certificate_ref);
+	free(cfg->mi_endpoint);
+	free(cfg->mi_client_id);
 	free(cfg->authority);
 	free(cfg->ca_file);
 	free(cfg->audit_file);
@@ -1343,7 +1445,9 @@ config_provider_name(enum secret_provider p)
 const char *
 config_credential_name(enum graph_credential c)
 {
-	return c == GRAPH_CREDENTIAL_CERTIFICATE ? "certificate" : "secret";
+	static const char *names[] = { "secret", "certificate", "managed_identity" };
+
+	return names[c];
 }
 
 bool

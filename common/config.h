@@ -49,11 +49,12 @@ enum tool_names {
 };
 
 /* How tokend proves the application's identity at the login endpoint
- * (MCP_AUTH_BROKER_GRAPH_CREDENTIAL).  federated and managed_identity are
- * names reserved for issue 12 and refused at start for now. */
+ * (MCP_AUTH_BROKER_GRAPH_CREDENTIAL).  federated is a name reserved for
+ * issue 12 and refused at start for now. */
 enum graph_credential {
 	GRAPH_CREDENTIAL_SECRET,      /* client_secret, served by secretd */
 	GRAPH_CREDENTIAL_CERTIFICATE, /* client_assertion, signed by secretd */
+	GRAPH_CREDENTIAL_MANAGED_IDENTITY, /* tokens from the host's identity endpoint */
 };
 
 /* How HTTP callers are authenticated (MCP_AUTH_BROKER_AUTH_MODE). */
@@ -91,6 +92,13 @@ struct config {
 	char *secret_ref;
 	enum graph_credential graph_credential;
 	char *certificate_ref; /* as given; secret_ref is the same then */
+	/* managed_identity: the endpoint asked (MCP_AUTH_BROKER_MANAGED_IDENTITY_ENDPOINT,
+	 * else IDENTITY_ENDPOINT, else IMDS), whether it speaks the App Service
+	 * protocol (IDENTITY_ENDPOINT: secretd holds IDENTITY_HEADER, served as
+	 * the secret), and a user-assigned identity's client id (NULL: system). */
+	char *mi_endpoint;
+	bool mi_app_service;
+	char *mi_client_id;
 	long secret_timeout_s; /* a helper (op, command) is killed after this */
 	long secret_cache_s;   /* how long secretd keeps a resolved secret */
 	char *op_path;	       /* 1password: op, when not found on PATH */
@@ -175,6 +183,9 @@ bool config_scope_allowed(const struct config *cfg, const char *scope);
 
 /* Whether NAME is one of ours: the variables brokerd passes to its children. */
 bool config_is_broker_var(const char *name_eq_value);
+/* Whether brokerd also passes this variable to its children: one the
+ * configuration reads beyond ours (IDENTITY_ENDPOINT, no secret). */
+bool config_is_child_var(const struct config *cfg, const char *name_eq_value);
 
 /* Appends "name: why" to errs, for checks made outside config_load. */
 void config_error_add(struct config_errors *errs, const char *name, const char *fmt, ...)

@@ -156,7 +156,11 @@ secretenv_check(const struct config *cfg, struct config_errors *errs)
 			    "'%s' is not an executable file", cfg->secret_helper);
 		break;
 	case SECRET_PROVIDER_ENV:
-		if (getenv(ref) == NULL)
+		if (getenv(ref) == NULL && cfg->graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY)
+			config_error_add(errs, ref,
+			    "not set, but IDENTITY_ENDPOINT is: App Service and Container Apps set both "
+			    "when a managed identity is enabled (managed identity)");
+		else if (getenv(ref) == NULL)
 			config_error_add(errs, "MCP_AUTH_BROKER_GRAPH_SECRET_REF",
 			    "the environment variable %s is not set", ref);
 		break;

@@ -103,8 +103,12 @@ provider_init(struct provider *p, const struct config *cfg, struct secret_error 
 	case SECRET_PROVIDER_COMMAND:
 		return provider_init_helper(p, cfg, err);
 	case SECRET_PROVIDER_ENV:
-		log_warnx("MCP_AUTH_BROKER_SECRET_PROVIDER=env is for development only: the secret "
-			  "passed through brokerd's environment; use file, command or 1password");
+		/* A managed identity's IDENTITY_HEADER is the agent's own
+		 * variable, not an operator's development shortcut. */
+		if (cfg->graph_credential != GRAPH_CREDENTIAL_MANAGED_IDENTITY)
+			log_warnx("MCP_AUTH_BROKER_SECRET_PROVIDER=env is for development only: the secret "
+				  "passed through brokerd's environment; use file, command or "
+				  "1password");
 		/* Out of our environment (and /proc/PID/environ) at once. */
 		if ((rc = secretenv_take(p->ref, &p->env_secret)) == -1)
 			fatalx("out of guarded memory");

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "mi_endpoint.h"
 
 #define P "MCP_AUTH_BROKER_"
 
@@ -217,7 +218,6 @@ START_TEST(credential_kinds)
 {
 	char *bogus[] = { REAL_ENV, P "GRAPH_CREDENTIAL=password", NULL };
 	char *fed[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", NULL };
-	char *mi[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity", NULL };
 	char *no_ref[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate", NULL };
 	char *no_provider[] = { REAL_ENV, P "GRAPH_CREDENTIAL=certificate",
 		P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
@@ -230,12 +230,92 @@ START_TEST(credential_kinds)
 
 	assert_one_error(bogus, P "GRAPH_CREDENTIAL", "not one of secret, certificate");
 	assert_one_error(fed, P "GRAPH_CREDENTIAL", "not implemented yet");
-	assert_one_error(mi, P "GRAPH_CREDENTIAL", "not implemented yet");
 	assert_one_error(no_ref, P "GRAPH_CERTIFICATE_REF", "required");
 	assert_one_error(no_provider, P "GRAPH_CREDENTIAL", "needs MCP_AUTH_BROKER_SECRET_PROVIDER");
 	assert_one_error(both, P "GRAPH_SECRET_REF", "set, but");
 	assert_one_error(stray, P "GRAPH_CERTIFICATE_REF", "set, but");
 	assert_one_error(bad_shape, P "GRAPH_CERTIFICATE_REF", "not a 1Password secret reference");
+}
+END_TEST
+
+/* A managed identity: IMDS unless IDENTITY_ENDPOINT names the App Service
+ * agent, whose header becomes the env provider's secret (secretd's alone);
+ * no secret setting of the other kinds; endpoints off this host refused. */
+START_TEST(managed_identity)
+{
+	char *imds[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "MANAGED_IDENTITY_CLIENT_ID=3c9b1f4e-2a6d-4b8e-9f70-1d2e3c4b5a69", NULL };
+	char *agent[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		"IDENTITY_ENDPOINT=http://localhost:4141/msi/token", "IDENTITY_HEADER=h", NULL };
+	char *agent_bad[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		"IDENTITY_ENDPOINT=http://10.0.0.4:4141/msi/token", NULL };
+	char *secret[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "GRAPH_SECRET_REF=/etc/secret", NULL };
+	char *provider[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "SECRET_PROVIDER=file", NULL };
+	char *stray[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_SECRET_REF=/etc/secret",
+		P "MANAGED_IDENTITY_ENDPOINT=http://127.0.0.1:1/t", NULL };
+	char *https[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "MANAGED_IDENTITY_ENDPOINT=https://169.254.169.254/metadata/identity/oauth2/token",
+		NULL };
+	char *remote[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "MANAGED_IDENTITY_ENDPOINT=http://example.com/token", NULL };
+	char *guid[] = { REAL_ENV, P "GRAPH_CREDENTIAL=managed_identity",
+		P "MANAGED_IDENTITY_CLIENT_ID=mine", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, imds, &errs), 0);
+	ck_assert_int_eq(cfg.graph_credential, GRAPH_CREDENTIAL_MANAGED_IDENTITY);
+	ck_assert_str_eq(cfg.mi_endpoint, "http://169.254.169.254/metadata/identity/oauth2/token");
+	ck_assert(!cfg.mi_app_service);
+	ck_assert_int_eq(cfg.secret_provider, SECRET_PROVIDER_NONE);
+	ck_assert_ptr_null(cfg.secret_ref);
+	ck_assert_str_eq(cfg.mi_client_id, "3c9b1f4e-2a6d-4b8e-9f70-1d2e3c4b5a69");
+	ck_assert_str_eq(config_credential_name(cfg.graph_credential), "managed_identity");
+	ck_assert(config_is_child_var(&cfg, "IDENTITY_ENDPOINT=http://127.0.0.1/x"));
+	ck_assert(!config_is_child_var(&cfg, "IDENTITY_HEADER=h"));
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, agent, &errs), 0);
+	ck_assert(cfg.mi_app_service);
+	ck_assert_str_eq(cfg.mi_endpoint, "http://localhost:4141/msi/token");
+	ck_assert_int_eq(cfg.secret_provider, SECRET_PROVIDER_ENV);
+	ck_assert_str_eq(cfg.secret_ref, "IDENTITY_HEADER");
+	config_free(&cfg);
+	assert_one_error(agent_bad, "IDENTITY_ENDPOINT", "not on a link-local");
+	assert_one_error(secret, P "GRAPH_SECRET_REF", "set, but");
+	assert_one_error(provider, P "SECRET_PROVIDER", "needs no secret provider");
+	assert_one_error(stray, P "MANAGED_IDENTITY_ENDPOINT", "set, but");
+	assert_one_error(https, P "MANAGED_IDENTITY_ENDPOINT", "not an http:// URL");
+	assert_one_error(remote, P "MANAGED_IDENTITY_ENDPOINT", "not on a link-local");
+	assert_one_error(guid, P "MANAGED_IDENTITY_CLIENT_ID", "not a client id");
+}
+END_TEST
+
+/* Only a literal link-local or loopback host: no name DNS could move. */
+START_TEST(mi_endpoint_shapes)
+{
+	static const char *good[] = { "http://169.254.169.254/metadata/identity/oauth2/token",
+		"http://127.0.0.1:41741/msi/token", "http://localhost:4141/msi/token",
+		"http://[::1]:8080/t", "http://[fe80::1]/t", "http://127.5.6.7/" };
+	static const char *bad[] = { "https://169.254.169.254/t", "http://10.0.0.1/t",
+		"http://example.com/t", "http://169.254.169.254.nip.io/t", "http://[2001:db8::1]/t",
+		"http://u@127.0.0.1/t", "http://127.0.0.1/t?a=b", "http://127.0.0.1/t#f",
+		"http://127.0.0.1", "http://127.0.0.1:0/t", "http://127.0.0.1:99999/t",
+		"http://127.0.0.1:8a/t", "http://127.0.0.1/ t", "http://[::1/t", "http://[::1]x/t",
+		"http://0x7f.1/t", "http://2130706433/t", "" };
+	struct mi_endpoint ep;
+	const char *why;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(mi_endpoint_parse(good[i], &ep, &why), "%s refused", good[i]);
+	ck_assert(mi_endpoint_parse("http://localhost:4141/msi/token", &ep, &why));
+	ck_assert(ep.localhost);
+	ck_assert_int_eq(ep.port, 4141);
+	ck_assert(mi_endpoint_parse("http://169.254.169.254/x", &ep, &why));
+	ck_assert_int_eq(ep.port, 80);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!mi_endpoint_parse(bad[i], &ep, &why), "%s accepted", bad[i]);
 }
 END_TEST
 
@@ -601,6 +681,8 @@ main(void)
 	tcase_add_test(tc, real_mode_requires_identity);
 	tcase_add_test(tc, secret_ref_required_with_provider);
 	tcase_add_test(tc, credential_kinds);
+	tcase_add_test(tc, managed_identity);
+	tcase_add_test(tc, mi_endpoint_shapes);
 	tcase_add_test(tc, certificate_ref_is_the_resolved_reference);
 	tcase_add_test(tc, bad_values_named);
 	tcase_add_test(tc, transport_values);

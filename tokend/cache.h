@@ -37,6 +37,12 @@ struct token_entry {
 	bool awaiting_secret; /* its secret request to secretd is unanswered */
 	bool refresh_failed; /* the last refresh failed while a token remained */
 	uint64_t mint_id;   /* the login's request id on the secretd channel */
+	/* A login retried after a back-off (managed identity): when the next
+	 * attempt starts (monotonic ms, 0: none), the attempts made and when
+	 * the provider timeout budget of the whole login runs out. */
+	int64_t login_retry_at_ms;
+	int64_t login_deadline_ms;
+	int login_attempts;
 	/* Which token this is: counts stores, so that a Graph answer about a
 	 * token can be told from one about its successor. */
 	uint64_t generation;

@@ -293,6 +293,7 @@ xfer_free(struct xfer *x)
 	for (struct curl_slist *l = x->headers; l != NULL; l = l->next)
 		sodium_memzero(l->data, strlen(l->data));
 	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->resolve);
 	if (x->post != NULL) {
 		sodium_memzero(x->post, x->post_len);
 		free(x->post);

@@ -130,7 +130,7 @@ exec_proceed(struct tokend *td, struct exec *x)
 
 /* ---- logins (single flight per cache key) ------------------------------ */
 
-static void
+void
 mint_ask_secret(struct tokend *td, struct token_entry *e, bool fresh)
 {
 	e->mint_id = ++td->next_mint_id;
@@ -147,6 +147,15 @@ mint_begin(struct tokend *td, struct token_entry *e)
 {
 	e->minting = true;
 	e->fresh_secret = false;
+	e->login_attempts = 0;
+	e->login_retry_at_ms = 0;
+	e->login_deadline_ms = mono_ms() + td->cfg.token_provider_timeout_s * 1000;
+	/* IMDS needs no secret: the endpoint knows the host. */
+	if (td->cfg.env != BROKER_ENV_SMOKE &&
+	    td->cfg.graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY && !td->cfg.mi_app_service) {
+		identity_start(td, e, NULL, 0);
+		return;
+	}
 	if (td->secretd.eof) {
 		mint_done(td, e, ERR_SECRET_UNAVAILABLE, "secretd is gone", -1, NULL);
 		return;
@@ -172,6 +181,7 @@ mint_done(struct tokend *td, struct token_entry *e, enum err_code code, const ch
 
 	e->minting = false;
 	e->awaiting_secret = false;
+	e->login_retry_at_ms = 0;
 	if (code == ERR_NONE) {
 		cache_note_success(e);
 	} else {
@@ -196,6 +206,11 @@ mint_with_secret(struct tokend *td, struct token_entry *e, const unsigned char *
 {
 	char token[128];
 
+	if (td->cfg.env != BROKER_ENV_SMOKE &&
+	    td->cfg.graph_credential == GRAPH_CREDENTIAL_MANAGED_IDENTITY) {
+		identity_start(td, e, secret, len);
+		return;
+	}
 	if (td->cfg.env != BROKER_ENV_SMOKE) {
 		oauth_start(td, e, secret, len);
 		return;
@@ -452,12 +467,31 @@ tokend_secretd_lost(struct tokend *td)
 			mint_done(td, e, ERR_SECRET_UNAVAILABLE, "secretd is gone", -1, NULL);
 }
 
+/* A managed-identity login whose back-off has passed tries again; the
+ * agent's header is asked of secretd again rather than kept here. */
+static void
+tokend_login_retries(struct tokend *td, int64_t now)
+{
+	for (struct token_entry *e = td->cache.head; e != NULL; e = e->next) {
+		if (!e->minting || e->login_retry_at_ms == 0 || e->login_retry_at_ms > now)
+			continue;
+		e->login_retry_at_ms = 0;
+		if (!td->cfg.mi_app_service)
+			identity_start(td, e, NULL, 0);
+		else if (td->secretd.eof)
+			mint_done(td, e, ERR_SECRET_UNAVAILABLE, "secretd is gone", -1, NULL);
+		else
+			mint_ask_secret(td, e, false);
+	}
+}
+
 static void
 tokend_timers(struct tokend *td)
 {
 	int64_t now = mono_ms();
 	struct exec *x, *next;
 
+	tokend_login_retries(td, now);
 	for (x = td->calls; x != NULL; x = next) {
 		next = x->next;
 		if (x->answer != NULL && x->due_ms <= now && x->due_ms <= x->deadline_ms) {
@@ -486,6 +520,10 @@ tokend_next_deadline(const struct tokend *td)
 		if (next < 0 || t < next)
 			next = t;
 	}
+	for (const struct token_entry *e = td->cache.head; e != NULL; e = e->next)
+		if (e->minting && e->login_retry_at_ms != 0 &&
+		    (next < 0 || e->login_retry_at_ms < next))
+			next = e->login_retry_at_ms;
 	return next;
 }
 

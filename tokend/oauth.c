@@ -54,8 +54,8 @@ is_alnum(char c)
 }
 
 /* RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
-static bool
-is_b64token(const char *s, size_t len)
+bool
+oauth_is_b64token(const char *s, size_t len)
 {
 	size_t i = 0;
 
@@ -69,8 +69,8 @@ is_b64token(const char *s, size_t len)
 }
 
 /* RFC 6749 type-name: 1*( ALPHA / DIGIT / "-" / "." / "_" ), here at most max long. */
-static bool
-is_type_name(const char *s, size_t max)
+bool
+oauth_is_type_name(const char *s, size_t max)
 {
 	size_t len = strlen(s);
 
@@ -99,7 +99,7 @@ oauth_parse_success(struct json_object *o, char **token, long *expires_in, char 
 		snprintf(msg, msg_len, "login endpoint answer has no access_token");
 		return ERR_PROVIDER_BAD_RESPONSE;
 	}
-	if (!is_b64token(json_object_get_string(at), (size_t)json_object_get_string_len(at))) {
+	if (!oauth_is_b64token(json_object_get_string(at), (size_t)json_object_get_string_len(at))) {
 		wipe_json_string(at);
 		snprintf(msg, msg_len, "login endpoint answer has an access_token that is not a "
 				       "b64token");
@@ -110,7 +110,7 @@ oauth_parse_success(struct json_object *o, char **token, long *expires_in, char 
 		snprintf(msg, msg_len, "login endpoint answer has no usable expires_in");
 		return ERR_PROVIDER_BAD_RESPONSE;
 	}
-	if (type != NULL && !is_type_name(type, type_len - 1)) {
+	if (type != NULL && !oauth_is_type_name(type, type_len - 1)) {
 		wipe_json_string(at);
 		snprintf(msg, msg_len, "login endpoint answer has an unusable token_type");
 		return ERR_PROVIDER_BAD_RESPONSE;

@@ -95,6 +95,8 @@ void mint_done(struct tokend *td, struct token_entry *e, enum err_code code, con
     long retry_after_s, const char *failure_sig);
 /* The login endpoint refused the secret: ask secretd for a fresh one, once. */
 bool mint_retry_with_fresh_secret(struct tokend *td, struct token_entry *e);
+/* Asks secretd for the secret again (a retried managed-identity request). */
+void mint_ask_secret(struct tokend *td, struct token_entry *e, bool fresh);
 
 /* http.c: transfers on the curl multi handle */
 struct xfer {
@@ -102,6 +104,7 @@ struct xfer {
 	void (*done)(struct tokend *td, struct xfer *x, CURLcode rc);
 	void *owner;
 	struct curl_slist *headers; /* wiped before release: one holds the token */
+	struct curl_slist *resolve; /* CURLOPT_RESOLVE pins, or NULL */
 	char *post;		    /* wiped before release: may hold the secret */
 	size_t post_len;
 	struct buf body;
@@ -150,6 +153,22 @@ void jwks_refresh_req(struct tokend *td);
 void jwks_timers(struct tokend *td);
 int64_t jwks_next_deadline(const struct tokend *td);
 void jwks_cleanup(struct tokend *td);
+
+/* RFC 6750 b64token, RFC 6749 type-name (at most max long): what an access
+ * token and its type must be to make an Authorization line. */
+bool oauth_is_b64token(const char *s, size_t len);
+bool oauth_is_type_name(const char *s, size_t max);
+
+/* identity.c: tokens from the managed identity endpoint (IMDS, or the App
+ * Service / Container Apps agent, whose IDENTITY_HEADER secretd serves as
+ * the secret; NULL for IMDS).  Retries 404, 410, 429 and 5xx with back-off
+ * (identity_resume at e->login_retry_at_ms) within the provider timeout. */
+void identity_start(struct tokend *td, struct token_entry *e, const unsigned char *header,
+    size_t len);
+/* Exposed for tests and the fuzzer: classify an identity endpoint answer;
+ * now is the wall clock (expires_on is absolute). */
+enum err_code identity_parse(long status, const char *body, size_t len, int64_t now, char **token,
+    long *expires_in, char *token_type, size_t type_len, char *msg, size_t msg_len);
 
 /* claims.c: the roles claim of an access token that is a JWT */
 /* true and the roles, space-separated, in out when the token is a JWT with

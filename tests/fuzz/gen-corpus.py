@@ -481,6 +481,27 @@ def bearer_seeds():
         "token-payload-len-1-mod-4": b"T" + ("%s.%s.%s" % (h, p + "A" * ((1 - len(p)) % 4), sig)).encode(),
         "token-sig-len-1-mod-4": b"T" + ("%s.%s.%s" % (h, p, sig + "A" * ((1 - len(sig)) % 4))).encode(),
     }
+# ---- fuzz_identity: 2 bytes of status, body --------------------------------
+# IMDS answers its numbers as strings; the App Service agent sends expires_on.
+
+IDENTITY = {
+    "imds-token": oauth(200, {"access_token": "eyJ0eXAiOiJKV1QifQ.e30.c2ln", "client_id": "5e29463d-71da-4fe0-8e69-999b57db23b0",
+                              "expires_in": "3599", "expires_on": "1796000399", "ext_expires_in": "3599",
+                              "not_before": "1795996800", "resource": "https://graph.microsoft.com",
+                              "token_type": "Bearer"}),
+    "agent-token": oauth(200, {"access_token": "eyJ0eXAiOiJKV1QifQ.e30.c2ln", "expires_on": "1796000399",
+                               "resource": "https://graph.microsoft.com", "token_type": "Bearer",
+                               "client_id": "5e29463d-71da-4fe0-8e69-999b57db23b0"}),
+    "agent-token-past": oauth(200, {"access_token": "x", "expires_on": "1000", "token_type": "Bearer"}),
+    "imds-int-expiry": oauth(200, {"access_token": "x", "expires_in": 60}),
+    "identity-not-found": oauth(400, {"error": "invalid_request", "error_description": "Identity not found"}),
+    "no-metadata": oauth(400, {"error": "invalid_request",
+                               "error_description": "Required metadata header not specified"}),
+    "agent-unauthorized": oauth(401, {"statusCode": 401, "message": "Unauthorized request"}),
+    "throttled": oauth(429, {"error": "too_many_requests"}),
+    "updating": oauth(410, b""),
+    "unavailable": oauth(503, b"<html>down</html>"),
+}
 
 
 def main():
@@ -490,6 +511,7 @@ def main():
     write("fuzz_oauth", OAUTH)
     write("fuzz_graph", GRAPH_SEEDS)
     write("fuzz_mcp", MCP)
+    write("fuzz_identity", IDENTITY)
     return 0
 
 
