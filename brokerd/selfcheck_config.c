@@ -278,6 +278,17 @@ check_certificate(struct report *t, const struct config *cfg)
 		report_add(t, VERDICT_OK, "certificate", NULL, "%s", line);
 }
 
+/* The federated credential: the token file's claims as secretd reads them
+ * (secretd --describe-federated; the token never reaches brokerd). */
+static void
+check_federated(struct report *t, const struct config *cfg)
+{
+	struct federated_check fc;
+
+	secrets_federated_describe(cfg, &fc);
+	secrets_federated_report(t, cfg, &fc);
+}
+
 static void
 check_provider(struct report *t, const struct config *cfg)
 {
@@ -317,8 +328,12 @@ check_provider(struct report *t, const struct config *cfg)
 		    cfg->secret_ref);
 		break;
 	default:
-		report_add(t, VERDICT_OK, "secret provider", NULL,
-		    "none: every token request fails secret.unavailable");
+		if (cfg->graph_credential == GRAPH_CREDENTIAL_FEDERATED)
+			report_add(t, VERDICT_OK, "secret provider", NULL,
+			    "none: the federated credential reads AZURE_FEDERATED_TOKEN_FILE");
+		else
+			report_add(t, VERDICT_OK, "secret provider", NULL,
+			    "none: every token request fails secret.unavailable");
 		break;
 	}
 }
@@ -444,6 +459,7 @@ selfcheck_config(bool json)
 		check_settings(&t, &cfg);
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
+		check_federated(&t, &cfg);
 		check_api_keys(&t, &cfg);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {

@@ -269,6 +269,7 @@ ready_report(struct ready *r)
 		report_add(&r->t, VERDICT_OK, "secret", NULL, "fingerprint %s (provider %s)",
 		    r->b->secret_fingerprint, r->b->secret_provider);
 	ready_certificate(&r->t, r->b);
+	secrets_federated_report(&r->t, cfg, &r->b->federated);
 	if (smoke)
 		report_add(&r->t, VERDICT_WARN, "credentials",
 		    "set MCP_AUTH_BROKER_ENV to dev, staging or prod with a secret provider to "

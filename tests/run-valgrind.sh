@@ -49,7 +49,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_secretd_providers.py" \
 	"test_tokend_http.py WireTests AuthFailureTests" \
 	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py" \
-	"test_certificate.py CertificateLogin SecretdMonitor" "test_systemd.py NotifyTests"; do
+	"test_certificate.py CertificateLogin SecretdMonitor" \
+	"test_federated.py FederatedLogin FederatedFile SecretdMonitor" "test_systemd.py NotifyTests"; do
 	set -- $t
 	file=$1
 	shift
