@@ -43,6 +43,8 @@ TOKEN_NAME = "azure-identity-token"
 # A leak-scan marker inside every token's claims: a decoded token in any
 # output shows it in clear.
 MARKER = "MARKER_FEDERATED_TOKEN_"
+# Under valgrind (tests/run-valgrind.sh) tokend's TLS handshake with the
+# mock takes seconds: logins get more time there, and only there.
 SLOW = 4 if os.environ.get("MAB_WRAPPER") else 1
 # common/ipc.h
 MSG_ASSERTION_REQ, MSG_ASSERTION_ANS = 20, 21
@@ -151,6 +153,8 @@ class FederatedCase(tth.TokendHttpCase):
         del env["MCP_AUTH_BROKER_SECRET_PROVIDER"]
         env["MCP_AUTH_BROKER_GRAPH_CREDENTIAL"] = "federated"
         env["AZURE_FEDERATED_TOKEN_FILE"] = self.volume.path
+        if SLOW > 1:
+            env["MCP_AUTH_BROKER_TOKEN_PROVIDER_TIMEOUT_SECONDS"] = str(4 * SLOW)
         env.update(extra or {})
         return env
 
