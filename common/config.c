@@ -1020,10 +1020,13 @@ static void
 config_check_real(struct cfg_ctx *x)
 {
 	struct config *cfg = x->cfg;
+	bool fed = cfg->graph_credential == GRAPH_CREDENTIAL_FEDERATED;
 
 	config_check_federated(x);
-	config_require(x, PREFIX "TENANT_ID", cfg->tenant_id == NULL, "outside smoke mode");
-	config_require(x, PREFIX "GRAPH_CLIENT_ID", cfg->client_id == NULL, "outside smoke mode");
+	config_require(x, PREFIX "TENANT_ID", cfg->tenant_id == NULL,
+	    fed ? "outside smoke mode (or AZURE_TENANT_ID)" : "outside smoke mode");
+	config_require(x, PREFIX "GRAPH_CLIENT_ID", cfg->client_id == NULL,
+	    fed ? "outside smoke mode (or AZURE_CLIENT_ID)" : "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_GRAPH_RESOURCES", cfg->resources.n == 0,
 	    "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
