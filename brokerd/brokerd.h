@@ -130,6 +130,22 @@ struct call {
 	struct call *next;
 };
 
+/* A federated token's public claims, as secretd read them: never the token. */
+struct federated_claims {
+	char iss[256];
+	char sub[256];
+	char aud[256];
+	char exp[32]; /* RFC 3339, UTC */
+	int64_t exp_unix;
+};
+/* What --check and --ready report of the federated token file. */
+struct federated_check {
+	bool described; /* false: not the federated credential (or smoke mode) */
+	bool ok;
+	struct federated_claims claims;
+	char why[512];
+};
+
 struct broker {
 	struct config cfg;
 	struct child secretd;
@@ -161,6 +177,7 @@ struct broker {
 	char secret_provider[16];
 	struct msg_cert_info cert; /* certificate credential: as secretd last
 				    * reported it; cert.sha1 "" until then */
+	struct federated_check federated; /* --ready, federated credential */
 };
 
 /* children.c */
@@ -195,6 +212,20 @@ bool secrets_cert_line(const struct msg_cert_info *c, int64_t now, char *out, si
  * certificate's public facts; -1 with why when it could not. */
 int secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
     size_t len);
+struct report;
+/* brokerd --check and --ready with a federated credential: runs secretd
+ * --describe-federated (the token file is read there, never here); -1
+ * with why when the file is missing, unreadable, refused, not a JWT or
+ * expired. */
+int secrets_describe_federated(const struct config *cfg, struct federated_claims *fc, char *why,
+    size_t len);
+/* Reads it through secretd, before brokerd's sandbox (which allows no
+ * process): --ready does so before it starts the children. */
+void secrets_federated_describe(const struct config *cfg, struct federated_check *fc);
+/* Its --check / --ready lines: issuer, subject, audience and expiry, or
+ * the failure. */
+void secrets_federated_report(struct report *t, const struct config *cfg,
+    const struct federated_check *fc);
 
 /* session.c */
 /* A new session at the head of b->sessions; the descriptors become its own. */

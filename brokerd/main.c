@@ -577,8 +577,12 @@ main(int argc, char **argv)
 		selfcheck_fork(a.check == OPT_HEALTH ? SELFCHECK_HEALTH : SELFCHECK_SMOKE_E2E, &b.cfg);
 		spawner = getppid();
 	}
-	if (a.check == OPT_READY)
+	if (a.check == OPT_READY) {
 		selfcheck_ready_programs(&b.cfg, a.json); /* a missing child is a failed check, not a crash */
+		/* secretd reads the federated token file for the report now: the
+		 * sandbox allows no process. */
+		secrets_federated_describe(&b.cfg, &b.federated);
+	}
 	log_set_level(b.cfg.log_level);
 	secrets_take(&b);
 	if (b.cfg.env == BROKER_ENV_SMOKE)

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "msg.h"
 #include "proc.h"
+#include "report.h"
 #include "secretenv.h"
 #include "timeutil.h"
 
@@ -147,7 +148,8 @@ secrets_dispatch(struct broker *b, const struct ipc_msg *m)
 	}
 }
 
-/* ---- brokerd --check: the certificate, as secretd reads it --------------- */
+/* ---- brokerd --check: the certificate or federated token, as secretd
+ * reads it ---------------------------------------------------------------- */
 
 /* secretd's environment for a one-shot run: what children.c gives it. */
 static char **
@@ -167,7 +169,7 @@ describe_environ(const struct config *cfg)
 }
 
 static pid_t
-describe_spawn(const struct config *cfg, int *in_fd, int *out_fd)
+describe_spawn(const struct config *cfg, const char *what, int *in_fd, int *out_fd)
 {
 	int in[2], out[2];
 	char path[4096];
@@ -180,7 +182,7 @@ describe_spawn(const struct config *cfg, int *in_fd, int *out_fd)
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
-		char *const argv[] = { path, "--describe-certificate", NULL };
+		char *const argv[] = { path, (char *)what, NULL };
 		if (dup2(in[0], STDIN_FILENO) == -1 || dup2(out[1], STDOUT_FILENO) == -1)
 			_exit(127);
 		proc_close_from(STDERR_FILENO + 1);
@@ -236,26 +238,24 @@ describe_parse(char *text, struct msg_cert_info *ci, char *why, size_t len)
 	}
 }
 
-int
-secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
-    size_t len)
+/* Runs secretd with what (--describe-certificate, --describe-federated)
+ * and returns what it printed in text. */
+static void
+describe_run(const struct config *cfg, const char *what, char *text, size_t cap)
 {
 	int64_t deadline = mono_ms() + (cfg->secret_timeout_s + 5) * 1000;
-	char text[2048];
 	size_t n = 0;
 	bool eof = false;
 	int in, out, status;
-	pid_t pid = describe_spawn(cfg, &in, &out);
+	pid_t pid = describe_spawn(cfg, what, &in, &out);
 
-	memset(ci, 0, sizeof(*ci));
-	snprintf(why, len, "secretd --describe-certificate gave no answer");
 	describe_send_op_token(cfg, in);
-	while (n < sizeof(text) - 1) {
+	while (n < cap - 1) {
 		struct pollfd pfd = { out, POLLIN, 0 };
 		ssize_t r;
 		if (poll(&pfd, 1, poll_timeout_ms(deadline)) <= 0)
 			break;
-		if ((r = read(out, text + n, sizeof(text) - 1 - n)) <= 0) {
+		if ((r = read(out, text + n, cap - 1 - n)) <= 0) {
 			eof = r == 0;
 			break;
 		}
@@ -267,6 +267,86 @@ secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci,
 		kill(pid, SIGKILL); /* out of time, or talking too much */
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
+}
+
+int
+secrets_describe_certificate(const struct config *cfg, struct msg_cert_info *ci, char *why,
+    size_t len)
+{
+	char text[2048];
+
+	memset(ci, 0, sizeof(*ci));
+	snprintf(why, len, "secretd --describe-certificate gave no answer");
+	describe_run(cfg, "--describe-certificate", text, sizeof(text));
 	describe_parse(text, ci, why, len);
 	return ci->sha1[0] != '\0' && ci->sha256[0] != '\0' ? 0 : -1;
+}
+
+int
+secrets_describe_federated(const struct config *cfg, struct federated_claims *fc, char *why,
+    size_t len)
+{
+	char text[2048], *save = NULL;
+
+	memset(fc, 0, sizeof(*fc));
+	snprintf(why, len, "secretd --describe-federated gave no answer");
+	describe_run(cfg, "--describe-federated", text, sizeof(text));
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (eq == NULL)
+			continue;
+		*eq++ = '\0';
+		if (strcmp(line, "iss") == 0)
+			snprintf(fc->iss, sizeof(fc->iss), "%s", eq);
+		else if (strcmp(line, "sub") == 0)
+			snprintf(fc->sub, sizeof(fc->sub), "%s", eq);
+		else if (strcmp(line, "aud") == 0)
+			snprintf(fc->aud, sizeof(fc->aud), "%s", eq);
+		else if (strcmp(line, "exp") == 0)
+			snprintf(fc->exp, sizeof(fc->exp), "%s", eq);
+		else if (strcmp(line, "exp_unix") == 0)
+			fc->exp_unix = strtoll(eq, NULL, 10);
+		else if (strcmp(line, "error") == 0)
+			snprintf(why, len, "%s", eq);
+	}
+	return fc->exp_unix > 0 ? 0 : -1;
+}
+
+/* The audience Entra ID expects of a federated token unless the federated
+ * identity credential names another. */
+#define FEDERATED_AUDIENCE "api://AzureADTokenExchange"
+
+void
+secrets_federated_describe(const struct config *cfg, struct federated_check *fc)
+{
+	memset(fc, 0, sizeof(*fc));
+	if (cfg->env == BROKER_ENV_SMOKE || cfg->graph_credential != GRAPH_CREDENTIAL_FEDERATED)
+		return;
+	fc->described = true;
+	fc->ok = secrets_describe_federated(cfg, &fc->claims, fc->why, sizeof(fc->why)) == 0;
+}
+
+void
+secrets_federated_report(struct report *t, const struct config *cfg,
+    const struct federated_check *fc)
+{
+	const struct federated_claims *c = &fc->claims;
+
+	if (!fc->described)
+		return;
+	if (!fc->ok) {
+		report_add(t, VERDICT_FAIL, "federated token",
+		    "check AZURE_FEDERATED_TOKEN_FILE and the projected service-account token (or "
+		    "CI OIDC token) it names",
+		    "%s", fc->why);
+		return;
+	}
+	report_add(t, VERDICT_OK, "federated token", NULL,
+	    "%s: issuer %s, subject %s, audience %s, expires %s (re-read for every login)",
+	    cfg->federated_token_file, c->iss, c->sub, c->aud, c->exp);
+	if (strcmp(c->aud, FEDERATED_AUDIENCE) != 0)
+		report_add(t, VERDICT_WARN, "federated token",
+		    "project the token with audience " FEDERATED_AUDIENCE ", or name this "
+		    "audience in the federated identity credential",
+		    "audience %s is not " FEDERATED_AUDIENCE, c->aud);
 }

@@ -294,6 +294,17 @@ check_managed_identity(struct report *t, const struct config *cfg)
 	    cfg->mi_app_service ? " (IDENTITY_HEADER held by secretd)" : "");
 }
 
+/* The federated credential: the token file's claims as secretd reads them
+ * (secretd --describe-federated; the token never reaches brokerd). */
+static void
+check_federated(struct report *t, const struct config *cfg)
+{
+	struct federated_check fc;
+
+	secrets_federated_describe(cfg, &fc);
+	secrets_federated_report(t, cfg, &fc);
+}
+
 static void
 check_provider(struct report *t, const struct config *cfg)
 {
@@ -337,8 +348,12 @@ check_provider(struct report *t, const struct config *cfg)
 		    cfg->secret_ref);
 		break;
 	default:
-		report_add(t, VERDICT_OK, "secret provider", NULL,
-		    "none: every token request fails secret.unavailable");
+		if (cfg->graph_credential == GRAPH_CREDENTIAL_FEDERATED)
+			report_add(t, VERDICT_OK, "secret provider", NULL,
+			    "none: the federated credential reads AZURE_FEDERATED_TOKEN_FILE");
+		else
+			report_add(t, VERDICT_OK, "secret provider", NULL,
+			    "none: every token request fails secret.unavailable");
 		break;
 	}
 }
@@ -503,6 +518,7 @@ selfcheck_config(bool json, const char *http)
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
 		check_managed_identity(&t, &cfg);
+		check_federated(&t, &cfg);
 		check_api_keys(&t, &cfg);
 		check_oauth(&t, &cfg);
 		check_http(&t, &cfg, http);

@@ -273,6 +273,7 @@ ready_report(struct ready *r)
 		report_add(&r->t, VERDICT_OK, "credential", NULL, "managed identity (%s%s) via %s",
 		    cfg->mi_client_id ? "user-assigned, client id " : "system-assigned",
 		    cfg->mi_client_id ? cfg->mi_client_id : "", cfg->mi_endpoint);
+	secrets_federated_report(&r->t, cfg, &r->b->federated);
 	if (smoke)
 		report_add(&r->t, VERDICT_WARN, "credentials",
 		    "set MCP_AUTH_BROKER_ENV to dev, staging or prod with a secret provider to "

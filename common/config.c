@@ -370,11 +370,10 @@ set_credential(struct cfg_ctx *x, const char *v)
 		x->cfg->graph_credential = GRAPH_CREDENTIAL_SECRET;
 	} else if (strcmp(v, "certificate") == 0) {
 		x->cfg->graph_credential = GRAPH_CREDENTIAL_CERTIFICATE;
+	} else if (strcmp(v, "federated") == 0) {
+		x->cfg->graph_credential = GRAPH_CREDENTIAL_FEDERATED;
 	} else if (strcmp(v, "managed_identity") == 0) {
 		x->cfg->graph_credential = GRAPH_CREDENTIAL_MANAGED_IDENTITY;
-	} else if (strcmp(v, "federated") == 0) {
-		cfg_error(x, "'%s' is not implemented yet: use secret, certificate or "
-			     "managed_identity", v);
 	} else {
 		cfg_error(x, "'%s' is not one of secret, certificate, federated, managed_identity", v);
 	}
@@ -858,10 +857,38 @@ cfg_var_find(const char *entry, size_t namelen)
 	return NULL;
 }
 
+/* The workload-identity webhook's variables (config_check_federated). */
+static const char *const azure_vars[] = { AZURE_FEDERATED_TOKEN_FILE_VAR, AZURE_CLIENT_ID_VAR,
+	AZURE_TENANT_ID_VAR, AZURE_AUTHORITY_HOST_VAR };
+
+/* The value of name in envp, or NULL. */
+static const char *
+env_value(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; envp[i] != NULL; i++)
+		if (strncmp(envp[i], name, len) == 0 && envp[i][len] == '=')
+			return envp[i] + len + 1;
+	return NULL;
+}
+
+static bool
+is_azure_var(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(azure_vars) / sizeof(azure_vars[0]); i++)
+		if (strlen(azure_vars[i]) == len && strncmp(name, azure_vars[i], len) == 0)
+			return true;
+	return false;
+}
+
 bool
 config_is_broker_var(const char *entry)
 {
-	return strncmp(entry, PREFIX, strlen(PREFIX)) == 0;
+	const char *eq = strchr(entry, '=');
+
+	return strncmp(entry, PREFIX, strlen(PREFIX)) == 0 ||
+	    (eq != NULL && is_azure_var(entry, (size_t)(eq - entry)));
 }
 
 bool
@@ -951,7 +978,7 @@ config_read_env(struct cfg_ctx *x, char *const *envp)
 		const struct cfg_var *var;
 		char name[128];
 
-		if (eq == NULL || !config_is_broker_var(envp[i]))
+		if (eq == NULL || strncmp(envp[i], PREFIX, strlen(PREFIX)) != 0)
 			continue;
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - envp[i]), envp[i]);
 		x->name = name;
@@ -1040,7 +1067,7 @@ config_env_ref_valid(const char *ref)
 	if (strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != len)
 		return false;
 	/* Our own variables reach tokend too: the secret must not be one. */
-	return strncmp(ref, PREFIX, strlen(PREFIX)) != 0;
+	return strncmp(ref, PREFIX, strlen(PREFIX)) != 0 && !is_azure_var(ref, len);
 }
 
 /* Each provider's reference has a shape; a wrong one is an operator's
@@ -1110,17 +1137,6 @@ config_check_certificate(struct cfg_ctx *x)
 		cfg->secret_ref = xstrdup(cfg->certificate_ref);
 }
 
-static const char *
-env_value(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (size_t i = 0; envp[i] != NULL; i++)
-		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
-			return envp[i] + n + 1;
-	return NULL;
-}
-
 /* A managed identity needs no stored credential: the identity endpoint
  * knows the host.  Settings of the other kinds are refused rather than
  * silently unused.  On App Service and Container Apps the agent's
@@ -1166,13 +1182,74 @@ config_check_managed_identity(struct cfg_ctx *x)
 	}
 }
 
+/* AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_AUTHORITY_HOST: what the
+ * workload-identity webhook injects, used where our own variable is not
+ * set (set to a bad value, it has been reported already).  With the
+ * federated credential only: an AZURE_CLIENT_ID injected for another
+ * purpose must not change which application a secret logs in as. */
+static void
+config_federated_fill(struct cfg_ctx *x)
+{
+	static const struct {
+		const char *ours, *azure;
+		void (*set)(struct cfg_ctx *, const char *);
+	} fills[] = {
+		{ PREFIX "GRAPH_CLIENT_ID", AZURE_CLIENT_ID_VAR, set_client_id },
+		{ PREFIX "TENANT_ID", AZURE_TENANT_ID_VAR, set_tenant },
+		{ PREFIX "AUTHORITY", AZURE_AUTHORITY_HOST_VAR, set_authority },
+	};
+
+	for (size_t i = 0; i < sizeof(fills) / sizeof(fills[0]); i++) {
+		const char *v = env_value(x->envp, fills[i].azure);
+		if (v == NULL || env_value(x->envp, fills[i].ours) != NULL)
+			continue;
+		x->name = fills[i].azure;
+		fills[i].set(x, v);
+	}
+}
+
+/* The federated credential: secretd reads the token file the kubelet (or
+ * the CI runner) writes and rotates; no provider resolves anything, so a
+ * provider or a reference set as well would be ignored, and is refused
+ * rather than silently unused. */
+static void
+config_check_federated(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+	const char *file;
+
+	if (cfg->graph_credential != GRAPH_CREDENTIAL_FEDERATED)
+		return;
+	config_federated_fill(x);
+	x->name = AZURE_FEDERATED_TOKEN_FILE_VAR;
+	if ((file = env_value(x->envp, AZURE_FEDERATED_TOKEN_FILE_VAR)) == NULL)
+		cfg_error(x, "required when MCP_AUTH_BROKER_GRAPH_CREDENTIAL is federated: the "
+			     "path of the federated token file (the workload-identity webhook sets "
+			     "it)");
+	else if (file[0] != '/' || has_ctl(file) || strlen(file) > 1024)
+		cfg_error(x, "'%s' is not an absolute path", file);
+	else
+		cfg->federated_token_file = xstrdup(file);
+	x->name = PREFIX "SECRET_PROVIDER";
+	if (cfg->secret_provider != SECRET_PROVIDER_NONE)
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is federated, which reads "
+			     "AZURE_FEDERATED_TOKEN_FILE: unset it");
+	x->name = PREFIX "GRAPH_SECRET_REF";
+	if (cfg->secret_ref != NULL)
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is federated: unset it");
+}
+
 static void
 config_check_real(struct cfg_ctx *x)
 {
 	struct config *cfg = x->cfg;
+	bool fed = cfg->graph_credential == GRAPH_CREDENTIAL_FEDERATED;
 
-	config_require(x, PREFIX "TENANT_ID", cfg->tenant_id == NULL, "outside smoke mode");
-	config_require(x, PREFIX "GRAPH_CLIENT_ID", cfg->client_id == NULL, "outside smoke mode");
+	config_check_federated(x);
+	config_require(x, PREFIX "TENANT_ID", cfg->tenant_id == NULL,
+	    fed ? "outside smoke mode (or AZURE_TENANT_ID)" : "outside smoke mode");
+	config_require(x, PREFIX "GRAPH_CLIENT_ID", cfg->client_id == NULL,
+	    fed ? "outside smoke mode (or AZURE_CLIENT_ID)" : "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_GRAPH_RESOURCES", cfg->resources.n == 0,
 	    "outside smoke mode");
 	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
@@ -1338,9 +1415,17 @@ config_policy_version(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_paths; i++) {
 		HASH_STR(cfg->paths[i].method ? cfg->paths[i].method : "*");
 		HASH_STR(cfg->paths[i].pattern);
-		HASH_STR(cfg->paths[i].role ? cfg->paths[i].role : "");
+		/* Hashed only when set: a policy without per-caller rules keeps
+		 * the version it had before they existed. */
+		if (cfg->paths[i].role != NULL) {
+			HASH_STR("role");
+			HASH_STR(cfg->paths[i].role);
+		}
 	}
-	HASH_STR(cfg->mutations_required_role ? cfg->mutations_required_role : "");
+	if (cfg->mutations_required_role != NULL) {
+		HASH_STR("mutations_role");
+		HASH_STR(cfg->mutations_required_role);
+	}
 #undef HASH_STR
 	crypto_generichash_final(&st, h, sizeof(h));
 	sodium_bin2hex(cfg->policy_version, sizeof(cfg->policy_version), h, sizeof(h));
@@ -1397,6 +1482,7 @@ config_free(struct config *cfg)
 	free(cfg->certificate_ref);
 	free(cfg->mi_endpoint);
 	free(cfg->mi_client_id);
+	free(cfg->federated_token_file);
 	free(cfg->authority);
 	free(cfg->ca_file);
 	free(cfg->audit_file);
@@ -1445,9 +1531,15 @@ config_provider_name(enum secret_provider p)
 const char *
 config_credential_name(enum graph_credential c)
 {
-	static const char *names[] = { "secret", "certificate", "managed_identity" };
+	static const char *names[] = { "secret", "certificate", "federated", "managed_identity" };
 
 	return names[c];
+}
+
+bool
+config_credential_is_assertion(enum graph_credential c)
+{
+	return c == GRAPH_CREDENTIAL_CERTIFICATE || c == GRAPH_CREDENTIAL_FEDERATED;
 }
 
 bool

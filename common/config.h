@@ -49,13 +49,22 @@ enum tool_names {
 };
 
 /* How tokend proves the application's identity at the login endpoint
- * (MCP_AUTH_BROKER_GRAPH_CREDENTIAL).  federated is a name reserved for
- * issue 12 and refused at start for now. */
+ * (MCP_AUTH_BROKER_GRAPH_CREDENTIAL). */
 enum graph_credential {
 	GRAPH_CREDENTIAL_SECRET,      /* client_secret, served by secretd */
 	GRAPH_CREDENTIAL_CERTIFICATE, /* client_assertion, signed by secretd */
+	GRAPH_CREDENTIAL_FEDERATED,   /* client_assertion: the token file secretd reads */
 	GRAPH_CREDENTIAL_MANAGED_IDENTITY, /* tokens from the host's identity endpoint */
 };
+
+/* Workload identity federation: the variables the Azure workload-identity
+ * webhook injects (AKS) and other OIDC set-ups use.  Read only with the
+ * federated credential; the AZURE_* identity ones fill the broker's own
+ * only when those are unset. */
+#define AZURE_FEDERATED_TOKEN_FILE_VAR "AZURE_FEDERATED_TOKEN_FILE"
+#define AZURE_CLIENT_ID_VAR "AZURE_CLIENT_ID"
+#define AZURE_TENANT_ID_VAR "AZURE_TENANT_ID"
+#define AZURE_AUTHORITY_HOST_VAR "AZURE_AUTHORITY_HOST"
 
 /* How HTTP callers are authenticated (MCP_AUTH_BROKER_AUTH_MODE). */
 enum auth_mode {
@@ -99,6 +108,7 @@ struct config {
 	char *mi_endpoint;
 	bool mi_app_service;
 	char *mi_client_id;
+	char *federated_token_file; /* federated: AZURE_FEDERATED_TOKEN_FILE, absolute */
 	long secret_timeout_s; /* a helper (op, command) is killed after this */
 	long secret_cache_s;   /* how long secretd keeps a resolved secret */
 	char *op_path;	       /* 1password: op, when not found on PATH */
@@ -178,10 +188,16 @@ void config_load_or_exit(struct config *cfg);
 const char *config_env_name(enum broker_env env);
 const char *config_provider_name(enum secret_provider p);
 const char *config_credential_name(enum graph_credential c);
+/* Whether tokend logs in with a client assertion secretd makes (signed with
+ * the certificate's key, or the federated token read from its file) rather
+ * than with a client secret secretd serves. */
+bool config_credential_is_assertion(enum graph_credential c);
 bool config_resource_allowed(const struct config *cfg, const char *resource);
 bool config_scope_allowed(const struct config *cfg, const char *scope);
 
-/* Whether NAME is one of ours: the variables brokerd passes to its children. */
+/* Whether NAME is one of ours: the variables brokerd passes to its children
+ * (MCP_AUTH_BROKER_* and the four AZURE_* workload-identity ones, which are
+ * no secret: the token is in the file one of them names). */
 bool config_is_broker_var(const char *name_eq_value);
 /* Whether brokerd also passes this variable to its children: one the
  * configuration reads beyond ours (IDENTITY_ENDPOINT, no secret). */

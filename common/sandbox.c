@@ -178,7 +178,9 @@ static const struct sc_rule rules_secretd[] = {
 	/* Reaping the launcher at the end. */
 	ALLOW(wait4),
 	/* The file provider: the secret file (or systemd credential) opened
-	 * read-only, its owner, mode and POSIX ACL checked. */
+	 * read-only, its owner, mode and POSIX ACL checked; the federated
+	 * credential's token file, opened the same way for every login (no
+	 * Landlock here: the kubelet's symlinks lead anywhere in the volume). */
 	ALLOW_IF(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, RDONLY_MASK, O_RDONLY)),
 	ALLOW(fgetxattr),
 };

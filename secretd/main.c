@@ -9,8 +9,9 @@
  *
  * Channels: brokerd on descriptor 3 (OP_TOKEN once, first; SECRET_INFO and
  * CERT_INFO out), tokend on descriptor 4 (SECRET_REQ in, SECRET_ANS or
- * SECRET_ERR out; with a certificate credential ASSERTION_REQ in,
- * ASSERTION_ANS or SECRET_ERR out: the key only signs, it is never served).  A request for a secret from brokerd, or for anything
+ * SECRET_ERR out; with a certificate or federated credential ASSERTION_REQ
+ * in, ASSERTION_ANS or SECRET_ERR out: the key only signs, it is never
+ * served; the federated token is read from its file for each request).  A request for a secret from brokerd, or for anything
  * but the configured reference from tokend, is refused and logged: either
  * means that process is no longer what it should be. */
 #include "buildconf.h"
@@ -50,6 +51,7 @@ struct secretd {
 	struct secret_cache cache;
 	struct launcher launcher; /* 1password, command: runs the helper */
 	bool certificate;	  /* the credential is a certificate: sign, never serve */
+	bool assertion;		  /* certificate or federated: ASSERTION_REQ only */
 	struct cert_key cert;	  /* loaded from the cached PEM when certificate */
 	char token_url[1024];	  /* the assertions' aud, from our own configuration */
 };
@@ -170,21 +172,46 @@ secretd_answer_assertion(struct secretd *sd, uint64_t id, bool refresh)
 	    refresh ? " (refresh asked)" : "");
 }
 
+/* The federated credential: the token file as it is now, checked, for
+ * every request (the kubelet rotates it; a refresh changes nothing then). */
+static void
+secretd_answer_federated(struct secretd *sd, uint64_t id)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	struct federated_info info;
+	char jwt[MSG_ASSERTION_MAX + 2];
+	size_t len = 0;
+
+	if (federated_read(sd->cfg.federated_token_file, (int64_t)time(NULL), jwt, sizeof(jwt),
+		&len, &info, &err) == -1) {
+		secretd_send_error(&sd->tokend, id, err.code, err.message);
+		return;
+	}
+	msg_assertion_ans_send(&sd->tokend, id, jwt, len);
+	sodium_memzero(jwt, sizeof(jwt));
+	log_debug("assertion request %llu answered with the federated token (iss %s, sub %s, "
+		  "exp %lld)",
+	    (unsigned long long)id, info.iss, info.sub, (long long)info.exp);
+}
+
 /* Each credential has its one request: a client secret is served, a
- * certificate's key only signs.  The other request is refused, and said
- * so: tokend asking for the key itself is not what it should be. */
+ * certificate's key only signs, a federated token goes out only as the
+ * client assertion.  The other request is refused, and said so: tokend
+ * asking for the key itself is not what it should be. */
 static bool
 secretd_request_fits(struct secretd *sd, const struct ipc_msg *m)
 {
 	bool assertion = m->hdr.type == MSG_ASSERTION_REQ;
 
-	if (assertion == sd->certificate)
+	if (assertion == sd->assertion)
 		return true;
 	log_warnx("refused %s %llu from tokend: the credential is a %s",
 	    ipc_type_name(m->hdr.type), (unsigned long long)m->hdr.id,
 	    config_credential_name(sd->cfg.graph_credential));
 	secretd_send_error(&sd->tokend, m->hdr.id, ERR_SECRET_ACCESS_DENIED,
 	    sd->certificate ? "the credential is a certificate: its key is never served"
+	    : sd->assertion ? "the credential is federated: its token goes out only as a client "
+			      "assertion"
 			    : "the credential is a client secret: there is no certificate to sign with");
 	return false;
 }
@@ -212,7 +239,9 @@ secretd_dispatch_tokend(struct secretd *sd, const struct ipc_msg *m)
 	}
 	if (!secretd_request_fits(sd, m))
 		return;
-	if (sd->certificate)
+	if (sd->cfg.graph_credential == GRAPH_CREDENTIAL_FEDERATED)
+		secretd_answer_federated(sd, m->hdr.id);
+	else if (sd->certificate)
 		secretd_answer_assertion(sd, m->hdr.id, refresh);
 	else
 		secretd_answer_secret(sd, m->hdr.id, refresh);
@@ -331,6 +360,7 @@ secretd_start(struct secretd *sd)
 	secret_cache_init(&sd->cache, sd->cfg.secret_cache_s, mono_ms);
 	/* config.c makes smoke mode's credential a secret. */
 	sd->certificate = sd->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE;
+	sd->assertion = config_credential_is_assertion(sd->cfg.graph_credential);
 	if (sd->certificate) {
 		snprintf(sd->token_url, sizeof(sd->token_url), "%s/%s/oauth2/v2.0/token",
 		    sd->cfg.authority, sd->cfg.tenant_id);
@@ -418,6 +448,40 @@ secretd_describe_certificate(void)
 	return rc;
 }
 
+/* secretd --describe-federated, run by brokerd --check and --ready: reads
+ * the federated token file as a running secretd would and prints its public
+ * claims (iss, sub, aud, exp) on stdout, one name=value line each, or
+ * error=<code>: <message>.  Never the token. */
+static int
+secretd_describe_federated(void)
+{
+	struct secret_error err = { ERR_NONE, "" };
+	struct federated_info info;
+	struct config cfg;
+	char jwt[MSG_ASSERTION_MAX + 2], when[32];
+	size_t len = 0;
+	int rc = 1;
+
+	config_load_or_exit(&cfg);
+	log_set_level(cfg.log_level);
+	if (cfg.graph_credential != GRAPH_CREDENTIAL_FEDERATED || cfg.env == BROKER_ENV_SMOKE) {
+		printf("error=the credential is not federated\n");
+	} else if (federated_read(cfg.federated_token_file, (int64_t)time(NULL), jwt, sizeof(jwt),
+		       &len, &info, &err) == 0) {
+		time_t t = (time_t)info.exp;
+		struct tm tm;
+		sodium_memzero(jwt, sizeof(jwt));
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		printf("iss=%s\nsub=%s\naud=%s\nexp=%s\nexp_unix=%lld\n", info.iss, info.sub,
+		    info.aud, when, (long long)info.exp);
+		rc = 0;
+	} else {
+		printf("error=%s: %s\n", err_name(err.code), err.message);
+	}
+	config_free(&cfg);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -431,11 +495,18 @@ main(int argc, char **argv)
 			fatalx("sodium_init failed");
 		return secretd_describe_certificate();
 	}
+	if (argc == 2 && strcmp(argv[1], "--describe-federated") == 0) {
+		proc_harden("secretd");
+		if (sodium_init() < 0)
+			fatalx("sodium_init failed");
+		return secretd_describe_federated();
+	}
 	proc_child_init("secretd");
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
 	if (argc != 1)
-		fatalx("usage: secretd (started by brokerd), or secretd --describe-certificate");
+		fatalx("usage: secretd (started by brokerd), or secretd --describe-certificate "
+		       "or --describe-federated");
 	secretd_start(&sd);
 	/* From here secretd only answers on its channels, reads the secret and
 	 * asks the launcher: no network, no process, no execve. */

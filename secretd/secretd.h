@@ -218,4 +218,30 @@ void cert_key_free(struct cert_key *ck);
 int assertion_sign(const struct cert_key *ck, const char *aud, const char *client_id, int64_t now,
     char *out, size_t cap, struct secret_error *err);
 
+/* ---- federated.c: the federated credential ----------------------------- */
+
+/* What --check shows of a federated token: never the token. */
+struct federated_info {
+	char iss[256];
+	char sub[256];
+	char aud[256]; /* the first, when it is an array */
+	int64_t exp;
+};
+
+/* Checks that jwt[0..len) is a compact JWS (three non-empty base64url
+ * parts) whose header and payload are JSON objects, the payload with an
+ * integer exp; fills info.  Returns 0, -1 when it is not such a JWT, -2
+ * when it is one that expired at or before now; *why says which. */
+int federated_parse(const char *jwt, size_t len, int64_t now, struct federated_info *info,
+    const char **why);
+/* Reads the token file afresh (following symlinks: the kubelet's
+ * `token -> ..data/token`), refusing anything but a regular file owned by
+ * root or by us and writable by its owner only, and checks it with
+ * federated_parse.  out (cap bytes, at least MSG_ASSERTION_MAX + 2) gets
+ * the token, NUL-terminated, its length in *outlen.  -1 with err (a
+ * secret.* code, a message naming the federated credential) otherwise;
+ * out is wiped then. */
+int federated_read(const char *path, int64_t now, char *out, size_t cap, size_t *outlen,
+    struct federated_info *info, struct secret_error *err);
+
 #endif

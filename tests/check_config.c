@@ -217,7 +217,6 @@ END_TEST
 START_TEST(credential_kinds)
 {
 	char *bogus[] = { REAL_ENV, P "GRAPH_CREDENTIAL=password", NULL };
-	char *fed[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", NULL };
 	char *no_ref[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate", NULL };
 	char *no_provider[] = { REAL_ENV, P "GRAPH_CREDENTIAL=certificate",
 		P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
@@ -229,7 +228,6 @@ START_TEST(credential_kinds)
 		P "GRAPH_CREDENTIAL=certificate", P "GRAPH_CERTIFICATE_REF=/etc/broker.pem", NULL };
 
 	assert_one_error(bogus, P "GRAPH_CREDENTIAL", "not one of secret, certificate");
-	assert_one_error(fed, P "GRAPH_CREDENTIAL", "not implemented yet");
 	assert_one_error(no_ref, P "GRAPH_CERTIFICATE_REF", "required");
 	assert_one_error(no_provider, P "GRAPH_CREDENTIAL", "needs MCP_AUTH_BROKER_SECRET_PROVIDER");
 	assert_one_error(both, P "GRAPH_SECRET_REF", "set, but");
@@ -316,6 +314,70 @@ START_TEST(mi_endpoint_shapes)
 	ck_assert_int_eq(ep.port, 80);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(!mi_endpoint_parse(bad[i], &ep, &why), "%s accepted", bad[i]);
+}
+END_TEST
+
+/* federated: the token file from AZURE_FEDERATED_TOKEN_FILE, no provider;
+ * the webhook's AZURE_* identity fills what our own variables leave unset,
+ * with this credential only. */
+START_TEST(federated_credential)
+{
+	char *ok[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated",
+		"AZURE_FEDERATED_TOKEN_FILE=/var/run/secrets/azure/tokens/azure-identity-token", NULL };
+	char *webhook[] = { P "ENV=dev", P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com",
+		P "ALLOWED_SCOPES=x", P "GRAPH_CREDENTIAL=federated",
+		"AZURE_FEDERATED_TOKEN_FILE=/t", "AZURE_CLIENT_ID=11111111-2222-3333-4444-555555555555",
+		"AZURE_TENANT_ID=fabrikam.example", "AZURE_AUTHORITY_HOST=https://login.microsoftonline.us/",
+		NULL };
+	char *ours_win[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", "AZURE_FEDERATED_TOKEN_FILE=/t",
+		"AZURE_CLIENT_ID=11111111-2222-3333-4444-555555555555", "AZURE_TENANT_ID=fabrikam.example",
+		NULL };
+	char *secret_kind[] = { P "ENV=dev", P "ALLOWED_GRAPH_RESOURCES=https://graph.microsoft.com",
+		P "ALLOWED_SCOPES=x", P "TENANT_ID=contoso.example",
+		"AZURE_CLIENT_ID=11111111-2222-3333-4444-555555555555", NULL };
+	char *missing[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", NULL };
+	char *relative[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated",
+		"AZURE_FEDERATED_TOKEN_FILE=tokens/t", NULL };
+	char *provider[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", "AZURE_FEDERATED_TOKEN_FILE=/t",
+		P "SECRET_PROVIDER=env", NULL };
+	char *ref[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated", "AZURE_FEDERATED_TOKEN_FILE=/t",
+		P "GRAPH_SECRET_REF=/etc/secret", NULL };
+	char *bad_authority[] = { REAL_ENV, P "GRAPH_CREDENTIAL=federated",
+		"AZURE_FEDERATED_TOKEN_FILE=/t", "AZURE_AUTHORITY_HOST=http://login.example/", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, ok, &errs), 0);
+	ck_assert_int_eq(cfg.graph_credential, GRAPH_CREDENTIAL_FEDERATED);
+	ck_assert_str_eq(cfg.federated_token_file,
+	    "/var/run/secrets/azure/tokens/azure-identity-token");
+	ck_assert_ptr_null(cfg.secret_ref);
+	ck_assert_str_eq(config_credential_name(cfg.graph_credential), "federated");
+	ck_assert(config_credential_is_assertion(cfg.graph_credential));
+	ck_assert(!config_credential_is_assertion(GRAPH_CREDENTIAL_SECRET));
+	config_free(&cfg);
+
+	ck_assert_uint_eq(load(&cfg, webhook, &errs), 0);
+	ck_assert_str_eq(cfg.client_id, "11111111-2222-3333-4444-555555555555");
+	ck_assert_str_eq(cfg.tenant_id, "fabrikam.example");
+	ck_assert_str_eq(cfg.authority, "https://login.microsoftonline.us");
+	config_free(&cfg);
+
+	ck_assert_uint_eq(load(&cfg, ours_win, &errs), 0);
+	ck_assert_str_eq(cfg.client_id, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+	ck_assert_str_eq(cfg.tenant_id, "contoso.example");
+	config_free(&cfg);
+
+	assert_one_error(secret_kind, P "GRAPH_CLIENT_ID", "required");
+	assert_one_error(missing, "AZURE_FEDERATED_TOKEN_FILE", "required");
+	assert_one_error(relative, "AZURE_FEDERATED_TOKEN_FILE", "not an absolute path");
+	assert_one_error(provider, P "SECRET_PROVIDER", "set, but");
+	assert_one_error(ref, P "GRAPH_SECRET_REF", "set, but");
+	assert_one_error(bad_authority, "AZURE_AUTHORITY_HOST", "must start with https://");
+	ck_assert(config_is_broker_var("AZURE_FEDERATED_TOKEN_FILE=/t"));
+	ck_assert(config_is_broker_var("AZURE_AUTHORITY_HOST=https://x/"));
+	ck_assert(!config_is_broker_var("AZURE_CLIENT_SECRET=x"));
+	ck_assert(!config_env_ref_valid("AZURE_CLIENT_ID"));
 }
 END_TEST
 
@@ -684,6 +746,7 @@ main(void)
 	tcase_add_test(tc, managed_identity);
 	tcase_add_test(tc, mi_endpoint_shapes);
 	tcase_add_test(tc, certificate_ref_is_the_resolved_reference);
+	tcase_add_test(tc, federated_credential);
 	tcase_add_test(tc, bad_values_named);
 	tcase_add_test(tc, transport_values);
 	tcase_add_test(tc, transport_bad_values_named);

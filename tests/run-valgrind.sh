@@ -50,7 +50,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_tokend_http.py WireTests AuthFailureTests" \
 	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py" \
 	"test_certificate.py CertificateLogin SecretdMonitor" "test_systemd.py NotifyTests" \
-	"test_managed_identity.py ImdsLogin AgentLogin"; do
+	"test_managed_identity.py ImdsLogin AgentLogin" \
+	"test_federated.py FederatedLogin FederatedFile SecretdMonitor"; do
 	set -- $t
 	file=$1
 	shift

@@ -135,8 +135,9 @@ mint_ask_secret(struct tokend *td, struct token_entry *e, bool fresh)
 {
 	e->mint_id = ++td->next_mint_id;
 	e->awaiting_secret = true;
-	/* A certificate's key stays in secretd: ask for a signed assertion. */
-	if (td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE)
+	/* A certificate's key stays in secretd, which also reads the federated
+	 * token file: ask for the client assertion. */
+	if (config_credential_is_assertion(td->cfg.graph_credential))
 		msg_assertion_req_send(&td->secretd, e->mint_id, fresh);
 	else
 		msg_secret_req_send(&td->secretd, e->mint_id, fresh);
@@ -426,7 +427,7 @@ tokend_dispatch_secretd(struct tokend *td, const struct ipc_msg *m)
 	e->awaiting_secret = false;
 	if (m->hdr.type == MSG_SECRET_ANS || m->hdr.type == MSG_ASSERTION_ANS) {
 		bool assertion = m->hdr.type == MSG_ASSERTION_ANS;
-		if (assertion != (td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE))
+		if (assertion != config_credential_is_assertion(td->cfg.graph_credential))
 			fatalx("secretd answered %s, which tokend did not ask for",
 			    ipc_type_name(m->hdr.type));
 		if ((assertion ? msg_assertion_ans_decode(m, &why) : msg_secret_ans_decode(m, &why)) ==

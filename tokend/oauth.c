@@ -218,6 +218,45 @@ oauth_certificate_hint(const char *sig)
 	       "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF names, and that it has not expired";
 }
 
+/* The same for the federated credential: the issuer's token was refused. */
+static const char *
+oauth_federated_hint(const char *sig)
+{
+	static const struct {
+		const char *code;
+		const char *hint;
+	} hints[] = {
+		{ ":AADSTS700213", "no federated identity credential on the app registration matches "
+				   "the token's issuer and subject: add one (issuer, subject such as "
+				   "system:serviceaccount:NAMESPACE:SERVICEACCOUNT, audience "
+				   "api://AzureADTokenExchange; brokerd --check prints the token's)" },
+		{ ":AADSTS70021", "no federated identity credential on the app registration matches "
+				  "the token's issuer, subject and audience (audience "
+				  "api://AzureADTokenExchange): compare them with brokerd --check" },
+		{ ":AADSTS700211", "the token's issuer is not one the app registration's federated "
+				   "identity credentials name: check the issuer URL (the cluster's OIDC "
+				   "issuer)" },
+		{ ":AADSTS700212", "the token's audience is not api://AzureADTokenExchange (or the "
+				   "credential's audience): check the projected token's audience" },
+		{ ":AADSTS700024", "the token is outside its valid time range: has the kubelet (or CI) "
+				   "stopped refreshing AZURE_FEDERATED_TOKEN_FILE? check this host's "
+				   "clock" },
+		{ ":AADSTS700027", "the token's signature does not verify against the issuer's keys: "
+				   "check that the issuer's OIDC discovery document and JWKS are "
+				   "reachable and current" },
+		{ ":AADSTS50013", "the token's audience or issuer is refused: check the federated "
+				  "identity credential's issuer and audience" },
+	};
+	const char *tail = strrchr(sig, ':');
+
+	for (size_t i = 0; tail != NULL && i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strcmp(tail, hints[i].code) == 0)
+			return hints[i].hint;
+	return "check the app registration's federated identity credential (issuer, subject, "
+	       "audience api://AzureADTokenExchange) against the token's (brokerd --check), and "
+	       "MCP_AUTH_BROKER_GRAPH_CLIENT_ID / AZURE_CLIENT_ID";
+}
+
 static void
 oauth_done(struct tokend *td, struct xfer *x, CURLcode rc)
 {
@@ -252,6 +291,11 @@ oauth_done(struct tokend *td, struct xfer *x, CURLcode rc)
 			size_t n = strlen(msg);
 			snprintf(msg + n, sizeof(msg) - n, ": certificate credential: %s",
 			    oauth_certificate_hint(sig));
+		} else if (code == ERR_PROVIDER_AUTH_FAILED &&
+		    td->cfg.graph_credential == GRAPH_CREDENTIAL_FEDERATED) {
+			size_t n = strlen(msg);
+			snprintf(msg + n, sizeof(msg) - n, ": federated credential: %s",
+			    oauth_federated_hint(sig));
 		}
 		mint_done(td, e, code, msg, retry_after_seconds(x->retry_after), sig);
 	}
@@ -269,7 +313,8 @@ form_escape(CURL *c, const char *s, size_t len)
 }
 
 /* A certificate credential proves itself with the assertion secretd
- * signed (RFC 7523); the key never reached tokend. */
+ * signed (RFC 7523), the key never reaching tokend; a federated one with
+ * the issuer's token secretd read from its file. */
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 void
@@ -279,7 +324,7 @@ oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *secre
 	struct xfer *x;
 	char *esc_secret, *esc_scope, *esc_client, *body;
 	size_t body_len;
-	bool assertion = td->cfg.graph_credential == GRAPH_CREDENTIAL_CERTIFICATE;
+	bool assertion = config_credential_is_assertion(td->cfg.graph_credential);
 
 	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", td->cfg.authority, e->tenant);
 	/* Client credentials take only <resource>/.default, never the

@@ -501,11 +501,48 @@ IDENTITY = {
     "throttled": oauth(429, {"error": "too_many_requests"}),
     "updating": oauth(410, b""),
     "unavailable": oauth(503, b"<html>down</html>"),
+
+
+# ---- fuzz_federated: the token file's content -----------------------------
+
+def b64u(b):
+    import base64
+    return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+
+def jwt(header, claims, sig=b"\x01" * 256):
+    return b".".join((b64u(js(header)), b64u(js(claims)), b64u(sig)))
+
+
+FED_NOW = 1796083200  # fuzz_federated.c's FUZZ_NOW
+FED_CLAIMS = {"aud": ["api://AzureADTokenExchange"], "iss": "https://oidc.example/abc/",
+              "sub": "system:serviceaccount:mcp:mcp-auth-broker", "exp": FED_NOW + 3600,
+              "iat": FED_NOW, "nbf": FED_NOW,
+              "kubernetes.io": {"namespace": "mcp", "serviceaccount": {"name": "mcp-auth-broker"}}}
+FED_HEADER = {"alg": "RS256", "kid": "k1", "typ": "JWT"}
+FEDERATED = {
+    "aks": jwt(FED_HEADER, FED_CLAIMS),
+    "aks-newline": jwt(FED_HEADER, FED_CLAIMS) + b"\n",
+    "github": jwt(FED_HEADER, dict(FED_CLAIMS, aud="api://AzureADTokenExchange",
+                                   iss="https://token.actions.githubusercontent.com",
+                                   sub="repo:org/repo:environment:prod")),
+    "expired": jwt(FED_HEADER, dict(FED_CLAIMS, exp=FED_NOW - 1)),
+    "no-exp": jwt(FED_HEADER, {k: v for k, v in FED_CLAIMS.items() if k != "exp"}),
+    "exp-string": jwt(FED_HEADER, dict(FED_CLAIMS, exp="tomorrow")),
+    "control-chars": jwt(FED_HEADER, dict(FED_CLAIMS, sub="a\u0001b\u007f\u00e9")),
+    "payload-array": b64u(js(FED_HEADER)) + b"." + b64u(b"[1,2]") + b".c2ln",
+    "header-not-json": b64u(b"alg") + b"." + b64u(js(FED_CLAIMS)) + b".c2ln",
+    "two-parts": b64u(js(FED_HEADER)) + b"." + b64u(js(FED_CLAIMS)),
+    "empty-signature": b64u(js(FED_HEADER)) + b"." + b64u(js(FED_CLAIMS)) + b".",
+    "four-parts": jwt(FED_HEADER, FED_CLAIMS) + b".x",
+    "padded": jwt(FED_HEADER, FED_CLAIMS) + b"==",
+    "not-a-token": b"this is not a token\n",
 }
 
 
 def main():
     write("fuzz_bearer", bearer_seeds())
+    write("fuzz_federated", FEDERATED)
     write("fuzz_http", HTTP)
     write("fuzz_ipc", IPC)
     write("fuzz_oauth", OAUTH)

@@ -400,11 +400,6 @@ class CertificateConfig(CertificateCase):
         self.assertIn("MCP_AUTH_BROKER_GRAPH_CREDENTIAL: 'password' is not one of secret, "
                       "certificate, federated, managed_identity", err)
 
-    def test_federated_and_managed_identity_are_not_implemented_yet(self):
-        for kind in ("federated",):  # managed_identity: test_managed_identity.py
-            status, _, err = self.run_config({"MCP_AUTH_BROKER_GRAPH_CREDENTIAL": kind})
-            self.assertEqual(status, 78, err)
-            self.assertIn("not implemented yet", err)
 
     def test_certificate_needs_its_reference(self):
         status, _, err = self.run_config({}, remove=("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF",))

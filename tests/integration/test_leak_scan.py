@@ -14,7 +14,10 @@ Every secret here is a marker value made for this run:
     (tests/fixtures/mock_entra.py, token_prefix);
   * with the certificate credential, the private key (every base64 line of
     its PEM, made at test time) and every client assertion the login
-    endpoint received (whole, and its signature part).
+    endpoint received (whole, and its signature part);
+  * with the federated credential, every federated token written to the
+    token file (whole and each of its three parts), whose claims carry
+    MARKER_FEDERATED_TOKEN_<random> (a decoded token shows it in clear).
 
 Then as many scenarios as run against the real processes -- successful calls
 (minted, cached), every error path (policy, contract, login endpoint, Graph,
@@ -413,6 +416,59 @@ class CertificateTests(LeakCase):
         status, out, err = harness.run_once(self.stage, ["--ready"], env)
         self.assertEqual(status, 0, out + err)
         self.assert_clean("brokerd --ready's output", (out + err).encode())
+
+
+class FederatedTests(LeakCase):
+    """The federated credential: the token file's tokens appear nowhere,
+    through a login, a rotation (the kubelet's ..data swap), a rejected
+    login, --check and --ready."""
+
+    def needles(self):
+        sent = [r["assertion"] for r in self.mock.token_requests() if r.get("assertion")]
+        tokens = set(self.tokens + sent)
+        return super().needles() + list(tokens) + [p for t in tokens for p in t.split(".")]
+
+    def test_federated_tokens_never_leak(self):
+        import test_federated as tf
+        self.tokens = []
+        issuer = tf.Issuer(self.scratch.path)
+        volume = tf.ProjectedVolume(self.scratch.path)
+        self.mock.set_federated_credential(
+            mock_entra.FederatedCredential(issuer.url, issuer.pub, tf.SUBJECT))
+        marker = "MARKER_FEDERATED_TOKEN_" + _rand()
+
+        def rotate():
+            self.tokens.append(volume.write(issuer.mint(jti=marker + "_%d" % len(self.tokens))))
+
+        rotate()
+        env = self.mock_env(sup.secretd_env("none", None, {
+            "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "federated",
+            "AZURE_FEDERATED_TOKEN_FILE": volume.path,
+        }))
+        broker = self.started(env_overrides=env)
+        self.assert_ok(self.call(broker), source="minted")
+        self.checkpoint(broker)
+        rotate()
+        self.assert_ok(self.call(broker, "req-2", resource=self.mock.localhost_url), "req-2",
+                       source="minted")
+        # A token the app registration does not trust: rejected, then
+        # re-read and rejected again; the message names no token.
+        self.mock.set_federated_credential(
+            mock_entra.FederatedCredential(issuer.url, issuer.pub, "system:serviceaccount:x:y"))
+        self.mock.revoke()
+        self.call(broker, "req-3")
+        self.assert_code(self.call(broker, "req-4"), "provider.auth_failed", "req-4")
+        self.checkpoint(broker)
+        reqs = self.mock.token_requests()
+        self.assertEqual([r["assertion"] for r in reqs[:2]], self.tokens, dump(reqs))
+        self.assertTrue(all(r["federated"] for r in reqs[:2]), dump(reqs))
+        self.assertGreater(self.environ_reads, 0)
+        self.mock.set_federated_credential(
+            mock_entra.FederatedCredential(issuer.url, issuer.pub, tf.SUBJECT))
+        for args in (["--check"], ["--ready"]):
+            status, out, err = harness.run_once(self.stage, args, env)
+            self.assertEqual(status, 0, out + err)
+            self.assert_clean("brokerd %s's output" % args[0], (out + err).encode())
 
 
 class OnePasswordTests(LeakCase):
