@@ -654,6 +654,8 @@ class ClientExampleTests(harness.BrokerTestCase):
             servers = doc.get("mcpServers") or doc.get("servers")
             self.assertTrue(servers, name)
             for server in servers.values():
+                if server.get("type") == "http":
+                    continue  # a remote broker: tests/integration/test_oauth.py
                 if server["command"] == "docker":
                     continue  # the image: tests/integration/test_container.py
                 self.assertEqual(os.path.basename(server["command"]), "brokerd", name)
