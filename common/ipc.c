@@ -223,6 +223,8 @@ ipc_type_name(uint32_t type)
 		return "ASSERTION_ANS";
 	case MSG_CERT_INFO:
 		return "CERT_INFO";
+	case MSG_TOKEN_STATS:
+		return "TOKEN_STATS";
 	}
 	return "unknown";
 }

@@ -69,6 +69,11 @@ enum ipc_type {
 	 * certificate is loaded: its public facts (subject, thumbprints,
 	 * expiry), for the operator; never the key. */
 	MSG_CERT_INFO = 36,
+	/* tokend -> brokerd, id 0, unsolicited, each time one changes: the
+	 * token cache's counters since tokend started, for GET /metrics.
+	 * One way: brokerd sends tokend nothing for them, so it cannot touch
+	 * tokend's state through them. */
+	MSG_TOKEN_STATS = 48,
 };
 
 struct ipc_hdr {

@@ -215,4 +215,18 @@ struct msg_cert_info {
 void msg_cert_info_send(struct ipc_chan *c, const struct msg_cert_info *ci);
 int msg_cert_info_decode(const struct ipc_msg *m, struct msg_cert_info *out, const char **why);
 
+/* ---- TOKEN_STATS: tokend -> brokerd, id 0: the token cache's counters -- */
+/* Counts since tokend started: calls served from the cache, logins that
+ * stored a token, logins that failed, and JWKS fetches (none until OAuth
+ * callers exist).  Never a token, a key or a resource. */
+struct msg_token_stats {
+	int64_t cache_hits;
+	int64_t mints;
+	int64_t mint_failures;
+	int64_t jwks_refreshes;
+};
+
+void msg_token_stats_send(struct ipc_chan *c, const struct msg_token_stats *s);
+int msg_token_stats_decode(const struct ipc_msg *m, struct msg_token_stats *out, const char **why);
+
 #endif
