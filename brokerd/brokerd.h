@@ -266,6 +266,10 @@ bool http_serving(const struct broker *b);
 /* SIGTERM: no new connection; requests already in get their answers. */
 void http_stop_accepting(struct broker *b);
 void http_close(struct broker *b);
+/* --check and --ready with --http: whether serving hostport would start
+ * (its address and the exposure rules), without binding; -1 with why. */
+int http_check_address(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+    size_t len);
 
 /* bridge.c: brokerd --connect PATH, stdio <-> socket; reads no configuration */
 int bridge_main(const char *path) __attribute__((noreturn));
@@ -320,13 +324,18 @@ void selfcheck_smoke_env(void);
 /* selfcheck_config.c: --check: what can be checked without starting
  * anything, one line each (json: one document, report.h); exits 0 when
  * nothing failed, 1 otherwise. */
-void selfcheck_config(bool json) __attribute__((noreturn));
+void selfcheck_config(bool json, const char *http) __attribute__((noreturn));
+/* With hostport (--http given to --check or --ready): whether that address
+ * would serve, and where /mcp, /health, /ready and /metrics are, for whom;
+ * one line.  Nothing without it. */
+struct report;
+void selfcheck_http(struct report *t, const struct config *cfg, const char *hostport);
 /* --ready, before the children start: a missing program is a failed
  * check (a line and the summary, exit 1). */
 void selfcheck_ready_programs(const struct config *cfg, bool json);
 /* selfcheck_ready.c: --ready, once the children run: a token for each
  * allowed resource (no Graph call) and its roles against the policy, then
  * the children are stopped; exits 0 or 1. */
-void selfcheck_ready(struct broker *b, bool json) __attribute__((noreturn));
+void selfcheck_ready(struct broker *b, bool json, const char *http) __attribute__((noreturn));
 
 #endif

@@ -44,6 +44,7 @@ struct http_conn {
 	struct buf body;
 	bool too_large;
 	struct session *pending; /* its session while suspended; NULL if closed */
+	bool waits_ready;        /* GET /ready, suspended until the check ends */
 	bool suspended;
 	bool ready;
 	struct http_answer answer;
@@ -52,8 +53,9 @@ struct http_conn {
 
 /* ---- start-up ---------------------------------------------------------- */
 
-static void
-parse_hostport(struct http_ctx *h, const char *hp)
+/* host and port of "HOST:PORT" or "[v6]:PORT" into h; -1 when malformed. */
+static int
+hostport_split(struct http_ctx *h, const char *hp)
 {
 	const char *colon;
 	size_t hlen;
@@ -61,24 +63,30 @@ parse_hostport(struct http_ctx *h, const char *hp)
 	if (hp[0] == '[') {
 		const char *end = strchr(hp, ']');
 		if (end == NULL || end[1] != ':')
-			goto bad;
+			return -1;
 		hlen = (size_t)(end - hp - 1);
 		memcpy(h->host, hp + 1, hlen < sizeof(h->host) ? hlen : 0);
 		colon = end + 1;
 	} else {
 		if ((colon = strrchr(hp, ':')) == NULL || strchr(hp, ':') != colon)
-			goto bad;
+			return -1;
 		hlen = (size_t)(colon - hp);
 		memcpy(h->host, hp, hlen < sizeof(h->host) ? hlen : 0);
 	}
 	if (hlen == 0 || hlen >= sizeof(h->host) || strlen(colon + 1) == 0 ||
 	    strlen(colon + 1) >= sizeof(h->port) ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		goto bad;
+		return -1;
 	h->host[hlen] = '\0';
 	snprintf(h->port, sizeof(h->port), "%s", colon + 1);
-	return;
-bad:
+	return 0;
+}
+
+static void
+parse_hostport(struct http_ctx *h, const char *hp)
+{
+	if (hostport_split(h, hp) == 0)
+		return;
 	fprintf(stderr, "brokerd: --http '%s': give HOST:PORT (an IPv6 address in brackets)\n", hp);
 	exit(64);
 }
@@ -89,9 +97,13 @@ addr_loopback(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >>
 		        24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(
-		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		/* A dual-stack socket sees 127.0.0.1 as ::ffff:127.0.0.1. */
+		return IN6_IS_ADDR_LOOPBACK(a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	}
 	return false;
 }
 
@@ -180,29 +192,61 @@ http_activated_address(struct http_ctx *h, int fd)
 	h->loopback = addr_loopback((const struct sockaddr *)&sa);
 }
 
-static void __attribute__((noreturn)) http_refuse_start(const char *host, const char *why)
+/* What may serve on which address: no caller check off loopback, and no
+ * key in clear text over a network unless a proxy adds TLS.  NULL, or why
+ * not. */
+static const char *
+http_exposure_refusal(const struct config *cfg, bool loopback)
 {
-	fprintf(stderr, "brokerd: --http %s: %s\n", host, why);
-	exit(EX_CONFIG_EXIT);
+	if (loopback)
+		return NULL;
+	if (cfg->auth_mode == AUTH_MODE_NONE)
+		return "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can connect: only on a "
+		       "loopback address (set AUTH_MODE=api_key)";
+	if (!cfg->http_behind_proxy)
+		return "not a loopback address, and brokerd serves no TLS: put a TLS-terminating "
+		       "reverse proxy in front and set MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true";
+	return NULL;
 }
 
-/* What may serve on which address: no caller check off loopback, and no
- * key in clear text over a network unless a proxy adds TLS. */
 static void
 http_check_exposure(const struct http_ctx *h)
 {
-	const struct config *cfg = &h->b->cfg;
+	const char *why = http_exposure_refusal(&h->b->cfg, h->loopback);
 
-	if (h->loopback)
+	if (why == NULL)
 		return;
-	if (cfg->auth_mode == AUTH_MODE_NONE)
-		http_refuse_start(h->host,
-		                  "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
-		                  "connect: only on a loopback address (set AUTH_MODE=api_key)");
-	if (!cfg->http_behind_proxy)
-		http_refuse_start(h->host, "not a loopback address, and brokerd serves no TLS: "
-		                           "put a TLS-terminating reverse proxy in front and set "
-		                           "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true");
+	fprintf(stderr, "brokerd: --http %s: %s\n", h->host, why);
+	exit(EX_CONFIG_EXIT);
+}
+
+int
+http_check_address(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+                   size_t len)
+{
+	struct http_ctx h = {0};
+	struct addrinfo hints = {0}, *res;
+	const char *refusal;
+	int rc;
+
+	if (hostport_split(&h, hostport) == -1) {
+		snprintf(why, len, "'%s': give HOST:PORT (an IPv6 address in brackets)", hostport);
+		return -1;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(h.host, h.port, &hints, &res)) != 0) {
+		snprintf(why, len, "%s: %s", hostport, gai_strerror(rc));
+		return -1;
+	}
+	*loopback = addr_loopback(res->ai_addr);
+	freeaddrinfo(res);
+	if ((refusal = http_exposure_refusal(cfg, *loopback)) != NULL) {
+		snprintf(why, len, "%s: %s", hostport, refusal);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -303,7 +347,9 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 	}
 	a->body = NULL; /* the response frees it */
 	if (a->len > 0)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+		                        a->content_type != NULL ? a->content_type
+		                                                : "application/json");
 	if (a->session_id[0] != '\0')
 		MHD_add_response_header(r, "Mcp-Session-Id", a->session_id);
 	if (a->www_authenticate)
@@ -335,11 +381,25 @@ http_body(struct http_ctx *h, struct http_conn *hc, const char *data, size_t len
 		fatalx("out of memory");
 }
 
+/* Whether the peer's address is a loopback one (GET /metrics). */
+static bool
+peer_loopback(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	return ci != NULL && ci->client_addr != NULL && addr_loopback(ci->client_addr);
+}
+
+/* s: the tool call's session; NULL: GET /ready waits for its check. */
 static void
 http_suspend(struct http_ctx *h, struct http_conn *hc, struct session *s)
 {
 	hc->pending = s;
-	s->http_slot = &hc->pending;
+	if (s != NULL)
+		s->http_slot = &hc->pending;
+	else
+		hc->waits_ready = true;
 	hc->suspended = true;
 	hc->next_suspended = h->suspended;
 	h->suspended = hc;
@@ -365,6 +425,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	rq.body = (const char *)buf_head(&hc->body);
 	rq.body_len = buf_avail(&hc->body);
 	rq.body_too_large = hc->too_large;
+	rq.peer_loopback = peer_loopback(hc->mhd);
 	if (rq.body == NULL)
 		rq.body = "";
 	outcome = http_serve(h, &rq, &hc->answer, &pending);
@@ -373,7 +434,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	 * not when the buffer is next reused. */
 	header_wipe(rq.authorization);
 	header_wipe(rq.api_key);
-	if (outcome == HTTP_PENDING) {
+	if (outcome == HTTP_PENDING || outcome == HTTP_WAIT_READY) {
 		http_suspend(h, hc, pending);
 		return MHD_YES;
 	}
@@ -442,7 +503,12 @@ http_resume_ready(struct broker *b)
 	if (h == NULL)
 		return;
 	for (pp = (struct http_conn **)&h->suspended; (hc = *pp) != NULL;) {
-		if (hc->pending == NULL) { /* its session was closed (shutdown) */
+		if (hc->waits_ready && !b->stopping) {
+			if (!http_ready_take(h, &hc->answer)) {
+				pp = &hc->next_suspended;
+				continue;
+			}
+		} else if (hc->pending == NULL) { /* its session was closed (shutdown) */
 			http_answer_error(&hc->answer, 503, -32000,
 			                  "Service Unavailable: shutting down");
 		} else if (!http_pending_take(h, hc->pending, &hc->answer)) {
@@ -450,6 +516,7 @@ http_resume_ready(struct broker *b)
 			continue;
 		}
 		hc->pending = NULL;
+		hc->waits_ready = false;
 		hc->ready = true;
 		hc->answer.close = b->stopping;
 		*pp = hc->next_suspended;
@@ -520,6 +587,7 @@ http_run(struct broker *b, const struct pollfd *p, size_t n)
 	b->http->run_now = false;
 	MHD_run_from_select(b->http->daemon, &rs, &ws, &es);
 	http_sessions_expire(b->http, mono_ms());
+	http_ready_expire(b->http, mono_ms());
 }
 
 int64_t
@@ -534,6 +602,9 @@ http_next_deadline(const struct broker *b)
 		return mono_ms();
 	next = MHD_get_timeout(b->http->daemon, &t) == MHD_YES ? mono_ms() + (int64_t)t : -1;
 	idle = http_sessions_deadline(b->http);
+	if (idle >= 0 && (next < 0 || idle < next))
+		next = idle;
+	idle = http_ready_deadline(b->http);
 	if (idle >= 0 && (next < 0 || idle < next))
 		next = idle;
 	return next;

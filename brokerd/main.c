@@ -23,8 +23,10 @@
 
 #include "audit.h"
 #include "brokerd.h"
+#include "http_request.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -40,7 +42,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
-	    "       brokerd --check [--json] | --ready [--json]\n"
+	    "       brokerd --check [--json] [--http HOST:PORT]\n"
+	    "       brokerd --ready [--json] [--http HOST:PORT]\n"
 	    "       brokerd --health | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
@@ -57,7 +60,10 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "      --http HOST:PORT serve MCP Streamable HTTP at http://HOST:PORT/mcp;\n"
 	    "                      callers per MCP_AUTH_BROKER_AUTH_MODE (none: loopback\n"
-	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE)\n"
+	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE); also\n"
+	    "                      GET /health, /ready and /metrics (MCP_AUTH_BROKER_\n"
+	    "                      HTTP_METRICS); with --check or --ready: the address\n"
+	    "                      is checked, nothing is served\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
@@ -136,6 +142,7 @@ struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
 	const char *http;    /* --http HOST:PORT */
+	const char *check_http; /* --http given to --check or --ready: checked, not served */
 	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, or 0 */
 	bool json;	     /* --json: --check or --ready as one JSON document */
 };
@@ -217,10 +224,19 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--listen and --connect exclude each other", NULL);
 	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
 		usage_error("--http excludes --listen and --connect", NULL);
-	if (a->check != 0 && (a->listen != NULL || a->connect != NULL || a->http != NULL))
+	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
 			    "no --listen or --connect",
 		    NULL);
+	/* --check and --ready check the address --http names; they serve nothing. */
+	if (a->http != NULL && a->check != 0 && a->check != OPT_CHECK && a->check != OPT_READY)
+		usage_error("--http goes with --check or --ready, not with --health, --smoke-e2e "
+			    "or --tools",
+		    NULL);
+	if (a->check != 0) {
+		a->check_http = a->http;
+		a->http = NULL;
+	}
 }
 
 /* SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive through a signalfd, in the loop. */
@@ -305,10 +321,15 @@ broker_signal(struct broker *b)
 		broker_child_died(b, dead);
 }
 
+/* tokend's messages: its counters, an answer to GET /ready's check, or a
+ * tool call's answer or progress. */
 static void
 broker_tools_answer(void *b, const struct ipc_msg *m)
 {
-	tools_answer(b, m);
+	if (m->hdr.type == MSG_TOKEN_STATS)
+		metrics_token_stats(m);
+	else if (!http_ready_answer(b, m))
+		tools_answer(b, m);
 }
 
 static void
@@ -546,7 +567,7 @@ main(int argc, char **argv)
 	b.listener = -1;
 	b.children_hold_fd = -1;
 	if (a.check == OPT_CHECK)
-		selfcheck_config(a.json);
+		selfcheck_config(a.json, a.check_http);
 	if (a.check == OPT_SMOKE_E2E)
 		selfcheck_smoke_env(); /* MCP_AUTH_BROKER_ENV=smoke, no real secret around */
 	config_load_or_exit(&b.cfg);
@@ -604,7 +625,7 @@ main(int argc, char **argv)
 	else
 		sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
-		selfcheck_ready(&b, a.json);
+		selfcheck_ready(&b, a.json, a.check_http);
 	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)",

@@ -398,6 +398,40 @@ check_api_keys(struct report *t, const struct config *cfg)
 	http_ctx_free(h);
 }
 
+/* Who GET /metrics serves, as http_request.c decides it. */
+static const char *
+metrics_audience(const struct config *cfg)
+{
+	if (cfg->http_metrics == HTTP_METRICS_LOOPBACK)
+		return "peers on a loopback address only";
+	return cfg->auth_mode == AUTH_MODE_API_KEY ? "any peer with an API key"
+						   : "any peer (AUTH_MODE=none: loopback only)";
+}
+
+void
+selfcheck_http(struct report *t, const struct config *cfg, const char *hostport)
+{
+	const char *auth = cfg->auth_mode == AUTH_MODE_API_KEY ? "api_key" : "none";
+	char why[512];
+	bool loopback;
+
+	if (hostport == NULL) /* not serving HTTP: the settings were checked as loaded */
+		return;
+	if (http_check_address(cfg, hostport, &loopback, why, sizeof(why)) == -1) {
+		report_add(t, VERDICT_FAIL, "http", "see the HTTP section of brokerd(8)", "%s", why);
+		return;
+	}
+	if (cfg->http_metrics == HTTP_METRICS_OFF)
+		report_add(t, VERDICT_OK, "http", NULL,
+		    "http://%s/mcp (auth %s); /health and /ready for any peer; /metrics off (404)",
+		    hostport, auth);
+	else
+		report_add(t, VERDICT_OK, "http", NULL,
+		    "http://%s/mcp (auth %s); /health and /ready for any peer; /metrics at "
+		    "http://%s/metrics for %s",
+		    hostport, auth, hostport, metrics_audience(cfg));
+}
+
 static void
 check_sandbox(struct report *t)
 {
@@ -426,7 +460,7 @@ raw_path(const char *name)
 }
 
 void
-selfcheck_config(bool json)
+selfcheck_config(bool json, const char *http)
 {
 	struct report t;
 	struct config cfg;
@@ -445,6 +479,7 @@ selfcheck_config(bool json)
 		check_provider(&t, &cfg);
 		check_certificate(&t, &cfg);
 		check_api_keys(&t, &cfg);
+		selfcheck_http(&t, &cfg, http);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

@@ -277,7 +277,7 @@ ready_report(struct ready *r)
 }
 
 void
-selfcheck_ready(struct broker *b, bool json)
+selfcheck_ready(struct broker *b, bool json, const char *http)
 {
 	const struct config *cfg = &b->cfg;
 	/* A login may resolve the secret and ask the endpoint twice (the retry
@@ -296,6 +296,7 @@ selfcheck_ready(struct broker *b, bool json)
 		    cfg->resources.v[i], (long)budget_ms);
 	ready_wait(&r, deadline);
 	ready_report(&r);
+	selfcheck_http(&r.t, cfg, http);
 	free(r.res);
 	children_stop(b);
 	report_end(&r.t);

@@ -62,6 +62,13 @@ enum auth_mode {
 	AUTH_MODE_API_KEY, /* Authorization: Bearer <key>, hashes in API_KEYS_FILE */
 };
 
+/* Who may read GET /metrics (MCP_AUTH_BROKER_HTTP_METRICS). */
+enum http_metrics {
+	HTTP_METRICS_OFF,      /* 404 */
+	HTTP_METRICS_LOOPBACK, /* peers on a loopback address only (default) */
+	HTTP_METRICS_ON,       /* any peer the transport authenticates */
+};
+
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
 	char *method; /* NULL: any method */
@@ -125,6 +132,8 @@ struct config {
 	long http_max_connections;
 	long http_max_connections_per_address;
 	long http_request_timeout_s; /* a connection silent this long is closed */
+	enum http_metrics http_metrics;
+	long http_ready_cache_s; /* GET /ready: how long one check's result answers */
 	char policy_version[17]; /* hex digest of everything policy depends on */
 };
 

@@ -67,6 +67,7 @@ struct tokend {
 	struct buf ca_bundle; /* system CAs plus MCP_AUTH_BROKER_CA_FILE, read before the sandbox */
 	void *ca_store;	      /* ca_bundle parsed (an X509_STORE, http.c), or NULL */
 	bool ca_store_failed; /* it could not be made: a TLS connection fails */
+	struct msg_token_stats stats; /* brokerd's GET /metrics (MSG_TOKEN_STATS) */
 };
 
 /* main.c: answers and resumption */
