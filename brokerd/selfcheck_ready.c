@@ -28,6 +28,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "report.h"
 #include "timeutil.h"
@@ -71,6 +72,10 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 	struct ready_result *res;
 	struct msg_exec_ans a;
 
+	if (m->hdr.type == MSG_TOKEN_STATS) { /* checked like any message, then unused */
+		metrics_token_stats(m);
+		return;
+	}
 	if (m->hdr.type != MSG_EXEC_ANS)
 		return; /* progress of a retried login: the answer follows */
 	if (m->hdr.id == 0 || m->hdr.id > r->n || r->res[m->hdr.id - 1].done)

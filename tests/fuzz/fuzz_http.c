@@ -313,6 +313,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	serve(h, &rq, &a);
 	check_answer(&a, presented_key(&rq),
 	             strcmp(rq.url, "/health") == 0 || strcmp(rq.url, "/ready") == 0);
+	/* MCP_AUTH_BROKER_HTTP_METRICS: off serves nobody, loopback no remote peer. */
+	if (strcmp(rq.url, "/metrics") == 0 && a.status == 200 &&
+	    (broker.cfg.http_metrics == HTTP_METRICS_OFF ||
+	     (broker.cfg.http_metrics == HTTP_METRICS_LOOPBACK && !rq.peer_loopback)))
+		abort();
 	http_answer_free(&a);
 	http_ctx_free(h);
 	free(text);

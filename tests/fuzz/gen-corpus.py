@@ -410,7 +410,8 @@ HTTP = {
     "get": http("GET"),
     "health": http("GET", "/health", headers={"Host": "10.1.2.3:8808"}),
     "ready": http("GET", "/ready", headers={"Host": "10.1.2.3:8808"}),
-    "metrics": http("GET", "/metrics", headers={"Host": "127.0.0.1:8808"}),
+    # Their lengths pick HTTP_METRICS (length % 3: off, loopback, on).
+    "metrics": http("GET", "/metrics", headers={"Host": "127.0.0.1:8808", "Accept": "text/plain"}),
     "metrics-remote": http("GET", "/metrics", headers={"X-Fuzz-Peer": "10.1.2.3"}),
     "metrics-key": http("GET", "/metrics", headers={"Authorization": "Bearer alice-key"}, api_key=True),
     "other-path": http(url="/mcp/../x", body=b"{}"),
