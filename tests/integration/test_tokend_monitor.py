@@ -40,6 +40,7 @@ import harness  # noqa: E402
 
 HDR = struct.Struct("=IIQII")
 MSG_EXEC_REQ, MSG_EXEC_ANS, MSG_DESCRIBE_REQ, MSG_DESCRIBE_ANS = 1, 2, 3, 4
+MSG_TOKEN_STATS = 48  # tokend -> brokerd, id 0: its counters (common/ipc.h)
 
 TENANT = harness.MOCK_TENANT
 
@@ -89,7 +90,16 @@ class Children:
         self.to_tokend.sendall(HDR.pack(msg_type, 0, msg_id, len(data), 0) + data)
 
     def recv(self, timeout=harness.DEFAULT_TIMEOUT):
-        """(type, id, payload) of tokend's next message, or None at its end."""
+        """(type, id, payload) of tokend's next message, or None at its end;
+        its counters (TOKEN_STATS, id 0, for GET /metrics) are skipped, as
+        brokerd takes them aside."""
+        while True:
+            got = self._recv_one(timeout)
+            if got is None or got[0] != MSG_TOKEN_STATS:
+                return got
+            assert got[1] == 0, "TOKEN_STATS with id %d" % got[1]
+
+    def _recv_one(self, timeout):
         self.to_tokend.settimeout(timeout)
         head = b""
         while len(head) < HDR.size:
