@@ -293,10 +293,6 @@ int http_from_systemd(void);
  * reads the API keys, starts libmicrohttpd (no thread of its own: it runs
  * in the loop).  Nothing when neither is given. */
 void http_open(struct broker *b, const char *hostport, int fd);
-/* --check --http: 0 if http_open would serve HOST:PORT with this
- * configuration, else -1 and why (nothing is bound). */
-int http_check_listen(const struct config *cfg, const char *hostport, bool *loopback, char *why,
-    size_t len);
 /* The poll set: how many slots http_poll_fill will fill, then fill them. */
 size_t http_poll_prepare(struct broker *b);
 void http_poll_fill(struct broker *b, struct pollfd *p, size_t n);
@@ -310,6 +306,10 @@ bool http_serving(const struct broker *b);
 /* SIGTERM: no new connection; requests already in get their answers. */
 void http_stop_accepting(struct broker *b);
 void http_close(struct broker *b);
+/* --check and --ready with --http: whether serving hostport would start
+ * (its address and the exposure rules), without binding; -1 with why. */
+int http_check_address(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+    size_t len);
 
 /* bridge.c: brokerd --connect PATH, stdio <-> socket; reads no configuration */
 int bridge_main(const char *path) __attribute__((noreturn));
@@ -365,12 +365,17 @@ void selfcheck_smoke_env(void);
  * anything, one line each (json: one document, report.h); exits 0 when
  * nothing failed, 1 otherwise. */
 void selfcheck_config(bool json, const char *http) __attribute__((noreturn));
+/* With hostport (--http given to --check or --ready): whether that address
+ * would serve, and where /mcp, /health, /ready and /metrics are, for whom;
+ * one line.  Nothing without it. */
+struct report;
+void selfcheck_http(struct report *t, const struct config *cfg, const char *hostport);
 /* --ready, before the children start: a missing program is a failed
  * check (a line and the summary, exit 1). */
 void selfcheck_ready_programs(const struct config *cfg, bool json);
 /* selfcheck_ready.c: --ready, once the children run: a token for each
  * allowed resource (no Graph call) and its roles against the policy, then
  * the children are stopped; exits 0 or 1. */
-void selfcheck_ready(struct broker *b, bool json) __attribute__((noreturn));
+void selfcheck_ready(struct broker *b, bool json, const char *http) __attribute__((noreturn));
 
 #endif

@@ -44,6 +44,7 @@ struct http_conn {
 	struct buf body;
 	bool too_large;
 	struct session *pending; /* its session while suspended; NULL if closed */
+	bool waits_ready;        /* GET /ready, suspended until the check ends */
 	bool suspended;
 	bool ready;
 	struct http_answer answer;
@@ -52,8 +53,9 @@ struct http_conn {
 
 /* ---- start-up ---------------------------------------------------------- */
 
-static bool
-parse_hostport(struct http_ctx *h, const char *hp)
+/* host and port of "HOST:PORT" or "[v6]:PORT" into h; -1 when malformed. */
+static int
+hostport_split(struct http_ctx *h, const char *hp)
 {
 	const char *colon;
 	size_t hlen;
@@ -61,26 +63,33 @@ parse_hostport(struct http_ctx *h, const char *hp)
 	if (hp[0] == '[') {
 		const char *end = strchr(hp, ']');
 		if (end == NULL || end[1] != ':')
-			return false;
+			return -1;
 		hlen = (size_t)(end - hp - 1);
 		memcpy(h->host, hp + 1, hlen < sizeof(h->host) ? hlen : 0);
 		colon = end + 1;
 	} else {
 		if ((colon = strrchr(hp, ':')) == NULL || strchr(hp, ':') != colon)
-			return false;
+			return -1;
 		hlen = (size_t)(colon - hp);
 		memcpy(h->host, hp, hlen < sizeof(h->host) ? hlen : 0);
 	}
 	if (hlen == 0 || hlen >= sizeof(h->host) || strlen(colon + 1) == 0 ||
 	    strlen(colon + 1) >= sizeof(h->port) ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return false;
+		return -1;
 	h->host[hlen] = '\0';
 	snprintf(h->port, sizeof(h->port), "%s", colon + 1);
-	return true;
+	return 0;
 }
 
-#define HOSTPORT_HINT "give HOST:PORT (an IPv6 address in brackets)"
+static void
+parse_hostport(struct http_ctx *h, const char *hp)
+{
+	if (hostport_split(h, hp) == 0)
+		return;
+	fprintf(stderr, "brokerd: --http '%s': give HOST:PORT (an IPv6 address in brackets)\n", hp);
+	exit(64);
+}
 
 static bool
 addr_loopback(const struct sockaddr *sa)
@@ -88,9 +97,13 @@ addr_loopback(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >>
 		        24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(
-		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		/* A dual-stack socket sees 127.0.0.1 as ::ffff:127.0.0.1. */
+		return IN6_IS_ADDR_LOOPBACK(a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	}
 	return false;
 }
 
@@ -180,10 +193,10 @@ http_activated_address(struct http_ctx *h, int fd)
 }
 
 /* What may serve on which address: no caller check off loopback, and no
- * key in clear text over a network unless a proxy adds TLS.  NULL if the
- * configuration may serve there, else why not. */
+ * key in clear text over a network unless a proxy adds TLS.  NULL, or why
+ * not. */
 static const char *
-http_exposure_problem(const struct config *cfg, bool loopback)
+http_exposure_refusal(const struct config *cfg, bool loopback)
 {
 	if (loopback)
 		return NULL;
@@ -193,53 +206,49 @@ http_exposure_problem(const struct config *cfg, bool loopback)
 		       "network in clear text; only a loopback address may serve it (use the "
 		       "https:// URL the proxy serves)";
 	if (cfg->auth_mode == AUTH_MODE_NONE)
-		return "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can "
-		       "connect: only on a loopback address (set AUTH_MODE=api_key)";
+		return "MCP_AUTH_BROKER_AUTH_MODE=none serves anyone who can connect: only on a "
+		       "loopback address (set AUTH_MODE=api_key)";
 	if (!cfg->http_behind_proxy)
-		return "not a loopback address, and brokerd serves no TLS: "
-		       "put a TLS-terminating reverse proxy in front and set "
-		       "MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true";
+		return "not a loopback address, and brokerd serves no TLS: put a TLS-terminating "
+		       "reverse proxy in front and set MCP_AUTH_BROKER_HTTP_BEHIND_PROXY=true";
 	return NULL;
 }
 
 static void
 http_check_exposure(const struct http_ctx *h)
 {
-	const char *why = http_exposure_problem(&h->b->cfg, h->loopback);
+	const char *why = http_exposure_refusal(&h->b->cfg, h->loopback);
 
-	if (why != NULL) {
-		fprintf(stderr, "brokerd: --http %s: %s\n", h->host, why);
-		exit(EX_CONFIG_EXIT);
-	}
+	if (why == NULL)
+		return;
+	fprintf(stderr, "brokerd: --http %s: %s\n", h->host, why);
+	exit(EX_CONFIG_EXIT);
 }
 
-/* brokerd --check --http HOST:PORT: what http_open would refuse, without
- * binding anything. */
 int
-http_check_listen(const struct config *cfg, const char *hostport, bool *loopback, char *why,
-    size_t len)
+http_check_address(const struct config *cfg, const char *hostport, bool *loopback, char *why,
+                   size_t len)
 {
-	struct http_ctx h;
+	struct http_ctx h = {0};
 	struct addrinfo hints = {0}, *res;
-	const char *problem;
+	const char *refusal;
 	int rc;
 
-	memset(&h, 0, sizeof(h));
-	if (!parse_hostport(&h, hostport)) {
-		snprintf(why, len, "'%s': %s", hostport, HOSTPORT_HINT);
+	if (hostport_split(&h, hostport) == -1) {
+		snprintf(why, len, "'%s': give HOST:PORT (an IPv6 address in brackets)", hostport);
 		return -1;
 	}
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
 	if ((rc = getaddrinfo(h.host, h.port, &hints, &res)) != 0) {
-		snprintf(why, len, "%s: %s", h.host, gai_strerror(rc));
+		snprintf(why, len, "%s: %s", hostport, gai_strerror(rc));
 		return -1;
 	}
 	*loopback = addr_loopback(res->ai_addr);
 	freeaddrinfo(res);
-	if ((problem = http_exposure_problem(cfg, *loopback)) != NULL) {
-		snprintf(why, len, "%s: %s", h.host, problem);
+	if ((refusal = http_exposure_refusal(cfg, *loopback)) != NULL) {
+		snprintf(why, len, "%s: %s", hostport, refusal);
 		return -1;
 	}
 	return 0;
@@ -291,10 +300,7 @@ http_open(struct broker *b, const char *hostport, int fd)
 		http_activated_address(h, fd);
 		log_info("http: serving the socket systemd passed (socket activation)");
 	} else {
-		if (!parse_hostport(h, hostport)) {
-			fprintf(stderr, "brokerd: --http '%s': %s\n", hostport, HOSTPORT_HINT);
-			exit(64);
-		}
+		parse_hostport(h, hostport);
 		fd = http_listen(h);
 	}
 	http_check_exposure(h);
@@ -347,7 +353,9 @@ http_queue(struct MHD_Connection *c, struct http_answer *a)
 	}
 	a->body = NULL; /* the response frees it */
 	if (a->len > 0)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+		                        a->content_type != NULL ? a->content_type
+		                                                : "application/json");
 	if (a->session_id[0] != '\0')
 		MHD_add_response_header(r, "Mcp-Session-Id", a->session_id);
 	if (a->www_authenticate[0] != '\0')
@@ -383,11 +391,25 @@ http_body(struct http_ctx *h, struct http_conn *hc, const char *data, size_t len
 		fatalx("out of memory");
 }
 
+/* Whether the peer's address is a loopback one (GET /metrics). */
+static bool
+peer_loopback(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	return ci != NULL && ci->client_addr != NULL && addr_loopback(ci->client_addr);
+}
+
+/* s: the tool call's session; NULL: GET /ready waits for its check. */
 static void
 http_suspend(struct http_ctx *h, struct http_conn *hc, struct session *s)
 {
 	hc->pending = s;
-	s->http_slot = &hc->pending;
+	if (s != NULL)
+		s->http_slot = &hc->pending;
+	else
+		hc->waits_ready = true;
 	hc->suspended = true;
 	hc->next_suspended = h->suspended;
 	h->suspended = hc;
@@ -413,6 +435,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	rq.body = (const char *)buf_head(&hc->body);
 	rq.body_len = buf_avail(&hc->body);
 	rq.body_too_large = hc->too_large;
+	rq.peer_loopback = peer_loopback(hc->mhd);
 	if (rq.body == NULL)
 		rq.body = "";
 	outcome = http_serve(h, &rq, &hc->answer, &pending);
@@ -421,7 +444,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	 * not when the buffer is next reused. */
 	header_wipe(rq.authorization);
 	header_wipe(rq.api_key);
-	if (outcome == HTTP_PENDING) {
+	if (outcome == HTTP_PENDING || outcome == HTTP_WAIT_READY) {
 		http_suspend(h, hc, pending);
 		return MHD_YES;
 	}
@@ -490,7 +513,12 @@ http_resume_ready(struct broker *b)
 	if (h == NULL)
 		return;
 	for (pp = (struct http_conn **)&h->suspended; (hc = *pp) != NULL;) {
-		if (hc->pending == NULL) { /* its session was closed (shutdown) */
+		if (hc->waits_ready && !b->stopping) {
+			if (!http_ready_take(h, &hc->answer)) {
+				pp = &hc->next_suspended;
+				continue;
+			}
+		} else if (hc->pending == NULL) { /* its session was closed (shutdown) */
 			http_answer_error(&hc->answer, 503, -32000,
 			                  "Service Unavailable: shutting down");
 		} else if (!http_pending_take(h, hc->pending, &hc->answer)) {
@@ -498,6 +526,7 @@ http_resume_ready(struct broker *b)
 			continue;
 		}
 		hc->pending = NULL;
+		hc->waits_ready = false;
 		hc->ready = true;
 		hc->answer.close = b->stopping;
 		*pp = hc->next_suspended;
@@ -568,6 +597,7 @@ http_run(struct broker *b, const struct pollfd *p, size_t n)
 	b->http->run_now = false;
 	MHD_run_from_select(b->http->daemon, &rs, &ws, &es);
 	http_sessions_expire(b->http, mono_ms());
+	http_ready_expire(b->http, mono_ms());
 }
 
 int64_t
@@ -582,6 +612,9 @@ http_next_deadline(const struct broker *b)
 		return mono_ms();
 	next = MHD_get_timeout(b->http->daemon, &t) == MHD_YES ? mono_ms() + (int64_t)t : -1;
 	idle = http_sessions_deadline(b->http);
+	if (idle >= 0 && (next < 0 || idle < next))
+		next = idle;
+	idle = http_ready_deadline(b->http);
 	if (idle >= 0 && (next < 0 || idle < next))
 		next = idle;
 	return next;

@@ -24,6 +24,7 @@
 #include "http_request.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "timeutil.h"
 
 #define RPC_PARSE_ERROR     -32700
@@ -40,8 +41,8 @@ http_answer_free(struct http_answer *a)
 	a->body = NULL;
 }
 
-static void
-answer_text(struct http_answer *a, unsigned status, const char *text, size_t len)
+void
+http_answer_text(struct http_answer *a, unsigned status, const char *text, size_t len)
 {
 	a->status = status;
 	if ((a->body = malloc(len + 1)) == NULL)
@@ -64,8 +65,16 @@ http_answer_error(struct http_answer *a, unsigned status, int code, const char *
 	jx_add_str(e, "message", msg);
 	jx_add(o, "error", e);
 	text = jx_text(o, &len);
-	answer_text(a, status, text, len);
+	http_answer_text(a, status, text, len);
 	json_object_put(o);
+}
+
+/* A refusal counted by reason (GET /metrics). */
+static void
+refuse(struct http_answer *a, enum metrics_refusal why, unsigned status, int code, const char *msg)
+{
+	metrics_refusal(why);
+	http_answer_error(a, status, code, msg);
 }
 
 /* ---- Host and Origin: DNS rebinding ------------------------------------ */
@@ -348,7 +357,7 @@ http_prm(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
 	}
 	jx_add_str(o, "resource_name", "mcp-auth-broker (Microsoft Graph)");
 	text = jx_text(o, &len);
-	answer_text(a, 200, text, len);
+	http_answer_text(a, 200, text, len);
 	json_object_put(o);
 }
 
@@ -430,6 +439,7 @@ http_ctx_free(struct http_ctx *h)
 {
 	while (h->sessions != NULL)
 		mcp_session_remove(h, h->sessions);
+	http_ready_free(h);
 	api_keys_free(&h->keys);
 	if (h->jwks != NULL)
 		jwks_free(h->jwks);
@@ -456,12 +466,12 @@ rpc_peek(const struct http_req *rq, struct rpc_peek *p, struct http_answer *a)
 	memset(p, 0, sizeof(*p));
 	p->msg = jx_parse(rq->body, rq->body_len, &why);
 	if (p->msg == NULL) {
-		http_answer_error(a, 400, RPC_PARSE_ERROR, "Parse error");
+		refuse(a, REFUSAL_PARSE, 400, RPC_PARSE_ERROR, "Parse error");
 		return -1;
 	}
 	if (!json_object_is_type(p->msg, json_type_object)) {
-		http_answer_error(a, 400, RPC_INVALID_REQUEST,
-		                  "one JSON-RPC message per POST: batches are not supported");
+		refuse(a, REFUSAL_BATCH, 400, RPC_INVALID_REQUEST,
+		       "one JSON-RPC message per POST: batches are not supported");
 		return -1;
 	}
 	p->method = jx_get_str(p->msg, "method");
@@ -484,7 +494,7 @@ http_health(struct http_ctx *h, const struct http_req *rq, struct http_answer *a
 	size_t len;
 
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
-		http_answer_error(a, 405, RPC_SERVER_ERROR, "Method Not Allowed: GET /health");
+		refuse(a, REFUSAL_METHOD, 405, RPC_SERVER_ERROR, "Method Not Allowed: GET /health");
 		return;
 	}
 	o = json_object_new_object();
@@ -493,8 +503,73 @@ http_health(struct http_ctx *h, const struct http_req *rq, struct http_answer *a
 	jx_add_str(o, "tokend", "running");
 	jx_add_int(o, "sessions", (int64_t)h->n_sessions);
 	text = jx_text(o, &len);
-	answer_text(a, h->b->stopping ? 503 : 200, text, len);
+	http_answer_text(a, h->b->stopping ? 503 : 200, text, len);
 	json_object_put(o);
+}
+
+static bool
+get_or_head(const struct http_req *rq)
+{
+	return strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+}
+
+/* GET /metrics (MCP_AUTH_BROKER_HTTP_METRICS): off, 404 as any unknown
+ * path; loopback, only to a peer on a loopback address; on, to any peer the
+ * transport authenticates (an API key under AUTH_MODE=api_key; under none,
+ * brokerd serves loopback only anyway).  No Host check (a scraper knows
+ * the address, not a name), but a browser's page may not read it. */
+static void
+http_metrics(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
+{
+	const struct config *cfg = &h->b->cfg;
+	struct http_caller who;
+	char *text;
+	size_t len;
+
+	if (cfg->http_metrics == HTTP_METRICS_OFF)
+		refuse(a, REFUSAL_NOT_FOUND, 404, RPC_SERVER_ERROR,
+		       "Not Found: MCP is served at /mcp");
+	else if (!get_or_head(rq))
+		refuse(a, REFUSAL_METHOD, 405, RPC_SERVER_ERROR,
+		       "Method Not Allowed: GET /metrics");
+	else if (!http_origin_ok(h, rq->origin))
+		refuse(a, REFUSAL_ORIGIN, 403, RPC_SERVER_ERROR,
+		       "Forbidden: Origin not allowed (MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS)");
+	else if (cfg->http_metrics == HTTP_METRICS_LOOPBACK && !rq->peer_loopback)
+		refuse(a, REFUSAL_METRICS_PEER, 403, RPC_SERVER_ERROR,
+		       "Forbidden: /metrics is served to loopback peers only "
+		       "(MCP_AUTH_BROKER_HTTP_METRICS=loopback)");
+	else if (cfg->http_metrics == HTTP_METRICS_ON &&
+	         http_authenticate_caller(h, rq, a, &who) == -1)
+		metrics_refusal(REFUSAL_AUTH);
+	else {
+		text = metrics_render(h->b, &len);
+		a->status = 200;
+		a->body = text;
+		a->len = len;
+		a->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	}
+}
+
+/* GET /ready: no caller, Host or Origin check, as /health: an orchestrator
+ * probes an address, and the answer holds no secret (http_ready.c).  A
+ * probe storm makes one check: its result answers for
+ * MCP_AUTH_BROKER_HTTP_READY_CACHE_SECONDS. */
+static enum http_outcome
+http_ready(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
+{
+	if (!get_or_head(rq)) {
+		refuse(a, REFUSAL_METHOD, 405, RPC_SERVER_ERROR, "Method Not Allowed: GET /ready");
+		return HTTP_ANSWERED;
+	}
+	if (h->b->stopping) {
+		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: shutting down");
+		return HTTP_ANSWERED;
+	}
+	if (http_ready_fresh(h, mono_ms()) && http_ready_take(h, a))
+		return HTTP_ANSWERED;
+	http_ready_start(h);
+	return http_ready_take(h, a) ? HTTP_ANSWERED : HTTP_WAIT_READY;
 }
 
 /* Refusals that need no body: where, how, by whom, which version. */
@@ -508,27 +583,29 @@ http_judge_headers(struct http_ctx *h, const struct http_req *rq, struct http_an
 	         (strcmp(rq->url, h->prm_path) == 0 ||
 	          strcmp(rq->url, "/.well-known/oauth-protected-resource") == 0))
 		http_prm(h, rq, a);
+	else if (strcmp(rq->url, "/metrics") == 0)
+		http_metrics(h, rq, a);
 	else if (strcmp(rq->url, "/mcp") != 0)
-		http_answer_error(a, 404, RPC_SERVER_ERROR, "Not Found: MCP is served at /mcp");
+		refuse(a, REFUSAL_NOT_FOUND, 404, RPC_SERVER_ERROR,
+		       "Not Found: MCP is served at /mcp");
 	else if (!http_host_ok(h, rq->host))
-		http_answer_error(
-		    a, 403, RPC_SERVER_ERROR,
-		    "Forbidden: Host is not this server (MCP_AUTH_BROKER_HTTP_ALLOWED_HOSTS)");
+		refuse(a, REFUSAL_HOST, 403, RPC_SERVER_ERROR,
+		       "Forbidden: Host is not this server (MCP_AUTH_BROKER_HTTP_ALLOWED_HOSTS)");
 	else if (!http_origin_ok(h, rq->origin))
-		http_answer_error(
-		    a, 403, RPC_SERVER_ERROR,
-		    "Forbidden: Origin not allowed (MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS)");
+		refuse(a, REFUSAL_ORIGIN, 403, RPC_SERVER_ERROR,
+		       "Forbidden: Origin not allowed (MCP_AUTH_BROKER_HTTP_ALLOWED_ORIGINS)");
 	else if (strcmp(rq->method, "POST") != 0 && strcmp(rq->method, "DELETE") != 0) {
-		http_answer_error(a, 405, RPC_SERVER_ERROR,
-		                  "Method Not Allowed: POST a JSON-RPC message, DELETE a session");
+		refuse(a, REFUSAL_METHOD, 405, RPC_SERVER_ERROR,
+		       "Method Not Allowed: POST a JSON-RPC message, DELETE a session");
 		a->allow = true;
 	} else if (http_authenticate_caller(h, rq, a, caller) == -1) {
-		/* answered */
+		metrics_refusal(REFUSAL_AUTH);
 	} else if (rq->protocol_version != NULL && !mcp_version_known(rq->protocol_version))
-		http_answer_error(a, 400, RPC_INVALID_REQUEST,
-		                  "Bad Request: unsupported MCP-Protocol-Version");
+		refuse(a, REFUSAL_PROTOCOL_VERSION, 400, RPC_INVALID_REQUEST,
+		       "Bad Request: unsupported MCP-Protocol-Version");
 	else if (h->b->stopping) {
-		http_answer_error(a, 503, RPC_SERVER_ERROR, "Service Unavailable: shutting down");
+		refuse(a, REFUSAL_STOPPING, 503, RPC_SERVER_ERROR,
+		       "Service Unavailable: shutting down");
 		a->close = true;
 	} else
 		return 0;
@@ -542,11 +619,13 @@ http_delete(struct http_ctx *h, const struct http_req *rq, const char *caller,
 	struct http_mcp_session *m;
 
 	if (rq->session_id == NULL) {
-		http_answer_error(a, 400, RPC_INVALID_REQUEST, "Bad Request: no Mcp-Session-Id");
+		refuse(a, REFUSAL_SESSION_REQUIRED, 400, RPC_INVALID_REQUEST,
+		       "Bad Request: no Mcp-Session-Id");
 		return;
 	}
 	if ((m = mcp_session_find(h, rq->session_id, caller)) == NULL) {
-		http_answer_error(a, 404, RPC_SERVER_ERROR, "Not Found: no such session");
+		refuse(a, REFUSAL_SESSION_UNKNOWN, 404, RPC_SERVER_ERROR,
+		       "Not Found: no such session");
 		return;
 	}
 	log_info("http: session %.8s… ended by its client", m->id);
@@ -569,7 +648,7 @@ answer_from_session(struct session *s, struct http_answer *a)
 			start = p + i;
 			break;
 		}
-	answer_text(a, 200, (const char *)start, n - (size_t)(start - p));
+	http_answer_text(a, 200, (const char *)start, n - (size_t)(start - p));
 	buf_consume(&s->out, buf_avail(&s->out));
 }
 
@@ -606,8 +685,8 @@ http_session_for(struct http_ctx *h, const struct http_req *rq, const struct rpc
 	*m = NULL;
 	if (rq->session_id != NULL) {
 		if ((*m = mcp_session_find(h, rq->session_id, caller)) == NULL) {
-			http_answer_error(a, 404, RPC_SERVER_ERROR,
-			                  "Not Found: no such session (initialize again)");
+			refuse(a, REFUSAL_SESSION_UNKNOWN, 404, RPC_SERVER_ERROR,
+			       "Not Found: no such session (initialize again)");
 			return -1;
 		}
 		(*m)->last_active_ms = mono_ms();
@@ -615,10 +694,9 @@ http_session_for(struct http_ctx *h, const struct http_req *rq, const struct rpc
 	}
 	if (p->modern || (p->method != NULL && strcmp(p->method, "initialize") == 0) || !p->has_id)
 		return 0;
-	http_answer_error(
-	    a, 400, RPC_INVALID_REQUEST,
-	    "Bad Request: Mcp-Session-Id required (send initialize first, or name a protocol "
-	    "version in params._meta)");
+	refuse(a, REFUSAL_SESSION_REQUIRED, 400, RPC_INVALID_REQUEST,
+	       "Bad Request: Mcp-Session-Id required (send initialize first, or name a protocol "
+	       "version in params._meta)");
 	return -1;
 }
 
@@ -632,8 +710,8 @@ http_session_made(struct http_ctx *h, struct session *s, const char *caller, str
 		return;
 	if (h->n_sessions >= HTTP_MAX_MCP_SESSIONS) {
 		http_answer_free(a);
-		http_answer_error(a, 503, RPC_SERVER_ERROR,
-		                  "Service Unavailable: too many sessions");
+		refuse(a, REFUSAL_SESSIONS_FULL, 503, RPC_SERVER_ERROR,
+		       "Service Unavailable: too many sessions");
 		return;
 	}
 	m = mcp_session_new(h, caller, s->protocol);
@@ -653,8 +731,8 @@ http_post(struct http_ctx *h, const struct http_req *rq, const struct http_calle
 
 	if (rq->content_type == NULL ||
 	    strncasecmp(rq->content_type, "application/json", 16) != 0) {
-		http_answer_error(a, 415, RPC_INVALID_REQUEST,
-		                  "Unsupported Media Type: POST application/json");
+		refuse(a, REFUSAL_MEDIA_TYPE, 415, RPC_INVALID_REQUEST,
+		       "Unsupported Media Type: POST application/json");
 		return HTTP_ANSWERED;
 	}
 	if (rpc_peek(rq, &p, a) == -1 || http_session_for(h, rq, &p, caller, &m, a) == -1) {
@@ -686,6 +764,8 @@ http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
 
 	memset(a, 0, sizeof(*a));
 	*pending = NULL;
+	if (strcmp(rq->url, "/ready") == 0)
+		return http_ready(h, rq, a);
 	memset(&who, 0, sizeof(who));
 	if (http_judge_headers(h, rq, a, &who) == -1)
 		return HTTP_ANSWERED;
@@ -694,8 +774,8 @@ http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
 		return HTTP_ANSWERED;
 	}
 	if (rq->body_too_large) {
-		http_answer_error(a, 413, RPC_INVALID_REQUEST,
-		                  "Payload Too Large: over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
+		refuse(a, REFUSAL_BODY_TOO_LARGE, 413, RPC_INVALID_REQUEST,
+		       "Payload Too Large: over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES");
 		return HTTP_ANSWERED;
 	}
 	return http_post(h, rq, &who, a, pending);

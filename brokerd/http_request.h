@@ -41,6 +41,21 @@ struct http_mcp_session {
 	struct http_mcp_session *next;
 };
 
+/* GET /ready: one readiness check at a time; its result answers every probe
+ * for MCP_AUTH_BROKER_HTTP_READY_CACHE_SECONDS after it ended, so a storm
+ * of probes makes at most one round of token requests (and a login only
+ * when no token is cached). */
+struct http_ready {
+	bool checking;
+	bool have_result;    /* a check has ended */
+	int64_t checked_ms;  /* when the last check ended */
+	int64_t deadline_ms; /* while checking: unanswered resources time out */
+	uint64_t first_id;   /* the check's IPC ids: first_id .. first_id + n - 1 */
+	size_t n, answered;
+	enum err_code *code; /* per allowed resource: ERR_NONE is ok */
+	bool *done;
+};
+
 struct http_ctx {
 	struct broker *b;
 	char host[256]; /* the listen address as given (brackets stripped) */
@@ -54,6 +69,7 @@ struct http_ctx {
 	bool quiesced;
 	bool run_now;  /* a request was resumed: libmicrohttpd must run */
 	size_t active; /* requests begun and not yet completed (http.c) */
+	struct http_ready ready;
 	/* OAuth callers: the issuer's keys as tokend last sent them (NULL
 	 * until it has), when brokerd last asked for a refresh, and the
 	 * protected resource metadata's path and URL (RFC 9728). */
@@ -86,6 +102,7 @@ struct http_req {
 	const char *body;
 	size_t body_len;
 	bool body_too_large; /* over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES: not kept */
+	bool peer_loopback;  /* the peer's address is a loopback one */
 };
 
 struct http_answer {
@@ -97,12 +114,15 @@ struct http_answer {
 	unsigned retry_after;       /* non-zero: sent as Retry-After */
 	bool allow; /* 405: Allow: POST, DELETE */
 	bool close; /* Connection: close (shutting down) */
+	const char *content_type; /* NULL: application/json */
 };
 
-enum http_outcome { HTTP_ANSWERED, HTTP_PENDING };
+enum http_outcome { HTTP_ANSWERED, HTTP_PENDING, HTTP_WAIT_READY };
 
 /* Judges and serves rq.  HTTP_PENDING: a tool call waits for tokend; *pending
- * is the request's session, whose answer http_pending_take gives later. */
+ * is the request's session, whose answer http_pending_take gives later.
+ * HTTP_WAIT_READY: GET /ready waits for the readiness check under way;
+ * http_ready_take gives its answer once it has ended. */
 enum http_outcome http_serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a,
                              struct session **pending);
 /* Whether the pending request's answer is ready; if so it is in a and the
@@ -111,6 +131,25 @@ bool http_pending_take(struct http_ctx *h, struct session *s, struct http_answer
 void http_answer_free(struct http_answer *a);
 /* A refusal: status and a JSON-RPC error body (id null). */
 void http_answer_error(struct http_answer *a, unsigned status, int code, const char *msg);
+/* status and a copy of text as the body. */
+void http_answer_text(struct http_answer *a, unsigned status, const char *text, size_t len);
+
+/* http_ready.c: GET /ready from the running daemon, as brokerd --ready
+ * decides it: can tokend obtain a token for each allowed resource (one in
+ * its cache counts; otherwise a login through its single flight)? */
+/* Whether the last check's result may still answer at now. */
+bool http_ready_fresh(const struct http_ctx *h, int64_t now);
+/* Asks tokend, unless a check is under way. */
+void http_ready_start(struct http_ctx *h);
+/* Whether m (from tokend) belongs to the check under way; if so it is
+ * taken (a malformed one is fatal, as for a call's answer). */
+bool http_ready_answer(struct broker *b, const struct ipc_msg *m);
+/* At its deadline, a check ends with what is unanswered timed out. */
+void http_ready_expire(struct http_ctx *h, int64_t now);
+int64_t http_ready_deadline(const struct http_ctx *h);
+/* The last check's answer (200 or 503), if no check is under way. */
+bool http_ready_take(struct http_ctx *h, struct http_answer *a);
+void http_ready_free(struct http_ctx *h);
 
 /* OAuth callers: a key set from tokend (MSG_JWKS) replaces the one held;
  * the protected resource metadata's location, from the configuration. */

@@ -27,6 +27,7 @@
 #include "http_request.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -42,7 +43,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
-	    "       brokerd --check [--json] [--http HOST:PORT] | --ready [--json]\n"
+	    "       brokerd --check [--json] [--http HOST:PORT]\n"
+	    "       brokerd --ready [--json] [--http HOST:PORT]\n"
 	    "       brokerd --health | --smoke-e2e | --tools\n"
 	    "       brokerd --help | --version\n"
 	    "\n"
@@ -59,7 +61,10 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "      --http HOST:PORT serve MCP Streamable HTTP at http://HOST:PORT/mcp;\n"
 	    "                      callers per MCP_AUTH_BROKER_AUTH_MODE (none: loopback\n"
-	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE)\n"
+	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE); also\n"
+	    "                      GET /health, /ready and /metrics (MCP_AUTH_BROKER_\n"
+	    "                      HTTP_METRICS); with --check or --ready: the address\n"
+	    "                      is checked, nothing is served\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
@@ -139,6 +144,7 @@ struct args {
 	const char *listen;  /* --listen PATH */
 	const char *connect; /* --connect PATH */
 	const char *http;    /* --http HOST:PORT */
+	const char *check_http; /* --http given to --check or --ready: checked, not served */
 	int check;	     /* OPT_CHECK, OPT_HEALTH, OPT_READY, OPT_SMOKE_E2E, OPT_TOOLS, or 0 */
 	bool json;	     /* --json: --check or --ready as one JSON document */
 };
@@ -220,11 +226,19 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--listen and --connect exclude each other", NULL);
 	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
 		usage_error("--http excludes --listen and --connect", NULL);
-	if (a->check != 0 && (a->listen != NULL || a->connect != NULL ||
-				 (a->http != NULL && a->check != OPT_CHECK)))
+	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
 			    "no --listen or --connect (--check takes --http, to check it)",
 		    NULL);
+	/* --check and --ready check the address --http names; they serve nothing. */
+	if (a->http != NULL && a->check != 0 && a->check != OPT_CHECK && a->check != OPT_READY)
+		usage_error("--http goes with --check or --ready, not with --health, --smoke-e2e "
+			    "or --tools",
+		    NULL);
+	if (a->check != 0) {
+		a->check_http = a->http;
+		a->http = NULL;
+	}
 }
 
 /* SIGCHLD, SIGTERM, SIGINT and SIGHUP arrive through a signalfd, in the loop. */
@@ -309,7 +323,8 @@ broker_signal(struct broker *b)
 		broker_child_died(b, dead);
 }
 
-/* tokend's answers, and the OAuth key set it sends when it has one. */
+/* tokend's messages: the OAuth key set, its counters, an answer to GET
+ * /ready's check, or a tool call's answer or progress. */
 static void
 broker_tools_answer(void *arg, const struct ipc_msg *m)
 {
@@ -317,8 +332,13 @@ broker_tools_answer(void *arg, const struct ipc_msg *m)
 	struct jwks k;
 	const char *why = NULL;
 
+	if (m->hdr.type == MSG_TOKEN_STATS) {
+		metrics_token_stats(m);
+		return;
+	}
 	if (m->hdr.type != MSG_JWKS) {
-		tools_answer(b, m);
+		if (!http_ready_answer(b, m))
+			tools_answer(b, m);
 		return;
 	}
 	if (b->http == NULL || !AUTH_MODE_OAUTH(b->cfg.auth_mode))
@@ -563,7 +583,7 @@ main(int argc, char **argv)
 	b.listener = -1;
 	b.children_hold_fd = -1;
 	if (a.check == OPT_CHECK)
-		selfcheck_config(a.json, a.http);
+		selfcheck_config(a.json, a.check_http);
 	if (a.check == OPT_SMOKE_E2E)
 		selfcheck_smoke_env(); /* MCP_AUTH_BROKER_ENV=smoke, no real secret around */
 	config_load_or_exit(&b.cfg);
@@ -628,7 +648,7 @@ main(int argc, char **argv)
 	else
 		sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
-		selfcheck_ready(&b, a.json);
+		selfcheck_ready(&b, a.json, a.check_http);
 	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)",

@@ -447,28 +447,38 @@ check_oauth(struct report *t, const struct config *cfg)
 	    cfg->oauth_jwks_uri);
 }
 
-/* brokerd --check --http HOST:PORT: the address and what may serve on it,
- * as brokerd --http would decide at start (nothing is bound). */
-static void
-check_http(struct report *t, const struct config *cfg, const char *http)
+/* Who GET /metrics serves, as http_request.c decides it. */
+static const char *
+metrics_audience(const struct config *cfg)
 {
-	char why[512];
-	bool loopback = false;
+	if (cfg->http_metrics == HTTP_METRICS_LOOPBACK)
+		return "peers on a loopback address only";
+	return cfg->auth_mode != AUTH_MODE_NONE ? "any authenticated caller"
+						: "any peer (AUTH_MODE=none: loopback only)";
+}
 
-	if (http == NULL)
+void
+selfcheck_http(struct report *t, const struct config *cfg, const char *hostport)
+{
+	const char *auth = config_auth_mode_name(cfg->auth_mode);
+	char why[512];
+	bool loopback;
+
+	if (hostport == NULL) /* not serving HTTP: the settings were checked as loaded */
 		return;
-	if (http_check_listen(cfg, http, &loopback, why, sizeof(why)) == -1) {
-		report_add(t, VERDICT_FAIL, "HTTP", "see \"Remote clients\" in the README", "--http %s",
-		    why);
+	if (http_check_address(cfg, hostport, &loopback, why, sizeof(why)) == -1) {
+		report_add(t, VERDICT_FAIL, "http", "see the HTTP section of brokerd(8)", "%s", why);
 		return;
 	}
-	report_add(t, VERDICT_OK, "HTTP", NULL, "--http %s: %s, callers %s", http,
-	    loopback ? "loopback" : "behind a TLS-terminating proxy",
-	    cfg->auth_mode == AUTH_MODE_API_KEY ? "by API key"
-	    : cfg->auth_mode == AUTH_MODE_OAUTH ? "by OAuth bearer token"
-	    : cfg->auth_mode == AUTH_MODE_HYBRID ? "by API key or OAuth bearer token"
-					       : "not authenticated");
-
+	if (cfg->http_metrics == HTTP_METRICS_OFF)
+		report_add(t, VERDICT_OK, "http", NULL,
+		    "http://%s/mcp (auth %s); /health and /ready for any peer; /metrics off (404)",
+		    hostport, auth);
+	else
+		report_add(t, VERDICT_OK, "http", NULL,
+		    "http://%s/mcp (auth %s); /health and /ready for any peer; /metrics at "
+		    "http://%s/metrics for %s",
+		    hostport, auth, hostport, metrics_audience(cfg));
 }
 
 static void
@@ -521,7 +531,7 @@ selfcheck_config(bool json, const char *http)
 		check_federated(&t, &cfg);
 		check_api_keys(&t, &cfg);
 		check_oauth(&t, &cfg);
-		check_http(&t, &cfg, http);
+		selfcheck_http(&t, &cfg, http);
 		check_programs(&t, cfg.libexecdir, true);
 	} else {
 		for (size_t i = 0; i < errs.n; i++)

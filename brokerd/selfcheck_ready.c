@@ -28,6 +28,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "report.h"
 #include "timeutil.h"
@@ -71,6 +72,10 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 	struct ready_result *res;
 	struct msg_exec_ans a;
 
+	if (m->hdr.type == MSG_TOKEN_STATS) { /* checked like any message, then unused */
+		metrics_token_stats(m);
+		return;
+	}
 	if (m->hdr.type != MSG_EXEC_ANS)
 		return; /* progress of a retried login: the answer follows */
 	if (m->hdr.id == 0 || m->hdr.id > r->n || r->res[m->hdr.id - 1].done)
@@ -282,7 +287,7 @@ ready_report(struct ready *r)
 }
 
 void
-selfcheck_ready(struct broker *b, bool json)
+selfcheck_ready(struct broker *b, bool json, const char *http)
 {
 	const struct config *cfg = &b->cfg;
 	/* A login may resolve the secret and ask the endpoint twice (the retry
@@ -301,6 +306,7 @@ selfcheck_ready(struct broker *b, bool json)
 		    cfg->resources.v[i], (long)budget_ms);
 	ready_wait(&r, deadline);
 	ready_report(&r);
+	selfcheck_http(&r.t, cfg, http);
 	free(r.res);
 	children_stop(b);
 	report_end(&r.t);

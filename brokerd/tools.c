@@ -19,6 +19,7 @@
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "request.h"
 #include "timeutil.h"
@@ -455,6 +456,7 @@ audit_call(const struct broker *b, struct session *s, const char *tool,
 	struct audit_line rec;
 	const char *peer, *canonical = tools_canonical_name(tool);
 	size_t peer_len;
+	int rc;
 
 	peer = audit_peer(s, &peer_len);
 	audit_line_begin(&rec, peer, peer_len);
@@ -490,7 +492,14 @@ audit_call(const struct broker *b, struct session *s, const char *tool,
 	 * taken effect; null until secretd has resolved one. */
 	audit_line_str(&rec, "secret_fingerprint",
 	    b->secret_fingerprint[0] ? b->secret_fingerprint : NULL);
-	return audit_line_write(&rec, "tool_call");
+	rc = audit_line_write(&rec, "tool_call");
+	/* Counted as the client sees it: a result whose record was lost is
+	 * withheld and answered provider.unavailable (the callers below). */
+	metrics_tool_call(canonical,
+	    rc == -1 && out->code == ERR_NONE && !out->cancelled ? ERR_PROVIDER_UNAVAILABLE
+								 : out->code,
+	    out->cancelled, mono_ms() - started_ms);
+	return rc;
 }
 
 static int

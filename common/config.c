@@ -590,6 +590,9 @@ LONG_SETTER(set_http_max_conns_per_addr, http_max_connections_per_address, 1, 10
 /* A client silent this long mid-request (slowloris) or between requests
  * loses its connection; a call in flight is not silence (suspended). */
 LONG_SETTER(set_http_request_timeout, http_request_timeout_s, 1, 3600)
+/* GET /ready: a probe storm makes one check per this many seconds; 0 makes
+ * each probe check (single flight and the token cache still apply). */
+LONG_SETTER(set_http_ready_cache, http_ready_cache_s, 0, 300)
 
 static void
 set_auth_mode(struct cfg_ctx *x, const char *v)
@@ -612,6 +615,19 @@ config_auth_mode_name(enum auth_mode m)
 	static const char *const names[] = { "none", "api_key", "oauth", "hybrid" };
 
 	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
+static void
+set_http_metrics(struct cfg_ctx *x, const char *v)
+{
+	if (strcmp(v, "off") == 0)
+		x->cfg->http_metrics = HTTP_METRICS_OFF;
+	else if (strcmp(v, "loopback") == 0)
+		x->cfg->http_metrics = HTTP_METRICS_LOOPBACK;
+	else if (strcmp(v, "on") == 0)
+		x->cfg->http_metrics = HTTP_METRICS_ON;
+	else
+		cfg_error(x, "'%s' is not one of off, loopback, on", v);
 }
 
 static void
@@ -846,6 +862,8 @@ static const struct cfg_var {
 	{ PREFIX "OAUTH_REQUIRED_SCOPES", set_oauth_required_scopes },
 	{ PREFIX "MUTATIONS_REQUIRED_ROLE", set_mutations_role },
 	{ PREFIX "PATH_ROLES", set_path_roles },
+	{ PREFIX "HTTP_METRICS", set_http_metrics },
+	{ PREFIX "HTTP_READY_CACHE_SECONDS", set_http_ready_cache },
 };
 
 static const struct cfg_var *
@@ -926,6 +944,8 @@ config_defaults(struct config *cfg)
 	cfg->http_max_connections = 64;
 	cfg->http_max_connections_per_address = 16;
 	cfg->http_request_timeout_s = 30;
+	cfg->http_metrics = HTTP_METRICS_LOOPBACK;
+	cfg->http_ready_cache_s = 5;
 }
 
 /* Edit distance between a and b (at most 64 bytes each are compared;

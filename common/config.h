@@ -77,6 +77,12 @@ enum auth_mode {
 /* Whether callers may present an API key, an OAuth token. */
 #define AUTH_MODE_KEYS(m)  ((m) == AUTH_MODE_API_KEY || (m) == AUTH_MODE_HYBRID)
 #define AUTH_MODE_OAUTH(m) ((m) == AUTH_MODE_OAUTH || (m) == AUTH_MODE_HYBRID)
+/* Who may read GET /metrics (MCP_AUTH_BROKER_HTTP_METRICS). */
+enum http_metrics {
+	HTTP_METRICS_OFF,      /* 404 */
+	HTTP_METRICS_LOOPBACK, /* peers on a loopback address only (default) */
+	HTTP_METRICS_ON,       /* any peer the transport authenticates */
+};
 
 /* One entry of MCP_AUTH_BROKER_ALLOWED_PATHS: "METHOD:/glob" or "/glob". */
 struct path_rule {
@@ -166,6 +172,8 @@ struct config {
 	char *oauth_jwks_uri;
 	struct strlist oauth_audiences;
 	struct strlist oauth_required_scopes;
+	enum http_metrics http_metrics;
+	long http_ready_cache_s; /* GET /ready: how long one check's result answers */
 	char policy_version[17]; /* hex digest of everything policy depends on */
 };
 

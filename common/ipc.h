@@ -77,6 +77,11 @@ enum ipc_type {
 	 * fetched and filtered it (public signing keys only, bearer.h), at
 	 * start and after each refresh that changed it. */
 	MSG_JWKS = 45,
+	/* tokend -> brokerd, id 0, unsolicited, each time one changes: the
+	 * token cache's counters since tokend started, for GET /metrics.
+	 * One way: brokerd sends tokend nothing for them, so it cannot touch
+	 * tokend's state through them. */
+	MSG_TOKEN_STATS = 48,
 };
 
 struct ipc_hdr {

@@ -1161,3 +1161,42 @@ msg_cert_info_decode(const struct ipc_msg *m, struct msg_cert_info *out, const c
 	}
 	return 0;
 }
+
+/* ---- TOKEN_STATS ------------------------------------------------------- */
+
+void
+msg_token_stats_send(struct ipc_chan *c, const struct msg_token_stats *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	jx_add_int(o, "cache_hits", s->cache_hits);
+	jx_add_int(o, "mints", s->mints);
+	jx_add_int(o, "mint_failures", s->mint_failures);
+	jx_add_int(o, "jwks_refreshes", s->jwks_refreshes);
+	send_json(c, MSG_TOKEN_STATS, 0, o);
+}
+
+int
+msg_token_stats_decode(const struct ipc_msg *m, struct msg_token_stats *out, const char **why)
+{
+	static const char *const members[] = { "cache_hits", "mints", "mint_failures",
+		"jwks_refreshes", NULL };
+	struct json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if (m->hdr.id != 0) {
+		*why = "TOKEN_STATS carries id 0";
+		return -1;
+	}
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	/* Counters: never negative (a Prometheus counter only grows). */
+	if (!members_known(o, members, why) ||
+	    !get_int(o, "cache_hits", 0, INT64_MAX, &out->cache_hits, why) ||
+	    !get_int(o, "mints", 0, INT64_MAX, &out->mints, why) ||
+	    !get_int(o, "mint_failures", 0, INT64_MAX, &out->mint_failures, why) ||
+	    !get_int(o, "jwks_refreshes", 0, INT64_MAX, &out->jwks_refreshes, why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}

@@ -232,5 +232,18 @@ int msg_jwks_req_decode(const struct ipc_msg *m, const char **why);
 /* The key set's public text (jwks->text); decoded into a usable set. */
 void msg_jwks_send(struct ipc_chan *c, const struct jwks *k);
 int msg_jwks_decode(const struct ipc_msg *m, struct jwks *out, const char **why);
+/* ---- TOKEN_STATS: tokend -> brokerd, id 0: the token cache's counters -- */
+/* Counts since tokend started: calls served from the cache, logins that
+ * stored a token, logins that failed, and fetches of the OAuth issuer's
+ * key set.  Never a token, a key or a resource. */
+struct msg_token_stats {
+	int64_t cache_hits;
+	int64_t mints;
+	int64_t mint_failures;
+	int64_t jwks_refreshes;
+};
+
+void msg_token_stats_send(struct ipc_chan *c, const struct msg_token_stats *s);
+int msg_token_stats_decode(const struct ipc_msg *m, struct msg_token_stats *out, const char **why);
 
 #endif

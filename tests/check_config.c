@@ -77,7 +77,9 @@ START_TEST(http_values)
 	char *keys[] = { P "AUTH_MODE=api_key", P "API_KEYS_FILE=/etc/mab/keys",
 		P "HTTP_BEHIND_PROXY=yes", P "HTTP_ALLOWED_ORIGINS=https://App.Example, http://x:8080",
 		P "HTTP_ALLOWED_HOSTS=MCP.example:443", P "HTTP_MAX_CONNECTIONS=10",
-		P "HTTP_MAX_CONNECTIONS_PER_ADDRESS=2", P "HTTP_REQUEST_TIMEOUT_SECONDS=5", NULL };
+		P "HTTP_MAX_CONNECTIONS_PER_ADDRESS=2", P "HTTP_REQUEST_TIMEOUT_SECONDS=5",
+		P "HTTP_METRICS=on", P "HTTP_READY_CACHE_SECONDS=0", NULL };
+	char *metrics_off[] = { P "HTTP_METRICS=off", NULL };
 	struct config cfg;
 	struct config_errors errs;
 
@@ -87,6 +89,8 @@ START_TEST(http_values)
 	ck_assert_int_eq(cfg.http_max_connections, 64);
 	ck_assert_int_eq(cfg.http_max_connections_per_address, 16);
 	ck_assert_int_eq(cfg.http_request_timeout_s, 30);
+	ck_assert_int_eq(cfg.http_metrics, HTTP_METRICS_LOOPBACK);
+	ck_assert_int_eq(cfg.http_ready_cache_s, 5);
 	config_free(&cfg);
 	ck_assert_uint_eq(load(&cfg, keys, &errs), 0);
 	ck_assert_int_eq(cfg.auth_mode, AUTH_MODE_API_KEY);
@@ -96,6 +100,11 @@ START_TEST(http_values)
 	ck_assert_str_eq(cfg.http_allowed_origins.v[0], "https://app.example");
 	ck_assert_str_eq(cfg.http_allowed_hosts.v[0], "mcp.example:443");
 	ck_assert_int_eq(cfg.http_request_timeout_s, 5);
+	ck_assert_int_eq(cfg.http_metrics, HTTP_METRICS_ON);
+	ck_assert_int_eq(cfg.http_ready_cache_s, 0);
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, metrics_off, &errs), 0);
+	ck_assert_int_eq(cfg.http_metrics, HTTP_METRICS_OFF);
 	config_free(&cfg);
 }
 END_TEST
@@ -109,6 +118,8 @@ START_TEST(http_bad_values)
 	char *origin[] = { P "HTTP_ALLOWED_ORIGINS=https://a.example/path", NULL };
 	char *host[] = { P "HTTP_ALLOWED_HOSTS=a.example/x", NULL };
 	char *conns[] = { P "HTTP_MAX_CONNECTIONS=0", NULL };
+	char *metrics[] = { P "HTTP_METRICS=yes", NULL };
+	char *ready[] = { P "HTTP_READY_CACHE_SECONDS=301", NULL };
 
 	char *oauth_only[] = { P "OAUTH_REQUIRED_SCOPES=mcp.call", NULL };
 	char *resource[] = { P "RESOURCE_SERVER_URL=ftp://mcp.example/mcp", NULL };
@@ -133,6 +144,8 @@ START_TEST(http_bad_values)
 	assert_one_error(origin, P "HTTP_ALLOWED_ORIGINS", "not an origin");
 	assert_one_error(host, P "HTTP_ALLOWED_HOSTS", "not a host");
 	assert_one_error(conns, P "HTTP_MAX_CONNECTIONS", "out of range");
+	assert_one_error(metrics, P "HTTP_METRICS", "not one of off, loopback, on");
+	assert_one_error(ready, P "HTTP_READY_CACHE_SECONDS", "out of range");
 }
 END_TEST
 

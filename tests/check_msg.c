@@ -323,6 +323,46 @@ START_TEST(small_messages_refused)
 }
 END_TEST
 
+/* GET /metrics shows tokend's counters as brokerd last heard them: the
+ * decoder takes only counters, only from id 0, never negative. */
+START_TEST(token_stats_round_trip_and_refusals)
+{
+	struct msg_token_stats in = { 3, 1, 2, 0 }, out;
+	struct captured k;
+	const char *why = NULL;
+
+	cap_open(&k);
+	msg_token_stats_send(&k.c, &in);
+	ck_assert_int_eq(msg_token_stats_decode(cap_msg(&k), &out, &why), 0);
+	ck_assert(out.cache_hits == 3 && out.mints == 1 && out.mint_failures == 2 &&
+	    out.jwks_refreshes == 0);
+	ipc_chan_free(&k.c);
+	cap_open(&k); /* forged() uses id 9: a stats message is never an answer */
+	ck_assert_int_eq(msg_token_stats_decode(forged(&k, MSG_TOKEN_STATS,
+			     "{\"cache_hits\":1,\"mints\":1,\"mint_failures\":0,\"jwks_refreshes\":0}"),
+			     &out, &why),
+	    -1);
+	ipc_chan_free(&k.c);
+	cap_open(&k);
+	ck_assert_int_eq(ipc_send(&k.c, MSG_TOKEN_STATS, 0,
+			     "{\"cache_hits\":-1,\"mints\":1,\"mint_failures\":0,\"jwks_refreshes\":0}",
+			     strlen("{\"cache_hits\":-1,\"mints\":1,\"mint_failures\":0,"
+				    "\"jwks_refreshes\":0}")),
+	    0);
+	ck_assert_int_eq(msg_token_stats_decode(cap_msg(&k), &out, &why), -1);
+	ipc_chan_free(&k.c);
+	cap_open(&k);
+	ck_assert_int_eq(ipc_send(&k.c, MSG_TOKEN_STATS, 0,
+			     "{\"cache_hits\":1,\"mints\":1,\"mint_failures\":0,\"jwks_refreshes\":0,"
+			     "\"token\":\"x\"}",
+			     strlen("{\"cache_hits\":1,\"mints\":1,\"mint_failures\":0,"
+				    "\"jwks_refreshes\":0,\"token\":\"x\"}")),
+	    0);
+	ck_assert_int_eq(msg_token_stats_decode(cap_msg(&k), &out, &why), -1);
+	ipc_chan_free(&k.c);
+}
+END_TEST
+
 static Suite *
 msg_suite(void)
 {
@@ -339,6 +379,7 @@ msg_suite(void)
 	tcase_add_test(tc, error_messages_are_cut_at_a_character);
 	tcase_add_test(tc, small_messages_round_trip);
 	tcase_add_test(tc, small_messages_refused);
+	tcase_add_test(tc, token_stats_round_trip_and_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

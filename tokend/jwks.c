@@ -46,7 +46,8 @@ jwks_done(struct tokend *td, struct xfer *x, CURLcode rc)
 		td->jwks_due_ms = now + JWKS_REFRESH_MIN_SECONDS * 1000;
 		return;
 	}
-	td->jwks_refreshes++;
+	td->stats.jwks_refreshes++;
+	stats_changed(td);
 	if (td->jwks.text != NULL && strcmp(td->jwks.text, fresh.text) == 0) {
 		jwks_free(&fresh);
 		return;

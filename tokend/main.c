@@ -128,6 +128,16 @@ exec_proceed(struct tokend *td, struct exec *x)
 	graph_start(td, x);
 }
 
+/* ---- counters for brokerd's GET /metrics ------------------------------- */
+
+/* Sent as they change, ahead of the answer they concern, so a scrape after
+ * a call's answer sees that call counted.  brokerd asks for nothing. */
+void
+stats_changed(struct tokend *td)
+{
+	msg_token_stats_send(&td->broker, &td->stats);
+}
+
 /* ---- logins (single flight per cache key) ------------------------------ */
 
 void
@@ -185,10 +195,13 @@ mint_done(struct tokend *td, struct token_entry *e, enum err_code code, const ch
 	e->login_retry_at_ms = 0;
 	if (code == ERR_NONE) {
 		cache_note_success(e);
+		td->stats.mints++;
 	} else {
 		cache_note_failure(&td->cache, e, code, msg, failure_sig, retry_after_s);
 		log_warnx("login for %s failed: %s: %s", e->resource, err_name(code), msg);
+		td->stats.mint_failures++;
 	}
+	stats_changed(td);
 	for (x = td->calls; x != NULL; x = next) {
 		next = x->next;
 		if (x->entry != e || x->state != EXEC_WAIT_TOKEN)
@@ -233,6 +246,8 @@ exec_serve(struct tokend *td, struct exec *x)
 
 	if (cache_usable(&td->cache, e)) {
 		x->source = e->refresh_failed ? TOKEN_SOURCE_FALLBACK : TOKEN_SOURCE_CACHE;
+		td->stats.cache_hits++;
+		stats_changed(td);
 		if (cache_wants_refresh(&td->cache, e))
 			mint_begin(td, e); /* in the background: this call does not wait */
 		exec_proceed(td, x);

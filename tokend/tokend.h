@@ -81,7 +81,7 @@ struct tokend {
 	int64_t jwks_due_ms;	    /* next fetch, or -1 */
 	int64_t jwks_last_demand_ms; /* the last fetch brokerd asked for; -1: none */
 	bool jwks_demanded;	     /* the next fetch is one brokerd asked for */
-	uint64_t jwks_refreshes;
+	struct msg_token_stats stats; /* brokerd's GET /metrics (MSG_TOKEN_STATS) */
 };
 
 /* main.c: answers and resumption */
@@ -141,6 +141,9 @@ void oauth_start(struct tokend *td, struct token_entry *e, const unsigned char *
 /* Exposed for tests and the fuzzer: classify a login endpoint answer. */
 enum err_code oauth_parse(long status, const char *body, size_t len, char **token, long *expires_in,
     char *token_type, size_t type_len, char *msg, size_t msg_len, char *sig, size_t sig_len);
+
+/* main.c: tells brokerd the counters changed (MSG_TOKEN_STATS). */
+void stats_changed(struct tokend *td);
 
 /* jwks.c: the OAuth callers' key set, and a caller's credential checked */
 /* 0 and the caller's roles when credential proves requester_id; -1 with

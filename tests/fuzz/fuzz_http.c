@@ -18,11 +18,15 @@
  * an initialize made before the input ran (for the key the input's
  * Authorization names, when it names a known one), so the session paths are
  * reachable.  A call the request makes waits for tokend, which here fails
- * every call in flight (tools_fail_all), so suspended requests end too.
+ * every call in flight (tools_fail_all), so suspended requests end too;
+ * GET /ready's check is never answered either, and times out.  A header
+ * "X-Fuzz-Peer:" makes the peer non-loopback; the input's length picks
+ * MCP_AUTH_BROKER_HTTP_METRICS (off, loopback, on).
  *
  * Checked (abort): brokerd never exits on the input; every answer has a
  * status brokerd is meant to send and, with a body, one JSON object that is
- * a JSON-RPC 2.0 response (GET /health: a status document); a refusal (4xx, 5xx) is an error with id null; a
+ * a JSON-RPC 2.0 response (GET /health and /ready: a status document;
+ * GET /metrics: text lines of our metrics only); a refusal (4xx, 5xx) is an error with id null; a
  * request's session is gone when its answer is taken; nothing of the key
  * presented appears in the answer. */
 #include "buildconf.h"
@@ -107,6 +111,24 @@ drain_children(void)
 	buf_consume(&broker.secretd.chan.out, buf_avail(&broker.secretd.chan.out));
 }
 
+/* GET /metrics: every line a comment or a sample of ours, and no key. */
+static void
+check_metrics(const struct http_answer *a)
+{
+	const char *p = a->body, *end = a->body + a->len;
+
+	if (a->content_type == NULL || a->len == 0 || end[-1] != '\n')
+		abort();
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL || (strncmp(p, "# HELP mcp_auth_broker_", 23) != 0 &&
+		                   strncmp(p, "# TYPE mcp_auth_broker_", 23) != 0 &&
+		                   strncmp(p, "mcp_auth_broker_", 16) != 0))
+			abort();
+		p = nl + 1;
+	}
+}
+
 static void
 check_answer(const struct http_answer *a, const char *key, bool health)
 {
@@ -123,10 +145,15 @@ check_answer(const struct http_answer *a, const char *key, bool health)
 		return;
 	if (key != NULL && memmem(a->body, a->len, key, strlen(key)) != NULL)
 		abort();
+	if (a->content_type != NULL) { /* only /metrics answers other than JSON */
+		check_metrics(a);
+		return;
+	}
 	if ((o = jx_parse(a->body, a->len, &why)) == NULL ||
 	    !json_object_is_type(o, json_type_object))
 		abort();
-	if (health && a->status == 200) { /* GET /health: a status document */
+	if (health && (a->status == 200 || a->status == 503) &&
+	    jx_get_str(o, "status") != NULL) { /* GET /health or /ready: a status document */
 		if (jx_get_str(o, "status") == NULL)
 			abort();
 		json_object_put(o);
@@ -146,10 +173,15 @@ static void
 serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
 {
 	struct session *pending = NULL;
+	enum http_outcome out = http_serve(h, rq, a, &pending);
 
-	if (http_serve(h, rq, a, &pending) == HTTP_PENDING) {
+	if (out == HTTP_PENDING) {
 		tools_fail_all(&broker, ERR_PROVIDER_UNAVAILABLE, "tokend is unavailable");
 		if (!http_pending_take(h, pending, a))
+			abort();
+	} else if (out == HTTP_WAIT_READY) { /* tokend never answers: the check times out */
+		http_ready_expire(h, INT64_MAX);
+		if (!http_ready_take(h, a) || a->status != 503)
 			abort();
 	}
 	drain_children();
@@ -210,6 +242,7 @@ parse_input(char *text, size_t size, struct http_req *rq)
 
 	rq->method = "POST";
 	rq->url = "/mcp";
+	rq->peer_loopback = true; /* a header "X-Fuzz-Peer:" makes the peer remote */
 	if ((nl = strchr(line, '\n')) == NULL) {
 		rq->body = text + size;
 		return;
@@ -224,6 +257,8 @@ parse_input(char *text, size_t size, struct http_req *rq)
 		*nl = '\0';
 		if ((colon = strchr(line, ':')) == NULL)
 			continue;
+		if (colon - line == 11 && strncasecmp(line, "x-fuzz-peer", 11) == 0)
+			rq->peer_loopback = false;
 		if ((slot = header_slot(rq, line, (size_t)(colon - line))) != NULL)
 			*slot = colon + 1 + strspn(colon + 1, " ");
 	}
@@ -264,6 +299,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + skip, size - skip);
 	text[size - skip] = '\0';
 	h = ctx_new(api_key);
+	broker.cfg.http_metrics = (enum http_metrics)(size % 3);
 	parse_input(text, size - skip, &rq);
 	rq.body_len = size - skip - (size_t)(rq.body - text);
 	rq.body_too_large = rq.body_len > (size_t)broker.cfg.max_message_bytes;
@@ -271,7 +307,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rq.session_id != NULL && strcmp(rq.session_id, "$SID") == 0)
 		rq.session_id = sid;
 	serve(h, &rq, &a);
-	check_answer(&a, presented_key(&rq), strcmp(rq.url, "/health") == 0);
+	check_answer(&a, presented_key(&rq),
+	             strcmp(rq.url, "/health") == 0 || strcmp(rq.url, "/ready") == 0);
+	/* MCP_AUTH_BROKER_HTTP_METRICS: off serves nobody, loopback no remote peer. */
+	if (strcmp(rq.url, "/metrics") == 0 && a.status == 200 &&
+	    (broker.cfg.http_metrics == HTTP_METRICS_OFF ||
+	     (broker.cfg.http_metrics == HTTP_METRICS_LOOPBACK && !rq.peer_loopback)))
+		abort();
 	http_answer_free(&a);
 	http_ctx_free(h);
 	free(text);

@@ -25,6 +25,7 @@ EXEC_REQ, EXEC_ANS, DESCRIBE_REQ, DESCRIBE_ANS, CANCEL_REQ, PROGRESS = 1, 2, 3, 
 SECRET_REQ, SECRET_ANS, SECRET_ERR = 16, 17, 18
 ASSERTION_REQ, ASSERTION_ANS = 20, 21
 OP_TOKEN, SECRET_INFO, CERT_INFO = 34, 35, 36
+TOKEN_STATS = 48
 RETIRED_STATUS_ANS = 33  # no longer on any accept list
 # fuzz_ipc.c's receivers, by index
 B_FROM_S, B_FROM_T, S_FROM_B, S_FROM_T, T_FROM_B, T_FROM_S = range(6)
@@ -87,6 +88,8 @@ IPC = {
                                    msg(EXEC_ANS, 2, js(EXEC_ERR)),
                                    msg(DESCRIBE_ANS, 3, js(DESCRIBE))),
     "brokerd-exec-ans-truncated": ipc(B_FROM_T, 0, msg(EXEC_ANS, 4, js(EXEC_OK))[:-9]),
+    "brokerd-token-stats": ipc(B_FROM_T, 0, msg(TOKEN_STATS, 0, js(
+        {"cache_hits": 3, "mints": 1, "mint_failures": 0, "jwks_refreshes": 0}))),
     "brokerd-bad-type": ipc(B_FROM_T, 0, msg(EXEC_ANS, 1, js(EXEC_ERR)), msg(SECRET_ANS, 2, b"s3cr3t")),
     "secretd-op-token": ipc(S_FROM_B, 1, msg(OP_TOKEN, 0, b"ops_eyJzaWduSW5BZGRyZXNzIjoi"),
                             msg(SECRET_REQ, 1, b"")),
@@ -406,6 +409,11 @@ HTTP = {
     "delete-unknown": http("DELETE", headers={"Mcp-Session-Id": "0" * 32}),
     "get": http("GET"),
     "health": http("GET", "/health", headers={"Host": "10.1.2.3:8808"}),
+    "ready": http("GET", "/ready", headers={"Host": "10.1.2.3:8808"}),
+    # Their lengths pick HTTP_METRICS (length % 3: off, loopback, on).
+    "metrics": http("GET", "/metrics", headers={"Host": "127.0.0.1:8808", "Accept": "text/plain"}),
+    "metrics-remote": http("GET", "/metrics", headers={"X-Fuzz-Peer": "10.1.2.3"}),
+    "metrics-key": http("GET", "/metrics", headers={"Authorization": "Bearer alice-key"}, api_key=True),
     "other-path": http(url="/mcp/../x", body=b"{}"),
     "bad-origin": http(headers={"Origin": "https://evil.example"}, body=b"{}"),
     "allowed-origin": http(headers={"Origin": "https://app.example", "Host": "mcp.example"},

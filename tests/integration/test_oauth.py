@@ -329,7 +329,7 @@ class StartRefusalTests(OAuthCase):
         status, out, err = harness.run_once(self.stage, ["--check", "--http", "0.0.0.0:8808"], self.mock_env(env))
         self.assertRegex(out, r"ok\s+OAuth\s+tokens issued by %s/%s/v2.0 for https://mcp.example.com/mcp"
                          % (self.mock.base_url, MOCK_TENANT))
-        self.assertRegex(out, r"ok\s+HTTP\s+.*callers by OAuth bearer token")
+        self.assertRegex(out, r"ok\s+http\s+http://0\.0\.0\.0:8808/mcp \(auth oauth\)")
 
 
 class SdkClientTests(OAuthCase):

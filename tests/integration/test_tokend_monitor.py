@@ -41,6 +41,7 @@ import harness  # noqa: E402
 
 HDR = struct.Struct("=IIQII")
 MSG_EXEC_REQ, MSG_EXEC_ANS, MSG_DESCRIBE_REQ, MSG_DESCRIBE_ANS = 1, 2, 3, 4
+MSG_TOKEN_STATS = 48  # tokend -> brokerd, id 0: its counters (common/ipc.h)
 
 TENANT = harness.MOCK_TENANT
 
@@ -91,11 +92,15 @@ class Children:
 
     def recv(self, timeout=harness.DEFAULT_TIMEOUT, skip=(45,)):
         """(type, id, payload) of tokend's next message, or None at its end;
-        the key sets tokend sends unasked (MSG_JWKS) are skipped."""
+        the key sets (MSG_JWKS) and counters (TOKEN_STATS, id 0, for GET
+        /metrics) tokend sends unasked are skipped, as brokerd takes them aside."""
         while True:
-            msg = self._recv_one(timeout)
-            if msg is None or msg[0] not in skip:
-                return msg
+            got = self._recv_one(timeout)
+            if got is not None and got[0] == MSG_TOKEN_STATS:
+                assert got[1] == 0, "TOKEN_STATS with id %d" % got[1]
+                continue
+            if got is None or got[0] not in skip:
+                return got
 
     def _recv_one(self, timeout):
         self.to_tokend.settimeout(timeout)
@@ -298,7 +303,7 @@ class HostileCaller(HostileBrokerdCase):
                            "MCP_AUTH_BROKER_RESOURCE_SERVER_URL": self.resource_url,
                            "MCP_AUTH_BROKER_ENABLE_MUTATIONS": "true",
                            "MCP_AUTH_BROKER_MUTATIONS_REQUIRED_ROLE": ROLE})
-        msg_type, _, _ = kids._recv_one(harness.DEFAULT_TIMEOUT)  # the key set, fetched
+        msg_type, _, _ = kids.recv(skip=())  # the key set, fetched
         self.assertEqual(msg_type, 45)
         return kids
 
