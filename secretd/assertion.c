@@ -92,6 +92,7 @@ assertion_crypto_init(void)
 struct pass_ctx {
 	const struct guarded *pass; /* NULL: no passphrase reference configured */
 	bool asked;		    /* OpenSSL wanted one: the key is encrypted */
+	bool too_long;		    /* longer than OpenSSL's buffer for it */
 };
 
 /* Never prompts (secretd has no terminal): the passphrase is the resolved
@@ -106,8 +107,12 @@ pass_cb(char *buf, int size, int rwflag, void *u)
 	if (pc == NULL)
 		return -1;
 	pc->asked = true;
-	if (pc->pass == NULL || pc->pass->len > (size_t)size)
+	if (pc->pass == NULL)
 		return -1;
+	if (pc->pass->len > (size_t)size) {
+		pc->too_long = true;
+		return -1;
+	}
 	n = (int)pc->pass->len;
 	memcpy(buf, guard_open(pc->pass), (size_t)n);
 	guard_close(pc->pass);
@@ -201,6 +206,10 @@ cert_key_missing(const struct pass_ctx *pc, struct secret_error *err)
 		cert_fail(err, ERR_SECRET_NOT_FOUND,
 		    "the private key is encrypted: set MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF "
 		    "to the reference of its passphrase");
+	else if (pc->too_long)
+		cert_fail(err, ERR_SECRET_NOT_FOUND,
+		    "the passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names is longer "
+		    "than OpenSSL accepts: re-encrypt the key with a shorter one");
 	else if (pc->asked)
 		cert_fail(err, ERR_SECRET_ACCESS_DENIED,
 		    "the passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names does not "
@@ -218,7 +227,7 @@ cert_key_load(struct cert_key *ck, const struct guarded *pem, const struct guard
 {
 	size_t secure_before = CRYPTO_secure_used();
 	const unsigned char *p = guard_open(pem);
-	struct pass_ctx pc = { pass, false };
+	struct pass_ctx pc = { pass, false, false };
 	BIO *b;
 	int rc = -1;
 

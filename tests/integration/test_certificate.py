@@ -489,6 +489,13 @@ class CertificateEncrypted(CertificateCase):
         self.assertEqual(self.mock.token_requests(), [])
         # Both passphrases are leak needles (_assert_no_leak, after the test).
 
+    def test_overlong_passphrase_is_said_so(self):
+        self.write_encrypted_pem(self.key_a, self.crt_a, self.new_passphrase())
+        harness.write_secret_file(self.passfile, self.new_passphrase() + "x" * 2000)
+        sc = self.assert_error(self.call(self.enc_broker()), "secret.not_found")
+        self.assertIn("MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names is longer than "
+                      "OpenSSL accepts", sc["error"]["message"])
+
     def test_unresolvable_passphrase_names_its_reference(self):
         self.write_encrypted_pem(self.key_a, self.crt_a, self.new_passphrase())
         os.unlink(self.passfile)
