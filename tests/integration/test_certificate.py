@@ -347,6 +347,31 @@ class CertificateOperator(CertificateCase):
         self.assertEqual(calls[0]["env"].get("OP_SERVICE_ACCOUNT_TOKEN"), sup.OP_TOKEN)
         self.assert_ok(self.call(self.started(env_overrides=env)))
 
+    def test_encrypted_key_and_passphrase_through_1password(self):
+        # Two references, one provider: op is run for the PEM and for the
+        # passphrase (tests/fake-op prints fake-op-secret-VAULT-FIELD for
+        # the item "graph"), for --check and for a login alike.
+        passphrase = "fake-op-secret-Infra-passphrase"
+        self.passphrases.append(passphrase)
+        scratch = sup.ScratchDir()
+        self.addCleanup(scratch.remove)
+        op = sup.FakeOp(scratch)
+        op.set_rotating(encrypt_key(self.tmp, self.key_a, passphrase) + self.crt_a)
+        env = self.cert_env({"MCP_AUTH_BROKER_GRAPH_ASSERTION_ALGORITHM": "PS256"})
+        env.update({"MCP_AUTH_BROKER_SECRET_PROVIDER": "1password",
+                    "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": "op://Infra/rotating/pem",
+                    "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF": "op://Infra/graph/passphrase",
+                    "MCP_AUTH_BROKER_OP_PATH": op.path, "OP_SERVICE_ACCOUNT_TOKEN": sup.OP_TOKEN,
+                    "HOME": scratch.path})
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("SHA-1 %s" % fingerprint(self.crt_a, "sha1"), out)
+        self.assertEqual([c["argv"][-1] for c in op.calls()],
+                         ["op://Infra/rotating/pem", "op://Infra/graph/passphrase"])
+        self.assertEqual(harness.find_needles((out + err).encode(), self.passphrases), [])
+        self.assert_ok(self.call(self.started(env_overrides=env)))
+        self.assertEqual(self.mock.token_requests()[0]["assertion_header"]["alg"], "PS256")
+
     def test_key_stays_in_secure_heap(self):
         # secretd reports how much of OpenSSL's secure heap the key took:
         # the private numbers of an RSA-2048 key, d (256 bytes) and p, q,
