@@ -642,6 +642,32 @@ class SecretdMonitor(CertificateCase):
         self.assertEqual((msg_type, msg_id), (sup.MSG_SECRET_ERR, 10), payload)
         self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
 
+    def test_encrypted_key_signs_and_a_wrong_passphrase_is_refused(self):
+        # secretd alone (it runs under valgrind too): the key decrypted
+        # with the passphrase file, then, after a rejected login, a
+        # rotated passphrase that does not decrypt it.
+        self.write_encrypted_pem(self.key_a, self.crt_a, self.new_passphrase())
+        sd = self.secretd(extra={"MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF": self.passfile,
+                                 "MCP_AUTH_BROKER_GRAPH_ASSERTION_ALGORITHM": "PS256"})
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 11, b'{"refresh":false}')
+        msg_type, msg_id, jwt = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (MSG_ASSERTION_ANS, 11), jwt)
+        head, claims, sig = jwt.decode().split(".")
+        path = os.path.join(self.tmp, "uploaded.crt")
+        with open(path, "w") as f:
+            f.write(self.crt_a)
+        cert = mock_entra.ClientCertificate(path, self.tmp)
+        raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+        self.assertTrue(cert.verify((head + "." + claims).encode(), raw, self.tmp, "PS256"))
+        harness.write_secret_file(self.passfile, self.new_passphrase())
+        sd.send(sd.tokend, MSG_ASSERTION_REQ, 12, b'{"refresh":true}')
+        msg_type, msg_id, payload = sd.recv(sd.tokend)
+        self.assertEqual((msg_type, msg_id), (sup.MSG_SECRET_ERR, 12), payload)
+        self.assertEqual(sup.error_of(payload)["code"], "secret.access_denied")
+        self.assertEqual(harness.find_needles(payload, self.passphrases), [])
+        log = sd.log_with("does not decrypt")
+        self.assertEqual(harness.find_needles(log.encode(), self.passphrases), [], log)
+
     def test_key_is_never_served_with_a_certificate(self):
         sd = self.secretd()
         msg_type, payload = sd.ask_secret(6)
