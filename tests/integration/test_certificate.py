@@ -67,16 +67,16 @@ def make_certificate(directory, name, days=2, bits=2048):
     return key_text, crt_text
 
 
-def encrypt_key(directory, key_text, passphrase):
+def encrypt_key(directory, key_text, passphrase, how=("pkcs8", "-topk8", "-v2", "aes-256-cbc")):
     """key_text as an encrypted PKCS#8 PEM (BEGIN ENCRYPTED PRIVATE KEY),
-    AES-256-CBC with PBKDF2, as README.md tells operators to make it.  The
-    passphrase goes to openssl on its stdin, not in its argv."""
+    AES-256-CBC with PBKDF2, as README.md tells operators to make it (or as
+    the openssl command and options how say).  The passphrase goes to
+    openssl on its stdin, not in its argv."""
     plain = os.path.join(directory, "plain-%d.key" % time.monotonic_ns())
     with open(plain, "w") as f:
         f.write(key_text)
     try:
-        return subprocess.run(("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain,
-                               "-passout", "stdin"),
+        return subprocess.run(("openssl",) + how + ("-in", plain, "-passout", "stdin"),
                               input=passphrase.encode() + b"\n", stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=60, check=True).stdout.decode()
     finally:
@@ -499,6 +499,20 @@ class CertificateEncrypted(CertificateCase):
                       broker.stderr_text())
         self.assertIsNotNone(m, broker.stderr_text()[-3000:])
         self.assertGreaterEqual(int(m.group(1)), 256 + 5 * 128)
+
+    def test_scrypt_and_traditional_encryption_work_too(self):
+        # PKCS#8 with scrypt (its memory comes after secretd's seccomp
+        # filter), and the traditional PEM encryption (Proc-Type: 4,ENCRYPTED).
+        for name, how, marker in (
+                ("scrypt", ("pkcs8", "-topk8", "-scrypt"), "BEGIN ENCRYPTED PRIVATE KEY"),
+                ("traditional", ("rsa", "-aes256", "-traditional"), "Proc-Type: 4,ENCRYPTED")):
+            with self.subTest(name):
+                passphrase = self.new_passphrase()
+                pem = encrypt_key(self.tmp, self.key_a, passphrase, how)
+                self.assertIn(marker, pem)
+                self.write_pem(pem, self.crt_a)
+                harness.write_secret_file(self.passfile, passphrase)
+                self.assert_ok(self.call(self.enc_broker()), source="minted")
 
     def test_wrong_passphrase_is_a_clear_error(self):
         self.write_encrypted_pem(self.key_a, self.crt_a, self.new_passphrase())
