@@ -74,8 +74,11 @@ secrets_hand_over(struct broker *b)
 		secrets_send_op_token(b);
 	guard_free(&b->op_token);
 	/* secretd got its copy at exec; only secretd keeps it. */
-	if (real && b->cfg.secret_provider == SECRET_PROVIDER_ENV)
+	if (real && b->cfg.secret_provider == SECRET_PROVIDER_ENV) {
 		secretenv_take(b->cfg.secret_ref, NULL);
+		if (b->cfg.certificate_passphrase_ref != NULL)
+			secretenv_take(b->cfg.certificate_passphrase_ref, NULL);
+	}
 }
 
 static void

@@ -486,8 +486,11 @@ selfcheck_fork(enum selfcheck_mode mode, const struct config *cfg)
 	close(sv[1]);
 	/* The client holds nothing: what the broker passes on stays with it. */
 	secretenv_take(OP_TOKEN_VAR, NULL);
-	if (cfg->env != BROKER_ENV_SMOKE && cfg->secret_provider == SECRET_PROVIDER_ENV)
+	if (cfg->env != BROKER_ENV_SMOKE && cfg->secret_provider == SECRET_PROVIDER_ENV) {
 		secretenv_take(cfg->secret_ref, NULL);
+		if (cfg->certificate_passphrase_ref != NULL)
+			secretenv_take(cfg->certificate_passphrase_ref, NULL);
+	}
 	memset(&p.in, 0, sizeof(p.in));
 	buf_init(&p.in);
 	p.fd = sv[0];

@@ -268,10 +268,22 @@ check_certificate(struct report *t, const struct config *cfg)
 
 	if (cfg->env == BROKER_ENV_SMOKE || cfg->graph_credential != GRAPH_CREDENTIAL_CERTIFICATE)
 		return;
-	if (secrets_describe_certificate(cfg, &ci, why, sizeof(why)) == -1)
+	if (secrets_describe_certificate(cfg, &ci, why, sizeof(why)) == -1) {
 		report_add(t, VERDICT_FAIL, "certificate",
-		    "check MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF and the PEM it names", "%s", why);
-	else if (secrets_cert_line(&ci, (int64_t)time(NULL), line, sizeof(line)))
+		    cfg->certificate_passphrase_ref != NULL
+			? "check MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF, the PEM it names and the "
+			  "passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names"
+			: "check MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF and the PEM it names",
+		    "%s", why);
+		return;
+	}
+	/* secretd described it: the key decrypted, when it is encrypted. */
+	report_add(t, VERDICT_OK, "client assertion", NULL, "signed %s%s",
+	    config_assertion_alg_name(cfg->assertion_alg),
+	    cfg->certificate_passphrase_ref != NULL
+		? "; the key is encrypted and its passphrase decrypts it"
+		: "");
+	if (secrets_cert_line(&ci, (int64_t)time(NULL), line, sizeof(line)))
 		report_add(t, VERDICT_WARN, "certificate",
 		    "renew it and upload the new one to the app registration", "%s", line);
 	else

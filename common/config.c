@@ -418,6 +418,32 @@ set_mi_client_id(struct cfg_ctx *x, const char *v)
 }
 
 static void
+set_certificate_passphrase_ref(struct cfg_ctx *x, const char *v)
+{
+	if (*v == '\0' || strlen(v) > 1024 || has_ctl(v)) {
+		cfg_error(x, "not a usable passphrase reference");
+		return;
+	}
+	free(x->cfg->certificate_passphrase_ref);
+	x->cfg->certificate_passphrase_ref = xstrdup(v);
+}
+
+/* Exact names, as they appear in the JWS header: RFC 7518 spells them so. */
+static void
+set_assertion_algorithm(struct cfg_ctx *x, const char *v)
+{
+	if (strcmp(v, "RS256") == 0)
+		x->cfg->assertion_alg = ASSERTION_ALG_RS256;
+	else if (strcmp(v, "PS256") == 0)
+		x->cfg->assertion_alg = ASSERTION_ALG_PS256;
+	else {
+		cfg_error(x, "'%s' is not one of RS256, PS256", v);
+		return;
+	}
+	x->cfg->assertion_alg_set = true;
+}
+
+static void
 set_authority(struct cfg_ctx *x, const char *v)
 {
 	const char *why = NULL;
@@ -847,6 +873,8 @@ static const struct cfg_var {
 	{ PREFIX "GRAPH_CERTIFICATE_REF", set_certificate_ref },
 	{ PREFIX "MANAGED_IDENTITY_ENDPOINT", set_mi_endpoint },
 	{ PREFIX "MANAGED_IDENTITY_CLIENT_ID", set_mi_client_id },
+	{ PREFIX "GRAPH_CERTIFICATE_PASSPHRASE_REF", set_certificate_passphrase_ref },
+	{ PREFIX "GRAPH_ASSERTION_ALGORITHM", set_assertion_algorithm },
 	{ PREFIX "AUTH_MODE", set_auth_mode },
 	{ PREFIX "API_KEYS_FILE", set_api_keys_file },
 	{ PREFIX "HTTP_BEHIND_PROXY", set_behind_proxy },
@@ -1093,13 +1121,11 @@ config_env_ref_valid(const char *ref)
 /* Each provider's reference has a shape; a wrong one is an operator's
  * mistake best reported before anything starts. */
 static void
-config_check_secret_ref(struct cfg_ctx *x)
+config_check_ref_shape(struct cfg_ctx *x, const char *name, const char *ref)
 {
 	struct config *cfg = x->cfg;
-	const char *ref = cfg->secret_ref;
 
-	x->name = cfg->graph_credential == GRAPH_CREDENTIAL_CERTIFICATE
-	    ? PREFIX "GRAPH_CERTIFICATE_REF" : PREFIX "GRAPH_SECRET_REF";
+	x->name = name;
 	if (ref == NULL)
 		return;
 	switch (cfg->secret_provider) {
@@ -1122,6 +1148,39 @@ config_check_secret_ref(struct cfg_ctx *x)
 		break;
 	default:
 		break;
+	}
+}
+
+static void
+config_check_secret_ref(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	config_check_ref_shape(x,
+	    cfg->graph_credential == GRAPH_CREDENTIAL_CERTIFICATE ? PREFIX "GRAPH_CERTIFICATE_REF"
+								  : PREFIX "GRAPH_SECRET_REF",
+	    cfg->secret_ref);
+	config_check_ref_shape(x, PREFIX "GRAPH_CERTIFICATE_PASSPHRASE_REF",
+	    cfg->certificate_passphrase_ref);
+}
+
+/* The passphrase and the algorithm belong to the certificate credential:
+ * set with another they would be silently unused, so they are refused. */
+static void
+config_check_certificate_options(struct cfg_ctx *x)
+{
+	struct config *cfg = x->cfg;
+
+	if (cfg->graph_credential == GRAPH_CREDENTIAL_CERTIFICATE)
+		return;
+	if (cfg->certificate_passphrase_ref != NULL) {
+		x->name = PREFIX "GRAPH_CERTIFICATE_PASSPHRASE_REF";
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is not certificate");
+	}
+	if (cfg->assertion_alg_set) {
+		x->name = PREFIX "GRAPH_ASSERTION_ALGORITHM";
+		cfg_error(x, "set, but MCP_AUTH_BROKER_GRAPH_CREDENTIAL is not certificate (only a "
+			     "certificate credential signs assertions)");
 	}
 }
 
@@ -1275,6 +1334,7 @@ config_check_real(struct cfg_ctx *x)
 	config_require(x, PREFIX "ALLOWED_SCOPES", cfg->scopes.n == 0, "outside smoke mode");
 	config_check_certificate(x);
 	config_check_managed_identity(x);
+	config_check_certificate_options(x);
 	config_require(x, PREFIX "GRAPH_SECRET_REF",
 	    cfg->graph_credential == GRAPH_CREDENTIAL_SECRET &&
 		cfg->secret_provider != SECRET_PROVIDER_NONE && cfg->secret_ref == NULL,
@@ -1503,6 +1563,7 @@ config_free(struct config *cfg)
 	free(cfg->mi_endpoint);
 	free(cfg->mi_client_id);
 	free(cfg->federated_token_file);
+	free(cfg->certificate_passphrase_ref);
 	free(cfg->authority);
 	free(cfg->ca_file);
 	free(cfg->audit_file);
@@ -1560,6 +1621,12 @@ bool
 config_credential_is_assertion(enum graph_credential c)
 {
 	return c == GRAPH_CREDENTIAL_CERTIFICATE || c == GRAPH_CREDENTIAL_FEDERATED;
+}
+
+const char *
+config_assertion_alg_name(enum assertion_alg a)
+{
+	return a == ASSERTION_ALG_PS256 ? "PS256" : "RS256";
 }
 
 bool

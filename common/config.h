@@ -66,6 +66,13 @@ enum graph_credential {
 #define AZURE_TENANT_ID_VAR "AZURE_TENANT_ID"
 #define AZURE_AUTHORITY_HOST_VAR "AZURE_AUTHORITY_HOST"
 
+/* How secretd signs a certificate credential's client assertion
+ * (MCP_AUTH_BROKER_GRAPH_ASSERTION_ALGORITHM); Entra ID accepts both. */
+enum assertion_alg {
+	ASSERTION_ALG_RS256, /* RSASSA-PKCS1-v1_5 with SHA-256 */
+	ASSERTION_ALG_PS256, /* RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt */
+};
+
 /* How HTTP callers are authenticated (MCP_AUTH_BROKER_AUTH_MODE). */
 enum auth_mode {
 	AUTH_MODE_NONE,	   /* loopback only: nobody to tell apart */
@@ -115,6 +122,11 @@ struct config {
 	bool mi_app_service;
 	char *mi_client_id;
 	char *federated_token_file; /* federated: AZURE_FEDERATED_TOKEN_FILE, absolute */
+	/* certificate: the reference of the encrypted key's passphrase, resolved
+	 * by the same provider; NULL: the key is not encrypted. */
+	char *certificate_passphrase_ref;
+	enum assertion_alg assertion_alg;
+	bool assertion_alg_set; /* given: refused unless the credential is certificate */
 	long secret_timeout_s; /* a helper (op, command) is killed after this */
 	long secret_cache_s;   /* how long secretd keeps a resolved secret */
 	char *op_path;	       /* 1password: op, when not found on PATH */
@@ -200,6 +212,7 @@ const char *config_credential_name(enum graph_credential c);
  * the certificate's key, or the federated token read from its file) rather
  * than with a client secret secretd serves. */
 bool config_credential_is_assertion(enum graph_credential c);
+const char *config_assertion_alg_name(enum assertion_alg a);
 bool config_resource_allowed(const struct config *cfg, const char *resource);
 bool config_scope_allowed(const struct config *cfg, const char *scope);
 

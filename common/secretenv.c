@@ -52,7 +52,9 @@ secretenv_wanted(const struct config *cfg, const char *entry)
 	case SECRET_PROVIDER_COMMAND:
 		return entry_in(entry, secretenv_helper_vars);
 	case SECRET_PROVIDER_ENV:
-		return cfg->secret_ref != NULL && secretenv_is(entry, cfg->secret_ref);
+		return (cfg->secret_ref != NULL && secretenv_is(entry, cfg->secret_ref)) ||
+		    (cfg->certificate_passphrase_ref != NULL &&
+			secretenv_is(entry, cfg->certificate_passphrase_ref));
 	default:
 		return false;
 	}
@@ -163,6 +165,10 @@ secretenv_check(const struct config *cfg, struct config_errors *errs)
 		else if (getenv(ref) == NULL)
 			config_error_add(errs, "MCP_AUTH_BROKER_GRAPH_SECRET_REF",
 			    "the environment variable %s is not set", ref);
+		if (cfg->certificate_passphrase_ref != NULL &&
+		    getenv(cfg->certificate_passphrase_ref) == NULL)
+			config_error_add(errs, "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF",
+			    "the environment variable %s is not set", cfg->certificate_passphrase_ref);
 		break;
 	default:
 		break;

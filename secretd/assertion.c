@@ -6,8 +6,15 @@
 
 /* The certificate credential: secretd loads the private key and its
  * certificate from the PEM the provider resolved, and signs client
- * assertions (RFC 7523 JWTs, RS256) for tokend.  The key never leaves this
- * process: tokend gets a signed assertion that expires within minutes.
+ * assertions (RFC 7523 JWTs, RS256 or PS256) for tokend.  The key never
+ * leaves this process: tokend gets a signed assertion that expires within
+ * minutes.
+ *
+ * An encrypted key (PKCS#8, BEGIN ENCRYPTED PRIVATE KEY) is decrypted with
+ * the passphrase the provider resolved from the second reference: OpenSSL's
+ * passphrase callback copies it from guarded memory into OpenSSL's own
+ * buffer, which OpenSSL cleanses after use; the caller wipes the guarded
+ * copy as soon as the key is loaded.
  *
  * Memory: the PEM stays in the secret cache's guarded memory, parsed
  * straight from there (a read-only memory BIO copies nothing).  OpenSSL's
@@ -28,6 +35,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -81,8 +89,37 @@ assertion_crypto_init(void)
 	sodium_memzero(warm, sizeof(warm));
 }
 
-/* An encrypted key is refused rather than prompted for: secretd has no
- * terminal, and a passphrase would be a second secret to resolve. */
+struct pass_ctx {
+	const struct guarded *pass; /* NULL: no passphrase reference configured */
+	bool asked;		    /* OpenSSL wanted one: the key is encrypted */
+	bool too_long;		    /* longer than OpenSSL's buffer for it */
+};
+
+/* Never prompts (secretd has no terminal): the passphrase is the resolved
+ * one or none.  OpenSSL asks for it only for an encrypted key. */
+static int
+pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pass_ctx *pc = u;
+	int n;
+
+	(void)rwflag;
+	if (pc == NULL)
+		return -1;
+	pc->asked = true;
+	if (pc->pass == NULL)
+		return -1;
+	if (pc->pass->len > (size_t)size) {
+		pc->too_long = true;
+		return -1;
+	}
+	n = (int)pc->pass->len;
+	memcpy(buf, guard_open(pc->pass), (size_t)n);
+	guard_close(pc->pass);
+	return n;
+}
+
+/* The certificate is public: no callback may be asked for it. */
 static int
 no_passphrase(char *buf, int size, int rwflag, void *u)
 {
@@ -151,7 +188,7 @@ cert_check_key(struct cert_key *ck, struct secret_error *err)
 {
 	if (!EVP_PKEY_is_a(ck->key, "RSA"))
 		return cert_fail(err, ERR_SECRET_NOT_FOUND,
-		    "the private key is not an RSA key (Entra ID client assertions are RS256)");
+		    "the private key is not an RSA key (RS256 and PS256 are RSA signatures)");
 	if (EVP_PKEY_get_bits(ck->key) < RSA_MIN_BITS)
 		return cert_fail(err, ERR_SECRET_NOT_FOUND,
 		    "the RSA key is shorter than 2048 bits: make a new certificate");
@@ -161,11 +198,36 @@ cert_check_key(struct cert_key *ck, struct secret_error *err)
 	return 0;
 }
 
+/* Why no key came out of the PEM, for the operator: what to check. */
+static void
+cert_key_missing(const struct pass_ctx *pc, struct secret_error *err)
+{
+	if (pc->asked && pc->pass == NULL)
+		cert_fail(err, ERR_SECRET_NOT_FOUND,
+		    "the private key is encrypted: set MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF "
+		    "to the reference of its passphrase");
+	else if (pc->too_long)
+		cert_fail(err, ERR_SECRET_NOT_FOUND,
+		    "the passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names is longer "
+		    "than OpenSSL accepts: re-encrypt the key with a shorter one");
+	else if (pc->asked)
+		cert_fail(err, ERR_SECRET_ACCESS_DENIED,
+		    "the passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF names does not "
+		    "decrypt the private key: check that passphrase and the key in the PEM "
+		    "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF names");
+	else
+		cert_fail(err, ERR_SECRET_NOT_FOUND,
+		    "no unencrypted private key in the PEM MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF "
+		    "names (it must hold the key and the certificate)");
+}
+
 int
-cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_error *err)
+cert_key_load(struct cert_key *ck, const struct guarded *pem, const struct guarded *pass,
+    struct secret_error *err)
 {
 	size_t secure_before = CRYPTO_secure_used();
 	const unsigned char *p = guard_open(pem);
+	struct pass_ctx pc = { pass, false, false };
 	BIO *b;
 	int rc = -1;
 
@@ -173,7 +235,7 @@ cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_erro
 	ERR_clear_error();
 	if ((b = BIO_new_mem_buf(p, (int)pem->len)) == NULL)
 		fatalx("out of memory");
-	ck->key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+	ck->key = PEM_read_bio_PrivateKey(b, NULL, pass_cb, &pc);
 	BIO_free(b);
 	if ((b = BIO_new_mem_buf(p, (int)pem->len)) == NULL)
 		fatalx("out of memory");
@@ -181,9 +243,7 @@ cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_erro
 	BIO_free(b);
 	guard_close(pem);
 	if (ck->key == NULL)
-		cert_fail(err, ERR_SECRET_NOT_FOUND,
-		    "no unencrypted private key in the PEM MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF "
-		    "names (it must hold the key and the certificate)");
+		cert_key_missing(&pc, err);
 	else if (ck->cert == NULL)
 		cert_fail(err, ERR_SECRET_NOT_FOUND,
 		    "no certificate in the PEM MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF names (it "
@@ -196,8 +256,13 @@ cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_erro
 		cert_key_free(ck);
 		return -1;
 	}
-	log_debug("certificate key loaded: %d-bit RSA, %zu bytes of OpenSSL's secure heap",
-	    EVP_PKEY_get_bits(ck->key), CRYPTO_secure_used() - secure_before);
+	/* Used, yet nothing to decrypt: harmless, but not what was set up. */
+	if (pass != NULL && !pc.asked)
+		log_warnx("certificate credential: the private key is not encrypted: "
+			  "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF is not needed");
+	log_debug("certificate key loaded: %d-bit RSA%s, %zu bytes of OpenSSL's secure heap",
+	    EVP_PKEY_get_bits(ck->key), pc.asked ? " (decrypted)" : "",
+	    CRYPTO_secure_used() - secure_before);
 	return 0;
 }
 
@@ -243,29 +308,46 @@ assertion_claims(const char *aud, const char *client_id, int64_t now)
 	return c;
 }
 
+/* RS256: PKCS #1 v1.5, OpenSSL's default for RSA.  PS256 (RFC 7518
+ * section 3.5): PSS with SHA-256, MGF1 with SHA-256, and a salt as long as
+ * the hash, 32 bytes; left to OpenSSL the salt would be as long as the key
+ * allows, which a verifier that follows the RFC refuses. */
+static int
+assertion_digest_sign(const struct cert_key *ck, enum assertion_alg alg, const char *in,
+    size_t len, unsigned char *sig, size_t *siglen)
+{
+	EVP_MD_CTX *md;
+	EVP_PKEY_CTX *pctx = NULL;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		fatalx("out of memory");
+	ok = EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, ck->key) == 1;
+	if (ok && alg == ASSERTION_ALG_PS256)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1 &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, ASSERTION_PSS_SALT_LEN) == 1;
+	ok = ok && EVP_DigestSign(md, sig, siglen, (const unsigned char *)in, len) == 1;
+	EVP_MD_CTX_free(md); /* frees pctx too */
+	return ok ? 0 : -1;
+}
+
 int
-assertion_sign(const struct cert_key *ck, const char *aud, const char *client_id, int64_t now,
-    char *out, size_t cap, struct secret_error *err)
+assertion_sign(const struct cert_key *ck, enum assertion_alg alg, const char *aud,
+    const char *client_id, int64_t now, char *out, size_t cap, struct secret_error *err)
 {
 	struct json_object *h = json_object_new_object();
 	unsigned char sig[1024];
 	size_t len = 0, siglen = sizeof(sig);
-	EVP_MD_CTX *md;
-	int ok;
 
-	jx_add_str(h, "alg", "RS256");
+	jx_add_str(h, "alg", config_assertion_alg_name(alg));
 	jx_add_str(h, "typ", "JWT");
 	jx_add_str(h, "x5t#S256", ck->x5t_s256);
 	jx_add_str(h, "x5t", ck->x5t);
 	append_b64_json(h, out, cap, &len);
 	out[len++] = '.';
 	append_b64_json(assertion_claims(aud, client_id, now), out, cap, &len);
-	if ((md = EVP_MD_CTX_new()) == NULL)
-		fatalx("out of memory");
-	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, ck->key) == 1 &&
-	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out, len) == 1;
-	EVP_MD_CTX_free(md);
-	if (!ok)
+	if (assertion_digest_sign(ck, alg, out, len, sig, &siglen) == -1)
 		return cert_fail(err, ERR_SECRET_UNAVAILABLE, "signing the client assertion failed");
 	if (len + 1 + sodium_base64_ENCODED_LEN(siglen, sodium_base64_VARIANT_URLSAFE_NO_PADDING) >
 	    cap)

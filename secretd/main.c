@@ -77,6 +77,24 @@ secretd_send_info(struct secretd *sd)
 	    config_provider_name(sd->cfg.secret_provider));
 }
 
+/* The key from the resolved PEM g.  With a passphrase reference the
+ * passphrase is resolved now, with the PEM, on the same schedule (a
+ * rotation changes both together), and wiped once the key is decrypted:
+ * only the decrypted key, in OpenSSL's secure heap, is kept. */
+static int
+secretd_key_from_pem(struct provider *p, const struct guarded *g, struct cert_key *ck,
+    struct secret_error *err)
+{
+	struct guarded pass = { NULL, 0 };
+	int rc;
+
+	if (p->passphrase_ref != NULL && provider_resolve_passphrase(p, g, &pass, err) == -1)
+		return -1;
+	rc = cert_key_load(ck, g, p->passphrase_ref != NULL ? &pass : NULL, err);
+	guard_free(&pass); /* wipes */
+	return rc;
+}
+
 /* A certificate credential's PEM is parsed before it is cached: a PEM
  * without a usable key never replaces the key in use. */
 static int
@@ -84,7 +102,7 @@ secretd_load_certificate(struct secretd *sd, const struct guarded *g, struct sec
 {
 	struct cert_key ck;
 
-	if (cert_key_load(&ck, g, err) == -1)
+	if (secretd_key_from_pem(&sd->provider, g, &ck, err) == -1)
 		return -1;
 	cert_key_free(&sd->cert);
 	sd->cert = ck;
@@ -161,8 +179,10 @@ secretd_answer_assertion(struct secretd *sd, uint64_t id, bool refresh)
 
 	if (secretd_fresh_enough(sd, id, refresh) == -1)
 		return;
-	if (assertion_sign(&sd->cert, sd->token_url, sd->cfg.client_id, (int64_t)time(NULL), jwt,
-		sizeof(jwt), &err) == -1) {
+	/* The algorithm is ours to choose, from our own configuration: the
+	 * request names none. */
+	if (assertion_sign(&sd->cert, sd->cfg.assertion_alg, sd->token_url, sd->cfg.client_id,
+		(int64_t)time(NULL), jwt, sizeof(jwt), &err) == -1) {
 		secretd_send_error(&sd->tokend, id, err.code, err.message);
 		return;
 	}
@@ -432,7 +452,8 @@ secretd_describe_certificate(void)
 	if (provider_init(&p, &cfg, &err) == 0) {
 		if (cfg.secret_provider == SECRET_PROVIDER_1PASSWORD)
 			secretd_describe_op_token(&p);
-		if (provider_resolve(&p, &none, &g, &err) == 0 && cert_key_load(&ck, &g, &err) == 0) {
+		if (provider_resolve(&p, &none, &g, &err) == 0 &&
+		    secretd_key_from_pem(&p, &g, &ck, &err) == 0) {
 			printf("subject=%s\nsha256=%s\nsha1=%s\nnot_after=%s\nnot_after_unix=%lld\n",
 			    ck.info.subject, ck.info.sha256, ck.info.sha1, ck.info.not_after,
 			    (long long)ck.info.not_after_unix);

@@ -95,6 +95,7 @@ provider_init(struct provider *p, const struct config *cfg, struct secret_error 
 	memset(p, 0, sizeof(*p));
 	p->kind = cfg->secret_provider;
 	p->ref = cfg->secret_ref;
+	p->passphrase_ref = cfg->certificate_passphrase_ref;
 	p->timeout_s = cfg->secret_timeout_s;
 	if (cred_dir != NULL && *cred_dir != '\0')
 		p->cred_dir = xstrdup(cred_dir);
@@ -113,6 +114,10 @@ provider_init(struct provider *p, const struct config *cfg, struct secret_error 
 		if ((rc = secretenv_take(p->ref, &p->env_secret)) == -1)
 			fatalx("out of guarded memory");
 		p->have_env_secret = rc == 1;
+		if (p->passphrase_ref != NULL &&
+		    (rc = secretenv_take(p->passphrase_ref, &p->env_passphrase)) == -1)
+			fatalx("out of guarded memory");
+		p->have_env_passphrase = p->passphrase_ref != NULL && rc == 1;
 		return 0;
 	default:
 		return 0;
@@ -261,11 +266,11 @@ strip_newline(struct guarded *g)
 }
 
 static int
-provider_run(struct provider *p, const struct guarded *known, struct guarded *out,
-    struct secret_error *err)
+provider_run(struct provider *p, const char *ref, const struct guarded *known,
+    struct guarded *out, struct secret_error *err)
 {
-	char *op_argv[] = { p->helper, "read", "--no-newline", (char *)p->ref, NULL };
-	char *cmd_argv[] = { p->helper, (char *)p->ref, NULL };
+	char *op_argv[] = { p->helper, "read", "--no-newline", (char *)ref, NULL };
+	char *cmd_argv[] = { p->helper, (char *)ref, NULL };
 	bool op = p->kind == SECRET_PROVIDER_1PASSWORD;
 	struct helper_result r;
 	char *token_entry, **env;
@@ -302,9 +307,11 @@ provider_copy(const struct guarded *src, struct guarded *out)
 	return 0;
 }
 
-int
-provider_resolve(struct provider *p, const struct guarded *known, struct guarded *out,
-    struct secret_error *err)
+/* ref is one of the configured references; env is what the env provider
+ * took for it at start (have: whether the variable was set). */
+static int
+provider_resolve_ref(struct provider *p, const char *ref, const struct guarded *env, bool have,
+    const struct guarded *known, struct guarded *out, struct secret_error *err)
 {
 	switch (p->kind) {
 	case SECRET_PROVIDER_SMOKE:
@@ -312,20 +319,46 @@ provider_resolve(struct provider *p, const struct guarded *known, struct guarded
 			fatalx("out of guarded memory");
 		return 0;
 	case SECRET_PROVIDER_ENV:
-		if (!p->have_env_secret)
+		if (!have)
 			return provider_fail(err, ERR_SECRET_NOT_FOUND,
 			    "the environment variable named by the secret reference was not set");
-		return provider_copy(&p->env_secret, out);
+		return provider_copy(env, out);
 	case SECRET_PROVIDER_FILE:
-		return file_read_secret(p->ref, p->cred_dir, out, err);
+		return file_read_secret(ref, p->cred_dir, out, err);
 	case SECRET_PROVIDER_1PASSWORD:
 	case SECRET_PROVIDER_COMMAND:
-		return provider_run(p, known, out, err);
+		return provider_run(p, ref, known, out, err);
 	case SECRET_PROVIDER_NONE:
 	default:
 		return provider_fail(err, ERR_SECRET_UNAVAILABLE,
 		    "no secret provider configured (MCP_AUTH_BROKER_SECRET_PROVIDER=none)");
 	}
+}
+
+int
+provider_resolve(struct provider *p, const struct guarded *known, struct guarded *out,
+    struct secret_error *err)
+{
+	return provider_resolve_ref(p, p->ref, &p->env_secret, p->have_env_secret, known, out, err);
+}
+
+int
+provider_resolve_passphrase(struct provider *p, const struct guarded *known, struct guarded *out,
+    struct secret_error *err)
+{
+	char why[sizeof(err->message)];
+
+	if (p->passphrase_ref == NULL)
+		return provider_fail(err, ERR_SECRET_UNAVAILABLE, "no passphrase reference configured");
+	if (provider_resolve_ref(p, p->passphrase_ref, &p->env_passphrase, p->have_env_passphrase,
+		known, out, err) == 0)
+		return 0;
+	/* Said apart from the PEM's failures: the operator checks another
+	 * reference. */
+	snprintf(why, sizeof(why), "%s", err->message);
+	return provider_fail(err, err->code,
+	    "certificate credential: the passphrase MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF "
+	    "names cannot be resolved: %s", why);
 }
 
 void
@@ -336,6 +369,7 @@ provider_free(struct provider *p)
 	free(p->helper_env);
 	guard_free(&p->op_token);
 	guard_free(&p->env_secret);
+	guard_free(&p->env_passphrase);
 	free(p->cred_dir);
 	memset(p, 0, sizeof(*p));
 }

@@ -36,6 +36,8 @@ struct launcher;
 struct provider {
 	enum secret_provider kind;
 	const char *ref;	  /* the one reference, from the configuration */
+	/* certificate: the key's passphrase, resolved alongside ref; or NULL */
+	const char *passphrase_ref;
 	long timeout_s;		  /* for op and the command helper */
 	char helper[4096];	  /* op or the command helper, absolute */
 	char **helper_env;	  /* "NAME=value" passed through to the helper */
@@ -44,6 +46,8 @@ struct provider {
 	bool have_op_token;
 	struct guarded env_secret; /* env: taken out of our environment at start */
 	bool have_env_secret;
+	struct guarded env_passphrase; /* env: the passphrase, taken the same way */
+	bool have_env_passphrase;
 	char *cred_dir;		  /* $CREDENTIALS_DIRECTORY, when set */
 	struct launcher *launcher; /* runs the helper; NULL: run it ourselves (tests) */
 };
@@ -59,6 +63,10 @@ void provider_set_op_token(struct provider *p, const unsigned char *token, size_
  * prints on stderr, like the new one. */
 int provider_resolve(struct provider *p, const struct guarded *known, struct guarded *out,
     struct secret_error *err);
+/* The same for the certificate's passphrase reference (set: -1 otherwise).
+ * The caller wipes it (guard_free) as soon as the key is decrypted. */
+int provider_resolve_passphrase(struct provider *p, const struct guarded *known,
+    struct guarded *out, struct secret_error *err);
 void provider_free(struct provider *p);
 
 /* ---- file.c: secret files --------------------------------------------- */
@@ -192,6 +200,8 @@ void secret_fingerprint(const unsigned char *p, size_t n, char out[17]);
 
 /* Entra ID accepts assertions valid for at most 10 minutes. */
 #define ASSERTION_LIFETIME_S 600
+/* PS256's salt: as long as the SHA-256 hash (RFC 7518 section 3.5). */
+#define ASSERTION_PSS_SALT_LEN 32
 
 struct evp_pkey_st;
 struct x509_st;
@@ -207,16 +217,20 @@ struct cert_key {
 /* Before the seccomp filter, with a certificate credential: no OpenSSL
  * configuration file, the secure heap, the DRBG seeded. */
 void assertion_crypto_init(void);
-/* Parses the resolved PEM (guarded): an unencrypted RSA key of 2048 bits or
- * more and the certificate it belongs to.  -1 with err (naming the
- * credential kind and what to check) otherwise. */
-int cert_key_load(struct cert_key *ck, const struct guarded *pem, struct secret_error *err);
+/* Parses the resolved PEM (guarded): an RSA key of 2048 bits or more and
+ * the certificate it belongs to.  pass (guarded), when not NULL, decrypts
+ * an encrypted key; an encrypted key without it, or with a wrong one, is an
+ * error.  -1 with err (naming the credential kind and what to check)
+ * otherwise. */
+int cert_key_load(struct cert_key *ck, const struct guarded *pem, const struct guarded *pass,
+    struct secret_error *err);
 void cert_key_free(struct cert_key *ck);
-/* A compact JWS (RS256; header x5t#S256, x5t; claims aud, iss = sub =
- * client_id, random jti, nbf = iat = now, exp = now + ASSERTION_LIFETIME_S)
- * into out (NUL-terminated).  Out too small is fatal. */
-int assertion_sign(const struct cert_key *ck, const char *aud, const char *client_id, int64_t now,
-    char *out, size_t cap, struct secret_error *err);
+/* A compact JWS (alg RS256 or PS256, from secretd's own configuration;
+ * header x5t#S256, x5t; claims aud, iss = sub = client_id, random jti,
+ * nbf = iat = now, exp = now + ASSERTION_LIFETIME_S) into out
+ * (NUL-terminated).  Out too small is fatal. */
+int assertion_sign(const struct cert_key *ck, enum assertion_alg alg, const char *aud,
+    const char *client_id, int64_t now, char *out, size_t cap, struct secret_error *err);
 
 /* ---- federated.c: the federated credential ----------------------------- */
 

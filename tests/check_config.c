@@ -415,6 +415,50 @@ START_TEST(certificate_ref_is_the_resolved_reference)
 }
 END_TEST
 
+/* The algorithm and the passphrase belong to the certificate credential:
+ * RS256 unless PS256 is asked for, exact names, and refused with a secret. */
+START_TEST(certificate_algorithm_and_passphrase)
+{
+#define CERT P "SECRET_PROVIDER=file", P "GRAPH_CREDENTIAL=certificate", \
+	     P "GRAPH_CERTIFICATE_REF=/etc/broker.pem"
+	char *dflt[] = { REAL_ENV, CERT, NULL };
+	char *ps[] = { REAL_ENV, CERT, P "GRAPH_ASSERTION_ALGORITHM=PS256",
+		P "GRAPH_CERTIFICATE_PASSPHRASE_REF=graph-cert-pass", NULL };
+	char *lower[] = { REAL_ENV, CERT, P "GRAPH_ASSERTION_ALGORITHM=ps256", NULL };
+	char *es[] = { REAL_ENV, CERT, P "GRAPH_ASSERTION_ALGORITHM=ES256", NULL };
+	char *alg_secret[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_SECRET_REF=/etc/s",
+		P "GRAPH_ASSERTION_ALGORITHM=RS256", NULL };
+	char *pass_secret[] = { REAL_ENV, P "SECRET_PROVIDER=file", P "GRAPH_SECRET_REF=/etc/s",
+		P "GRAPH_CERTIFICATE_PASSPHRASE_REF=/etc/p", NULL };
+	char *pass_shape[] = { REAL_ENV, P "SECRET_PROVIDER=1password",
+		P "GRAPH_CREDENTIAL=certificate", P "GRAPH_CERTIFICATE_REF=op://v/i/pem",
+		P "GRAPH_CERTIFICATE_PASSPHRASE_REF=/etc/p", NULL };
+	char *pass_empty[] = { REAL_ENV, CERT, P "GRAPH_CERTIFICATE_PASSPHRASE_REF=", NULL };
+	struct config cfg;
+	struct config_errors errs;
+
+	ck_assert_uint_eq(load(&cfg, dflt, &errs), 0);
+	ck_assert_int_eq(cfg.assertion_alg, ASSERTION_ALG_RS256);
+	ck_assert_ptr_null(cfg.certificate_passphrase_ref);
+	ck_assert_str_eq(config_assertion_alg_name(cfg.assertion_alg), "RS256");
+	config_free(&cfg);
+	ck_assert_uint_eq(load(&cfg, ps, &errs), 0);
+	ck_assert_int_eq(cfg.assertion_alg, ASSERTION_ALG_PS256);
+	ck_assert_str_eq(config_assertion_alg_name(cfg.assertion_alg), "PS256");
+	ck_assert_str_eq(cfg.certificate_passphrase_ref, "graph-cert-pass");
+	ck_assert_str_eq(cfg.secret_ref, "/etc/broker.pem"); /* still the one secret ref */
+	config_free(&cfg);
+	assert_one_error(lower, P "GRAPH_ASSERTION_ALGORITHM", "'ps256' is not one of RS256, PS256");
+	assert_one_error(es, P "GRAPH_ASSERTION_ALGORITHM", "'ES256' is not one of RS256, PS256");
+	assert_one_error(alg_secret, P "GRAPH_ASSERTION_ALGORITHM", "set, but");
+	assert_one_error(pass_secret, P "GRAPH_CERTIFICATE_PASSPHRASE_REF", "set, but");
+	assert_one_error(pass_shape, P "GRAPH_CERTIFICATE_PASSPHRASE_REF",
+	    "not a 1Password secret reference");
+	assert_one_error(pass_empty, P "GRAPH_CERTIFICATE_PASSPHRASE_REF", "not a usable");
+#undef CERT
+}
+END_TEST
+
 START_TEST(bad_values_named)
 {
 	static const struct {
@@ -760,6 +804,7 @@ main(void)
 	tcase_add_test(tc, mi_endpoint_shapes);
 	tcase_add_test(tc, certificate_ref_is_the_resolved_reference);
 	tcase_add_test(tc, federated_credential);
+	tcase_add_test(tc, certificate_algorithm_and_passphrase);
 	tcase_add_test(tc, bad_values_named);
 	tcase_add_test(tc, transport_values);
 	tcase_add_test(tc, transport_bad_values_named);

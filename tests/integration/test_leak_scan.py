@@ -18,6 +18,8 @@ Every secret here is a marker value made for this run:
   * with the federated credential, every federated token written to the
     token file (whole and each of its three parts), whose claims carry
     MARKER_FEDERATED_TOKEN_<random> (a decoded token shows it in clear).
+  * an encrypted key's passphrase        MARKER_PASSPHRASE_<random>
+    (through the file provider and the env provider, and a wrong one).
 
 Then as many scenarios as run against the real processes -- successful calls
 (minted, cached), every error path (policy, contract, login endpoint, Graph,
@@ -63,13 +65,16 @@ def _rand():
 
 # Random per run: a scan cannot pass by luck, and the random parts are
 # needles of their own.
-RAND = {name: _rand() for name in ("op", "v1", "v2", "env")}
+RAND = {name: _rand() for name in ("op", "v1", "v2", "env", "pass", "wrong")}
 OP_TOKEN = "ops_MARKER_OPTOKEN_" + RAND["op"]
 SECRET_V1 = "MARKER_CLIENT_SECRET_" + RAND["v1"]
 SECRET_V2 = "MARKER_CLIENT_SECRET_" + RAND["v2"]
 ENV_SECRET = "MARKER_CLIENT_SECRET_" + RAND["env"]
 TOKEN_PREFIX = "MARKER_ACCESS_TOKEN_"
-MARKERS = ["MARKER_", OP_TOKEN, SECRET_V1, SECRET_V2, ENV_SECRET] + list(RAND.values())
+PASSPHRASE = "MARKER_PASSPHRASE_" + RAND["pass"]
+WRONG_PASSPHRASE = "MARKER_PASSPHRASE_" + RAND["wrong"]
+MARKERS = ["MARKER_", OP_TOKEN, SECRET_V1, SECRET_V2, ENV_SECRET, PASSPHRASE,
+           WRONG_PASSPHRASE] + list(RAND.values())
 OP_REF = "op://Infra/rotating/credential"
 
 PKI = None
@@ -416,6 +421,74 @@ class CertificateTests(LeakCase):
         status, out, err = harness.run_once(self.stage, ["--ready"], env)
         self.assertEqual(status, 0, out + err)
         self.assert_clean("brokerd --ready's output", (out + err).encode())
+
+    def encrypted(self, pem_text):
+        """pem_text with its key encrypted under PASSPHRASE (PKCS#8,
+        AES-256-CBC); the passphrase reaches openssl on its stdin."""
+        key = pem_text[:pem_text.index("-----BEGIN CERTIFICATE-----")]
+        crt = pem_text[len(key):]
+        plain = os.path.join(self.scratch.path, "plain.key")
+        with open(plain, "w") as f:
+            f.write(key)
+        enc = subprocess.run(("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain,
+                              "-passout", "stdin"), input=PASSPHRASE.encode() + b"\n",
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                             check=True).stdout.decode()
+        os.unlink(plain)
+        return enc + crt
+
+    def test_encrypted_key_and_passphrase_never_leak(self):
+        """PS256 with an encrypted key: its passphrase from a file, then a
+        wrong one, and brokerd --check."""
+        self.key_lines = []
+        pem_a, crt_a = self.make_pem("enc")
+        pem = os.path.join(self.scratch.path, "graph-client-certificate.pem")
+        passfile = os.path.join(self.scratch.path, "graph-client-certificate.pass")
+        harness.write_secret_file(pem, self.encrypted(pem_a))
+        harness.write_secret_file(passfile, PASSPHRASE + "\n")
+        self.mock.set_client_certificate(crt_a)
+        env = self.mock_env(sup.secretd_env("file", None, {
+            "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "certificate",
+            "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": pem,
+            "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF": passfile,
+            "MCP_AUTH_BROKER_GRAPH_ASSERTION_ALGORITHM": "PS256",
+            "MCP_AUTH_BROKER_LOG_LEVEL": "debug",
+        }))
+        broker = self.started(env_overrides=env)
+        self.assert_ok(self.call(broker), source="minted")
+        self.checkpoint(broker)
+        reqs = self.mock.token_requests()
+        self.assertEqual([(r["status"], r["assertion_header"]["alg"]) for r in reqs],
+                         [(200, "PS256")], dump(reqs))
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertEqual(status, 0, out + err)
+        self.assert_clean("brokerd --check's output", (out + err).encode())
+        harness.write_secret_file(passfile, WRONG_PASSPHRASE)
+        broker = self.started(env_overrides=env)
+        self.assert_code(self.call(broker, "req-wrong"), "secret.access_denied", "req-wrong")
+        self.checkpoint(broker)
+        status, out, err = harness.run_once(self.stage, ["--check"], env)
+        self.assertNotEqual(status, 0, out + err)
+        self.assert_clean("brokerd --check's output", (out + err).encode())
+
+    def test_env_provider_passphrase_only_in_secretd(self):
+        """The env provider (development only): the PEM and the passphrase
+        in brokerd's environment at start, in no /proc/PID/environ after."""
+        self.key_lines = []
+        pem_a, crt_a = self.make_pem("env")
+        self.mock.set_client_certificate(crt_a)
+        env = self.mock_env(sup.secretd_env("env", None, {
+            "MCP_AUTH_BROKER_GRAPH_CREDENTIAL": "certificate",
+            "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_REF": "MAB_LEAK_CERT_PEM",
+            "MCP_AUTH_BROKER_GRAPH_CERTIFICATE_PASSPHRASE_REF": "MAB_LEAK_CERT_PASS",
+            "MAB_LEAK_CERT_PEM": self.encrypted(pem_a),
+            "MAB_LEAK_CERT_PASS": PASSPHRASE,
+        }))
+        broker = self.started(env_overrides=env)
+        self.assert_ok(self.call(broker), source="minted")
+        self.checkpoint(broker)
+        self.assertGreater(self.environ_reads, 0)
+        self.assertEqual([r["status"] for r in self.mock.token_requests()], [200])
 
 
 class FederatedTests(LeakCase):
