@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,8 @@ proc_set_nonblock(int fd)
 static int
 proc_top_fd(void)
 {
-	int top = STDERR_FILENO;
+	int top = STDERR_FILENO, limit = INT_MAX;
+	struct rlimit rl;
 	struct dirent *de;
 	DIR *d;
 
@@ -101,9 +103,15 @@ proc_top_fd(void)
 				top = fd;
 		return top;
 	}
+	/* Descriptors at or above the soft limit were not made by us and
+	 * cannot be reused by an accept: valgrind keeps its own there, and
+	 * filling every hole below them would leave accept nothing but
+	 * EMFILE. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		limit = (int)(rl.rlim_cur < INT_MAX ? rl.rlim_cur : INT_MAX);
 	while ((de = readdir(d)) != NULL) {
 		int fd = atoi(de->d_name);
-		if (de->d_name[0] != '.' && fd != dirfd(d) && fd > top)
+		if (de->d_name[0] != '.' && fd != dirfd(d) && fd > top && fd < limit)
 			top = fd;
 	}
 	closedir(d);

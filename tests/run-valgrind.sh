@@ -51,7 +51,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_graph_bodies.py" "test_policy_graph.py" "test_audit.py" \
 	"test_certificate.py CertificateLogin SecretdMonitor" "test_systemd.py NotifyTests" \
 	"test_managed_identity.py ImdsLogin AgentLogin" \
-	"test_federated.py FederatedLogin FederatedFile SecretdMonitor"; do
+	"test_federated.py FederatedLogin FederatedFile SecretdMonitor" \
+	"test_oauth.py MetadataTests TokenTests HybridTests RoleTests"; do
 	set -- $t
 	file=$1
 	shift
