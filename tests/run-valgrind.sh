@@ -52,7 +52,8 @@ for t in "test_stdio.py InitializeTests ToolsListTests JsonRpcErrorTests Execute
 	"test_certificate.py CertificateLogin SecretdMonitor" "test_systemd.py NotifyTests" \
 	"test_managed_identity.py ImdsLogin AgentLogin" \
 	"test_federated.py FederatedLogin FederatedFile SecretdMonitor" \
-	"test_oauth.py MetadataTests TokenTests HybridTests RoleTests"; do
+	"test_oauth.py MetadataTests TokenTests HybridTests RoleTests" \
+	"test_http.py SessionTests RefusalTests ApiKeyTests"; do
 	set -- $t
 	file=$1
 	shift
