@@ -551,7 +551,7 @@ main(int argc, char **argv)
 	struct broker b;
 	struct args a;
 	pid_t spawner = getppid();
-	int http_fd;
+	struct activated act;
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
@@ -609,16 +609,12 @@ main(int argc, char **argv)
 		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
 	/* Made (or taken from systemd) before the sandbox, which allows no bind;
 	 * a socket that cannot be made stops us before anything is started. */
-	http_fd = http_from_systemd();
-	if (http_fd >= 0 && a.listen != NULL)
-		usage_error("systemd passed an http socket: serving it and --listen at once is not "
-			    "supported",
-		    NULL);
-	if (a.http == NULL && http_fd < 0)
-		listener_open(&b, a.listen);
+	activation_take(&act);
+	listener_open(&b, a.listen, act.unix_fd);
 	/* The same for the TCP socket; the API keys are read now too, since
-	 * the sandbox allows no open. */
-	http_open(&b, a.http, http_fd);
+	 * the sandbox allows no open.  A unit may pass both sockets: the unix
+	 * sessions and the HTTP ones share the children, policy and audit. */
+	http_open(&b, a.http, act.http_fd);
 	b.sigfd = signals_setup();
 	/* The children, and the channel between them, exist before the first
 	 * client byte is read. */
@@ -633,26 +629,21 @@ main(int argc, char **argv)
 	 * memory executable. */
 	/* Held children (children.c) wait for the stdio client's first
 	 * message to be answered, CHILDREN_HOLD_MS at most; a socket's
-	 * sessions and --ready need them at once, released before the filter:
-	 * the descriptors the hold closes must not be numbers an accepted HTTP
-	 * connection takes after it (sendmsg is allowed only above them). */
+	 * sessions and --ready need them at once, released before the filter. */
 	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
 	if (b.listener >= 0 || b.http != NULL || a.check == OPT_READY)
 		children_release(&b);
 	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
 	if (b.http != NULL && AUTH_MODE_OAUTH(b.cfg.auth_mode))
 		bearer_selftest();
-	if (b.http != NULL)
-		sandbox_enter_brokerd_http((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2,
-		    audit_sink_fd(), proc_fill_fd_holes());
-	else
-		sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
+	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b, a.json, a.check_http);
 	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
 	log_info("serving MCP on %s (tenant %s, policy %s)",
-	    b.http != NULL ? "HTTP" : b.listener < 0 ? "stdio" : "a unix socket",
+	    b.http != NULL ? (b.listener >= 0 ? "a unix socket and HTTP" : "HTTP")
+	    : b.listener < 0 ? "stdio" : "a unix socket",
 	    b.cfg.tenant_id, b.cfg.policy_version);
 	/* The children run and the listener is listening: connections made
 	 * from now on are served. */
