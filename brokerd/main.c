@@ -79,7 +79,9 @@ usage(FILE *f)
 	    "                      have tokend obtain a token for each allowed resource\n"
 	    "                      (secret resolved, login endpoint asked; no Graph\n"
 	    "                      call), print one line per resource and whether the\n"
-	    "                      token's roles match MCP_AUTH_BROKER_ALLOWED_SCOPES\n"
+	    "                      token's roles match MCP_AUTH_BROKER_ALLOWED_SCOPES;\n"
+	    "                      with OAuth callers, whether tokend fetched the\n"
+	    "                      issuer's key set\n"
 	    "      --json          with --check or --ready: the same as one JSON document\n"
 	    "      --smoke-e2e     the checks of --health in smoke mode\n"
 	    "                      (MCP_AUTH_BROKER_ENV=smoke, the rest of the\n"
@@ -336,13 +338,20 @@ broker_tools_answer(void *arg, const struct ipc_msg *m)
 		metrics_token_stats(m);
 		return;
 	}
-	if (m->hdr.type != MSG_JWKS) {
+	if (m->hdr.type != MSG_JWKS && m->hdr.type != MSG_JWKS_FAIL) {
 		if (!http_ready_answer(b, m))
 			tools_answer(b, m);
 		return;
 	}
 	if (b->http == NULL || !AUTH_MODE_OAUTH(b->cfg.auth_mode))
 		fatalx("broken invariant: JWKS from tokend, and callers are not OAuth's");
+	if (m->hdr.type == MSG_JWKS_FAIL) {
+		/* tokend logged it and tries again; the keys held stay. */
+		char text[MSG_JWKS_FAIL_MAX];
+		if (msg_jwks_fail_decode(m, text, sizeof(text), &why) == -1)
+			fatalx("malformed JWKS_FAIL from tokend: %s", why);
+		return;
+	}
 	if (msg_jwks_decode(m, &k, &why) == -1)
 		fatalx("malformed JWKS from tokend: %s", why);
 	http_jwks_update(b->http, &k);
@@ -633,8 +642,9 @@ main(int argc, char **argv)
 	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
 	if (b.listener >= 0 || b.http != NULL || a.check == OPT_READY)
 		children_release(&b);
-	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
-	if (b.http != NULL && AUTH_MODE_OAUTH(b.cfg.auth_mode))
+	/* cjose's and OpenSSL's one-time set-up, while files may be read:
+	 * serving OAuth callers, or --ready decoding their key set. */
+	if ((b.http != NULL || a.check == OPT_READY) && AUTH_MODE_OAUTH(b.cfg.auth_mode))
 		bearer_selftest();
 	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
