@@ -25,8 +25,8 @@
 ssize_t
 sendmsg(int fd, const struct msghdr *m, int flags)
 {
-	if (m == NULL || m->msg_name != NULL || m->msg_control != NULL ||
-	    m->msg_controllen != 0 || (flags & ~MSG_NOSIGNAL) != 0) {
+	if (m == NULL || m->msg_name != NULL || m->msg_control != NULL || m->msg_controllen != 0 ||
+	    (flags & ~MSG_NOSIGNAL) != 0) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}
