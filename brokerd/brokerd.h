@@ -287,6 +287,9 @@ void listener_accept(struct broker *b);
 /* Whether another session may be served now (BROKER_MAX_SESSIONS, or fewer
  * when RLIMIT_NOFILE is low). */
 bool listener_has_room(const struct broker *b);
+/* What brokerd serves on, for the log and systemd's STATUS: "stdio", "a unix
+ * socket", "HTTP" or "a unix socket and HTTP". */
+const char *listener_transports(const struct broker *b);
 /* Stops accepting; has the socket file removed if brokerd made it (reaper.c). */
 void listener_close(struct broker *b);
 

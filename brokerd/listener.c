@@ -193,6 +193,14 @@ listener_open(struct broker *b, const char *path, int activated_fd)
 	log_info("listening on %s", path);
 }
 
+const char *
+listener_transports(const struct broker *b)
+{
+	if (b->http != NULL)
+		return b->listener >= 0 ? "a unix socket and HTTP" : "HTTP";
+	return b->listener >= 0 ? "a unix socket" : "stdio";
+}
+
 void
 listener_close(struct broker *b)
 {

@@ -651,9 +651,7 @@ main(int argc, char **argv)
 		selfcheck_ready(&b, a.json, a.check_http);
 	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
-	log_info("serving MCP on %s (tenant %s, policy %s)",
-	    b.http != NULL ? (b.listener >= 0 ? "a unix socket and HTTP" : "HTTP")
-	    : b.listener < 0 ? "stdio" : "a unix socket",
+	log_info("serving MCP on %s (tenant %s, policy %s)", listener_transports(&b),
 	    b.cfg.tenant_id, b.cfg.policy_version);
 	/* The children run and the listener is listening: connections made
 	 * from now on are served. */
