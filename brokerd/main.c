@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
+	    "usage: brokerd [--listen PATH] [--http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
 	    "       brokerd --check [--json] [--http HOST:PORT]\n"
 	    "       brokerd --ready [--json] [--http HOST:PORT]\n"
@@ -61,10 +61,12 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "      --http HOST:PORT serve MCP Streamable HTTP at http://HOST:PORT/mcp;\n"
 	    "                      callers per MCP_AUTH_BROKER_AUTH_MODE (none: loopback\n"
-	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE); also\n"
+	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE; oauth:\n"
+	    "                      bearer tokens; hybrid: either); also\n"
 	    "                      GET /health, /ready and /metrics (MCP_AUTH_BROKER_\n"
 	    "                      HTTP_METRICS); with --check or --ready: the address\n"
-	    "                      is checked, nothing is served\n"
+	    "                      is checked, nothing is served; with --listen too,\n"
+	    "                      both are served, sharing the children and cache\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
@@ -226,8 +228,9 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--json goes with --check or --ready", NULL);
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
-	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
-		usage_error("--http excludes --listen and --connect", NULL);
+	/* --listen and --http together: both served by one brokerd. */
+	if (a->http != NULL && a->connect != NULL)
+		usage_error("--http excludes --connect", NULL);
 	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
 			    "no --listen or --connect (--check takes --http, to check it)",

@@ -60,7 +60,8 @@ class HttpCase(BrokerTestCase):
         overrides = {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit}
         overrides.update(env or {})
         self.port = free_port()
-        self.broker = self.start_broker(overrides, args=["--http", "%s:%d" % (host, self.port)])
+        args = list(getattr(self, "serve_args", [])) + ["--http", "%s:%d" % (host, self.port)]
+        self.broker = self.start_broker(overrides, args=args)
         harness.wait_until(self.listening, timeout=10)
         return self.broker
 
@@ -419,6 +420,20 @@ class BothSocketsTests(HttpCase):
         self.stop()
         refused = audit_records(self.audit, "session_refused")
         self.assertEqual([r["transport"] for r in refused], ["unix"], refused)
+
+    def test_listen_and_http_options_together(self):
+        """Without systemd: --listen PATH --http HOST:PORT."""
+        sockdir = harness.socket_dir()
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        self.path = os.path.join(sockdir, "mcp.sock")
+        self.serve_args = ["--listen", self.path]
+        broker = self.serve()
+        harness.wait_for_socket(self.path, broker)
+        u = self.unix_client()
+        harness.initialize(u)
+        self.assert_serving()
+        self.assertEqual(u.request("ping").get("result"), {})
+        self.assertIn("serving MCP on a unix socket and HTTP", broker.stderr_text())
 
     def start_refused(self, names, fds_count="2"):
         self.activate({"LISTEN_FDS": fds_count}, names=names)
