@@ -268,14 +268,28 @@ int64_t session_idle_deadline(const struct broker *b);
 /* Closes an idle session, and says so in the log and the audit file. */
 void session_close_idle(struct broker *b, struct session *s);
 
-/* listener.c: the unix socket (--listen, or systemd's with LISTEN_FDS) */
-/* Before the sandbox: takes systemd's socket or makes one at path. */
-void listener_open(struct broker *b, const char *path);
+/* activation.c: the sockets systemd passed (LISTEN_FDS, LISTEN_FDNAMES) */
+struct activated {
+	int unix_fd; /* the unix socket, or -1 */
+	int http_fd; /* the TCP socket named http, or -1 */
+};
+/* Takes what systemd passed to us (none: both -1) and removes the LISTEN_*
+ * variables; a descriptor that is not what its name says stops brokerd
+ * (exit 78). */
+void activation_take(struct activated *a);
+
+/* listener.c: the unix socket (--listen, or systemd's) */
+/* Before the sandbox: takes systemd's socket (activated_fd >= 0) or makes
+ * one at path; nothing when neither is given. */
+void listener_open(struct broker *b, const char *path, int activated_fd);
 /* Accepts what is waiting; a peer not allowed gets one error and is closed. */
 void listener_accept(struct broker *b);
 /* Whether another session may be served now (BROKER_MAX_SESSIONS, or fewer
  * when RLIMIT_NOFILE is low). */
 bool listener_has_room(const struct broker *b);
+/* What brokerd serves on, for the log and systemd's STATUS: "stdio", "a unix
+ * socket", "HTTP" or "a unix socket and HTTP". */
+const char *listener_transports(const struct broker *b);
 /* Stops accepting; has the socket file removed if brokerd made it (reaper.c). */
 void listener_close(struct broker *b);
 
@@ -287,8 +301,6 @@ void reaper_start(struct broker *b);
 void reaper_finish(struct broker *b);
 
 /* http.c: brokerd --http HOST:PORT, Streamable HTTP at /mcp */
-/* systemd's TCP socket (FileDescriptorName=http), or -1. */
-int http_from_systemd(void);
 /* Before the sandbox: binds the socket (or takes systemd's, fd >= 0),
  * reads the API keys, starts libmicrohttpd (no thread of its own: it runs
  * in the loop).  Nothing when neither is given. */

@@ -34,7 +34,7 @@ extern char **environ;
 
 static const uint32_t from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO, MSG_CERT_INFO };
 static const uint32_t from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS, MSG_JWKS,
-	MSG_TOKEN_STATS };
+	MSG_JWKS_FAIL, MSG_TOKEN_STATS };
 
 /* How long an orderly stop waits for a child before SIGKILL. */
 #define CHILD_STOP_GRACE_MS 3000

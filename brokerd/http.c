@@ -133,39 +133,6 @@ http_listen(struct http_ctx *h)
 	return fd;
 }
 
-/* systemd's TCP socket (ListenStream=HOST:PORT, FileDescriptorName=http,
- * Accept=no), if LISTEN_PID names us and LISTEN_FDNAMES says http; -1
- * otherwise.  The LISTEN_* variables are removed so no child sees them. */
-int
-http_from_systemd(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	const char *names = getenv("LISTEN_FDNAMES");
-	int fd = 3, type = 0, listening = 0;
-	socklen_t len = sizeof(int);
-	struct sockaddr_storage sa;
-	socklen_t salen = sizeof(sa);
-
-	if (pid == NULL || fds == NULL || names == NULL || strcmp(names, "http") != 0 ||
-	    strtol(pid, NULL, 10) != (long)getpid())
-		return -1;
-	if (strcmp(fds, "1") != 0)
-		fatalx("LISTEN_FDS must be 1 (one ListenStream=, FileDescriptorName=http, "
-		       "Accept=no)");
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM ||
-	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 || !listening ||
-	    getsockname(fd, (struct sockaddr *)&sa, &salen) == -1 ||
-	    (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
-		fatalx("descriptor 3 (FileDescriptorName=http) is not a listening TCP socket");
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
-		fatal("fcntl on the activated socket");
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return fd;
-}
-
 /* The address systemd bound, for the Host check and the exposure rules. */
 static void
 http_activated_address(struct http_ctx *h, int fd)

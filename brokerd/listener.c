@@ -5,7 +5,7 @@
  */
 
 /* The unix-socket transport: one listening socket, made by brokerd (--listen
- * PATH) or handed over by systemd (LISTEN_FDS, Accept=no), and many MCP
+ * PATH) or handed over by systemd (activation.c), and many MCP
  * sessions on it sharing one secretd and one tokend.  Each peer's
  * credentials (SO_PEERCRED) are checked before a byte it sent is read. */
 #include "buildconf.h"
@@ -32,8 +32,6 @@
 #define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack the name */
 #endif
 
-/* sd_listen_fds(3): the first passed descriptor. */
-#define SD_LISTEN_FDS_START 3
 /* Connections waiting to be accepted while BROKER_MAX_SESSIONS are served. */
 #define LISTEN_BACKLOG 64
 /* Supplementary groups looked at per peer (NGROUPS_MAX is 65536); a peer in
@@ -77,36 +75,6 @@ listener_fail(const char *path, const char *what)
 {
 	log_error("cannot listen on %s: %s", path ? path : "(socket activation)", what);
 	exit(EX_CONFIG_STATUS);
-}
-
-/* ---- socket activation ------------------------------------------------- */
-
-/* systemd's socket, if LISTEN_PID names us; -1 when not socket-activated.
- * The LISTEN_* variables are removed so no child ever sees them. */
-static int
-listener_from_systemd(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	int fd = SD_LISTEN_FDS_START, type = 0, listening = 0;
-	socklen_t len = sizeof(int);
-	struct sockaddr_un sa;
-	socklen_t salen = sizeof(sa);
-
-	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid())
-		return -1;
-	if (strcmp(fds, "1") != 0)
-		listener_fail(NULL, "LISTEN_FDS must be 1 (one ListenStream=, Accept=no)");
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM ||
-	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 || !listening ||
-	    getsockname(fd, (struct sockaddr *)&sa, &salen) == -1 || sa.sun_family != AF_UNIX)
-		listener_fail(NULL, "descriptor 3 is not a listening unix stream socket");
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
-		fatal("fcntl on the activated socket");
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return fd;
 }
 
 /* ---- a socket of our own ----------------------------------------------- */
@@ -199,13 +167,13 @@ listener_make(const struct config *cfg, const char *path, struct stat *bound)
 }
 
 void
-listener_open(struct broker *b, const char *path)
+listener_open(struct broker *b, const char *path, int activated_fd)
 {
 	struct stat bound;
 
 	b->reaper_pid = -1;
 	b->reaper_fd = -1;
-	b->listener = listener_from_systemd();
+	b->listener = activated_fd;
 	if (b->listener >= 0 || path != NULL)
 		listener_fit_nofile();
 	if (path != NULL && (b->listen_path = strdup(path)) == NULL)
@@ -223,6 +191,14 @@ listener_open(struct broker *b, const char *path)
 	b->listen_ino = bound.st_ino;
 	b->listen_unlink = true;
 	log_info("listening on %s", path);
+}
+
+const char *
+listener_transports(const struct broker *b)
+{
+	if (b->http != NULL)
+		return b->listener >= 0 ? "a unix socket and HTTP" : "HTTP";
+	return b->listener >= 0 ? "a unix socket" : "stdio";
 }
 
 void

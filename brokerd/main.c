@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: brokerd [--listen PATH | --http HOST:PORT]\n"
+	    "usage: brokerd [--listen PATH] [--http HOST:PORT]\n"
 	    "       brokerd --connect PATH\n"
 	    "       brokerd --check [--json] [--http HOST:PORT]\n"
 	    "       brokerd --ready [--json] [--http HOST:PORT]\n"
@@ -61,10 +61,12 @@ usage(FILE *f)
 	    "                      and MCP_AUTH_BROKER_ALLOWED_GIDS\n"
 	    "      --http HOST:PORT serve MCP Streamable HTTP at http://HOST:PORT/mcp;\n"
 	    "                      callers per MCP_AUTH_BROKER_AUTH_MODE (none: loopback\n"
-	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE); also\n"
+	    "                      only; api_key: MCP_AUTH_BROKER_API_KEYS_FILE; oauth:\n"
+	    "                      bearer tokens; hybrid: either); also\n"
 	    "                      GET /health, /ready and /metrics (MCP_AUTH_BROKER_\n"
 	    "                      HTTP_METRICS); with --check or --ready: the address\n"
-	    "                      is checked, nothing is served\n"
+	    "                      is checked, nothing is served; with --listen too,\n"
+	    "                      both are served, sharing the children and cache\n"
 	    "  -c, --connect PATH  bridge stdin/stdout to the brokerd listening on PATH\n"
 	    "                      (what an MCP client launches); reads no configuration\n"
 	    "      --check         check what can be checked without starting anything\n"
@@ -79,7 +81,9 @@ usage(FILE *f)
 	    "                      have tokend obtain a token for each allowed resource\n"
 	    "                      (secret resolved, login endpoint asked; no Graph\n"
 	    "                      call), print one line per resource and whether the\n"
-	    "                      token's roles match MCP_AUTH_BROKER_ALLOWED_SCOPES\n"
+	    "                      token's roles match MCP_AUTH_BROKER_ALLOWED_SCOPES;\n"
+	    "                      with OAuth callers, whether tokend fetched the\n"
+	    "                      issuer's key set\n"
 	    "      --json          with --check or --ready: the same as one JSON document\n"
 	    "      --smoke-e2e     the checks of --health in smoke mode\n"
 	    "                      (MCP_AUTH_BROKER_ENV=smoke, the rest of the\n"
@@ -224,8 +228,9 @@ parse_args(int argc, char **argv, struct args *a)
 		usage_error("--json goes with --check or --ready", NULL);
 	if (a->listen != NULL && a->connect != NULL)
 		usage_error("--listen and --connect exclude each other", NULL);
-	if (a->http != NULL && (a->listen != NULL || a->connect != NULL))
-		usage_error("--http excludes --listen and --connect", NULL);
+	/* --listen and --http together: both served by one brokerd. */
+	if (a->http != NULL && a->connect != NULL)
+		usage_error("--http excludes --connect", NULL);
 	if (a->check != 0 && (a->listen != NULL || a->connect != NULL))
 		usage_error("--check, --health, --ready, --smoke-e2e and --tools run on their own: "
 			    "no --listen or --connect (--check takes --http, to check it)",
@@ -336,13 +341,20 @@ broker_tools_answer(void *arg, const struct ipc_msg *m)
 		metrics_token_stats(m);
 		return;
 	}
-	if (m->hdr.type != MSG_JWKS) {
+	if (m->hdr.type != MSG_JWKS && m->hdr.type != MSG_JWKS_FAIL) {
 		if (!http_ready_answer(b, m))
 			tools_answer(b, m);
 		return;
 	}
 	if (b->http == NULL || !AUTH_MODE_OAUTH(b->cfg.auth_mode))
 		fatalx("broken invariant: JWKS from tokend, and callers are not OAuth's");
+	if (m->hdr.type == MSG_JWKS_FAIL) {
+		/* tokend logged it and tries again; the keys held stay. */
+		char text[MSG_JWKS_FAIL_MAX];
+		if (msg_jwks_fail_decode(m, text, sizeof(text), &why) == -1)
+			fatalx("malformed JWKS_FAIL from tokend: %s", why);
+		return;
+	}
 	if (msg_jwks_decode(m, &k, &why) == -1)
 		fatalx("malformed JWKS from tokend: %s", why);
 	http_jwks_update(b->http, &k);
@@ -551,7 +563,7 @@ main(int argc, char **argv)
 	struct broker b;
 	struct args a;
 	pid_t spawner = getppid();
-	int http_fd;
+	struct activated act;
 
 	std_fds_open();
 	log_init("brokerd", LOG_LEVEL_INFO);
@@ -609,16 +621,12 @@ main(int argc, char **argv)
 		log_warnx("MCP_AUTH_BROKER_ENV=smoke: built-in fake secret, tokens and Graph");
 	/* Made (or taken from systemd) before the sandbox, which allows no bind;
 	 * a socket that cannot be made stops us before anything is started. */
-	http_fd = http_from_systemd();
-	if (http_fd >= 0 && a.listen != NULL)
-		usage_error("systemd passed an http socket: serving it and --listen at once is not "
-			    "supported",
-		    NULL);
-	if (a.http == NULL && http_fd < 0)
-		listener_open(&b, a.listen);
+	activation_take(&act);
+	listener_open(&b, a.listen, act.unix_fd);
 	/* The same for the TCP socket; the API keys are read now too, since
-	 * the sandbox allows no open. */
-	http_open(&b, a.http, http_fd);
+	 * the sandbox allows no open.  A unit may pass both sockets: the unix
+	 * sessions and the HTTP ones share the children, policy and audit. */
+	http_open(&b, a.http, act.http_fd);
 	b.sigfd = signals_setup();
 	/* The children, and the channel between them, exist before the first
 	 * client byte is read. */
@@ -633,26 +641,20 @@ main(int argc, char **argv)
 	 * memory executable. */
 	/* Held children (children.c) wait for the stdio client's first
 	 * message to be answered, CHILDREN_HOLD_MS at most; a socket's
-	 * sessions and --ready need them at once, released before the filter:
-	 * the descriptors the hold closes must not be numbers an accepted HTTP
-	 * connection takes after it (sendmsg is allowed only above them). */
+	 * sessions and --ready need them at once, released before the filter. */
 	b.children_hold_until = mono_ms() + CHILDREN_HOLD_MS;
 	if (b.listener >= 0 || b.http != NULL || a.check == OPT_READY)
 		children_release(&b);
-	/* cjose's and OpenSSL's one-time set-up, while files may be read. */
-	if (b.http != NULL && AUTH_MODE_OAUTH(b.cfg.auth_mode))
+	/* cjose's and OpenSSL's one-time set-up, while files may be read:
+	 * serving OAuth callers, or --ready decoding their key set. */
+	if ((b.http != NULL || a.check == OPT_READY) && AUTH_MODE_OAUTH(b.cfg.auth_mode))
 		bearer_selftest();
-	if (b.http != NULL)
-		sandbox_enter_brokerd_http((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2,
-		    audit_sink_fd(), proc_fill_fd_holes());
-	else
-		sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
+	sandbox_enter_brokerd((pid_t[]){ b.secretd.pid, b.tokend.pid }, 2, audit_sink_fd());
 	if (a.check == OPT_READY)
 		selfcheck_ready(&b, a.json, a.check_http);
 	if (b.listener < 0 && b.http == NULL) /* the spawner is the peer (getppid is not in the sandbox) */
 		session_new(&b, SESSION_STDIO, STDIN_FILENO, STDOUT_FILENO)->peer_pid = spawner;
-	log_info("serving MCP on %s (tenant %s, policy %s)",
-	    b.http != NULL ? "HTTP" : b.listener < 0 ? "stdio" : "a unix socket",
+	log_info("serving MCP on %s (tenant %s, policy %s)", listener_transports(&b),
 	    b.cfg.tenant_id, b.cfg.policy_version);
 	/* The children run and the listener is listening: connections made
 	 * from now on are served. */

@@ -126,7 +126,7 @@ void
 notify_ready(const struct broker *b)
 {
 	notify_send("READY=1\nSTATUS=serving MCP on %s (tenant %s)",
-	            b->listener < 0 ? "stdio" : "a unix socket", b->cfg.tenant_id);
+	            listener_transports(b), b->cfg.tenant_id);
 	notify_reported = b->n_sessions;
 	notify_last_ms = mono_ms();
 }

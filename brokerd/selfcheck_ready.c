@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "bearer.h"
 #include "brokerd.h"
 #include "jsonx.h"
 #include "log.h"
@@ -48,6 +49,11 @@ struct ready {
 	size_t n, answered;
 	struct ready_result *res;
 	const char *stopped; /* why the wait ended early, or NULL */
+	/* AUTH_MODE oauth or hybrid: tokend's first fetch of the issuer's key
+	 * set, which it makes at start (MSG_JWKS or MSG_JWKS_FAIL). */
+	bool wants_keys, keys_done, keys_ok;
+	size_t n_keys;
+	char keys_why[MSG_JWKS_FAIL_MAX];
 };
 
 static void
@@ -65,6 +71,34 @@ ready_audit(struct ready *r, const char *resource, const char *outcome, const ch
 	json_object_put(rec);
 }
 
+/* The key set brokerd would verify callers' tokens with, or why tokend
+ * could not fetch it.  Only the first counts: a retry comes much later. */
+static void
+ready_keys(struct ready *r, const struct ipc_msg *m)
+{
+	const char *why = NULL;
+	struct jwks k;
+
+	if (!r->wants_keys)
+		fatalx("broken invariant: JWKS from tokend, and callers are not OAuth's");
+	if (m->hdr.type == MSG_JWKS) {
+		if (msg_jwks_decode(m, &k, &why) == -1)
+			fatalx("malformed JWKS from tokend: %s", why);
+		if (!r->keys_done) {
+			r->keys_ok = true;
+			r->n_keys = k.n;
+		}
+		jwks_free(&k);
+	} else {
+		char text[MSG_JWKS_FAIL_MAX];
+		if (msg_jwks_fail_decode(m, text, sizeof(text), &why) == -1)
+			fatalx("malformed JWKS_FAIL from tokend: %s", why);
+		if (!r->keys_done)
+			snprintf(r->keys_why, sizeof(r->keys_why), "%s", text);
+	}
+	r->keys_done = true;
+}
+
 static void
 ready_answer(struct ready *r, const struct ipc_msg *m)
 {
@@ -74,6 +108,10 @@ ready_answer(struct ready *r, const struct ipc_msg *m)
 
 	if (m->hdr.type == MSG_TOKEN_STATS) { /* checked like any message, then unused */
 		metrics_token_stats(m);
+		return;
+	}
+	if (m->hdr.type == MSG_JWKS || m->hdr.type == MSG_JWKS_FAIL) {
+		ready_keys(r, m);
 		return;
 	}
 	if (m->hdr.type != MSG_EXEC_ANS)
@@ -136,7 +174,7 @@ ready_wait(struct ready *r, int64_t deadline)
 {
 	struct broker *b = r->b;
 
-	while (r->answered < r->n && r->stopped == NULL) {
+	while ((r->answered < r->n || (r->wants_keys && !r->keys_done)) && r->stopped == NULL) {
 		struct pollfd p[3] = {
 			{ b->sigfd, POLLIN, 0 },
 			{ b->secretd.chan.fd, POLLIN | (ipc_pending_out(&b->secretd.chan) ? POLLOUT : 0), 0 },
@@ -147,7 +185,8 @@ ready_wait(struct ready *r, int64_t deadline)
 		if (ipc_flush(&b->secretd.chan) == -1 && errno != EPIPE && errno != ECONNRESET)
 			fatal("write to secretd");
 		if (mono_ms() >= deadline) {
-			r->stopped = "no answer from tokend in time";
+			r->stopped = r->answered < r->n ? "no answer from tokend in time"
+							: "no key set from tokend in time";
 			break;
 		}
 		if (poll(p, 3, poll_timeout_ms(deadline)) == -1) {
@@ -251,6 +290,27 @@ ready_certificate(struct report *t, const struct broker *b)
 		report_add(t, VERDICT_OK, "certificate", NULL, "%s", line);
 }
 
+/* OAuth callers: the issuer's key set, which every caller's token is
+ * checked against; without it every OAuth caller is refused. */
+static void
+ready_oauth_keys(struct ready *r, long waited_s)
+{
+	const char *uri = r->b->cfg.oauth_jwks_uri;
+
+	if (!r->wants_keys)
+		return;
+	if (r->keys_ok)
+		report_add(&r->t, VERDICT_OK, "OAuth keys", NULL, "%zu signing key%s from %s",
+		    r->n_keys, r->n_keys == 1 ? "" : "s", uri);
+	else if (r->keys_done)
+		report_add(&r->t, VERDICT_FAIL, "OAuth keys",
+		    "check MCP_AUTH_BROKER_OAUTH_JWKS_URI and that tokend can reach it (CA, proxy)",
+		    "%s: %s", uri, r->keys_why);
+	else
+		report_add(&r->t, VERDICT_FAIL, "OAuth keys", "see tokend's log",
+		    "%s: not fetched within %ld s", uri, waited_s);
+}
+
 static void
 ready_report(struct ready *r)
 {
@@ -295,6 +355,7 @@ selfcheck_ready(struct broker *b, bool json, const char *http)
 	int64_t budget_ms = 2 * (cfg->secret_timeout_s + cfg->token_provider_timeout_s) * 1000 + 1000;
 	int64_t deadline = mono_ms() + budget_ms + CALL_BACKSTOP_MS;
 	struct ready r = { .b = b, .n = cfg->resources.n };
+	int64_t started = mono_ms();
 
 	report_init(&r.t, "ready", json);
 	if ((r.res = calloc(r.n, sizeof(*r.res))) == NULL)
@@ -304,8 +365,10 @@ selfcheck_ready(struct broker *b, bool json, const char *http)
 	for (size_t i = 0; i < r.n; i++)
 		msg_exec_req_send_token_only(&b->tokend.chan, i + 1, cfg->tenant_id,
 		    cfg->resources.v[i], (long)budget_ms);
+	r.wants_keys = AUTH_MODE_OAUTH(cfg->auth_mode);
 	ready_wait(&r, deadline);
 	ready_report(&r);
+	ready_oauth_keys(&r, (long)((mono_ms() - started + 999) / 1000));
 	selfcheck_http(&r.t, cfg, http);
 	free(r.res);
 	children_stop(b);

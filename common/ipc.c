@@ -227,6 +227,8 @@ ipc_type_name(uint32_t type)
 		return "JWKS_REQ";
 	case MSG_JWKS:
 		return "JWKS";
+	case MSG_JWKS_FAIL:
+		return "JWKS_FAIL";
 	case MSG_TOKEN_STATS:
 		return "TOKEN_STATS";
 	}

@@ -77,6 +77,11 @@ enum ipc_type {
 	 * fetched and filtered it (public signing keys only, bearer.h), at
 	 * start and after each refresh that changed it. */
 	MSG_JWKS = 45,
+	/* tokend -> brokerd, id 0, unsolicited, each time a fetch of the key
+	 * set fails: {"error":"<why>"} (a curl error, the issuer's HTTP
+	 * status, or why the set was refused), for brokerd --ready's report.
+	 * The key set brokerd holds, if any, stays. */
+	MSG_JWKS_FAIL = 49,
 	/* tokend -> brokerd, id 0, unsolicited, each time one changes: the
 	 * token cache's counters since tokend started, for GET /metrics.
 	 * One way: brokerd sends tokend nothing for them, so it cannot touch

@@ -1052,6 +1052,39 @@ msg_secret_info_decode(const struct ipc_msg *m, struct msg_secret_info *out, con
 	return 0;
 }
 
+/* ---- JWKS_FAIL --------------------------------------------------------- */
+
+void
+msg_jwks_fail_send(struct ipc_chan *c, const char *why_failed)
+{
+	struct json_object *o = json_object_new_object();
+	char text[MSG_JWKS_FAIL_MAX];
+
+	snprintf(text, sizeof(text), "%s", why_failed); /* cut, not refused */
+	jx_add_str(o, "error", text);
+	send_json(c, MSG_JWKS_FAIL, 0, o);
+}
+
+int
+msg_jwks_fail_decode(const struct ipc_msg *m, char *out, size_t len, const char **why)
+{
+	static const char *const members[] = { "error", NULL };
+	struct json_object *o;
+
+	if (m->hdr.id != 0) {
+		*why = "JWKS_FAIL with an id";
+		return -1;
+	}
+	if ((o = payload_object(m, why)) == NULL)
+		return -1;
+	if (!members_known(o, members, why) ||
+	    !copy_str(o, "error", true, out, len < MSG_JWKS_FAIL_MAX ? len : MSG_JWKS_FAIL_MAX,
+		why))
+		return drop(o);
+	json_object_put(o);
+	return 0;
+}
+
 /* ---- ASSERTION_REQ ----------------------------------------------------- */
 
 void

@@ -232,6 +232,11 @@ int msg_jwks_req_decode(const struct ipc_msg *m, const char **why);
 /* The key set's public text (jwks->text); decoded into a usable set. */
 void msg_jwks_send(struct ipc_chan *c, const struct jwks *k);
 int msg_jwks_decode(const struct ipc_msg *m, struct jwks *out, const char **why);
+/* ---- JWKS_FAIL: tokend -> brokerd, id 0: a fetch of the key set failed - */
+/* Why, in a few words (no body of the issuer's answer): at most this long. */
+#define MSG_JWKS_FAIL_MAX 256
+void msg_jwks_fail_send(struct ipc_chan *c, const char *why_failed);
+int msg_jwks_fail_decode(const struct ipc_msg *m, char *out, size_t len, const char **why);
 /* ---- TOKEN_STATS: tokend -> brokerd, id 0: the token cache's counters -- */
 /* Counts since tokend started: calls served from the cache, logins that
  * stored a token, logins that failed, and fetches of the OAuth issuer's

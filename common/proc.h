@@ -17,9 +17,5 @@ void proc_child_init(const char *name);
 /* Closes every descriptor >= lowfd. */
 void proc_close_from(int lowfd);
 int proc_set_nonblock(int fd);
-/* Points every closed descriptor below the highest open one at /dev/null;
- * returns the lowest number free afterwards: the next descriptor made
- * gets it or a higher one. */
-int proc_fill_fd_holes(void);
 
 #endif

@@ -95,9 +95,10 @@ static const struct sc_rule rules_common[] = {
 };
 
 /* ---- brokerd: after its children are started ---------------------------- */
-/* No socket, no bind or connect, no sendmsg (but for --http, below), no
- * unlink (the socket reaper, brokerd/reaper.c, removes the socket file), no
- * ioctl, setsockopt only for two TCP options. */
+/* No socket, no bind or connect, no sendmsg (libmicrohttpd's becomes a
+ * writev: brokerd/sendmsg.c), no unlink (the socket reaper,
+ * brokerd/reaper.c, removes the socket file), no ioctl, setsockopt only
+ * for two TCP options.  One profile whichever sockets brokerd serves. */
 static const struct sc_rule rules_brokerd[] = {
 	/* Reaping the children and the socket reaper.  kill(2) only to
 	 * secretd and tokend: sandbox_enter_brokerd adds it with their pids. */
@@ -370,27 +371,6 @@ sandbox_landlock(const char *who, const char *const *paths, size_t n)
 
 #define N(rules) (sizeof(rules) / sizeof(rules[0]))
 
-/* brokerd --http: the first descriptor an accepted TCP connection can
- * have (sandbox_enter_brokerd_http), or 0. */
-static int brokerd_tcp_fds_from;
-
-/* libmicrohttpd writes a response's header and body with one sendmsg(2)
- * (a plain iovec, no control data).  sendmsg can pass descriptors
- * (SCM_RIGHTS) over a unix socket; the filter cannot read the message, so
- * it is allowed only on descriptors brokerd gets after the filter, which
- * in --http mode are accepted TCP connections (no unix socket is accepted
- * or made then), where the kernel refuses SCM_RIGHTS; every lower number
- * is taken before the filter, and MSG_NOSIGNAL is the only flag. */
-static int
-sandbox_add_http(scmp_filter_ctx ctx)
-{
-	if (brokerd_tcp_fds_from <= 0)
-		return 0;
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 2,
-	    SCMP_CMP(0, SCMP_CMP_GE, (scmp_datum_t)brokerd_tcp_fds_from, 0),
-	    ARG_EQ(2, MSG_NOSIGNAL));
-}
-
 /* Rules that name a process or a descriptor: built from what is known only
  * at run time. */
 static int
@@ -413,8 +393,6 @@ sandbox_add_pids(scmp_filter_ctx ctx, enum sandbox_profile profile, const pid_t 
 	if (rc == 0 && profile == SANDBOX_BROKERD)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2, ARG_EQ(1, F_SETFL),
 		    SCMP_CMP(0, SCMP_CMP_NE, (scmp_datum_t)audit_fd, 0));
-	if (rc == 0 && profile == SANDBOX_BROKERD)
-		rc = sandbox_add_http(ctx);
 	return rc;
 }
 
@@ -513,14 +491,5 @@ sandbox_enter(enum sandbox_profile profile)
 void
 sandbox_enter_brokerd(const pid_t *children, size_t n, int audit_fd)
 {
-	sandbox_load(SANDBOX_BROKERD, children, n, audit_fd);
-}
-
-void
-sandbox_enter_brokerd_http(const pid_t *children, size_t n, int audit_fd, int tcp_fds_from)
-{
-	if (tcp_fds_from <= STDERR_FILENO)
-		fatalx("sandbox: TCP descriptors from %d: below stdio", tcp_fds_from);
-	brokerd_tcp_fds_from = tcp_fds_from;
 	sandbox_load(SANDBOX_BROKERD, children, n, audit_fd);
 }

@@ -52,11 +52,6 @@ void sandbox_enter(enum sandbox_profile profile);
  * and F_SETFL may change any descriptor's flags but audit_fd's (the audit
  * sink, whose O_APPEND must stay). */
 void sandbox_enter_brokerd(const pid_t *children, size_t n, int audit_fd);
-/* The same for brokerd --http, which may also sendmsg(2) with MSG_NOSIGNAL
- * on descriptors from tcp_fds_from up: every lower one must be open now
- * and stay so (proc_fill_fd_holes), so that those are accepted TCP
- * connections, over which no descriptor can be passed. */
-void sandbox_enter_brokerd_http(const pid_t *children, size_t n, int audit_fd, int tcp_fds_from);
 const char *sandbox_profile_name(enum sandbox_profile profile);
 /* False in a --disable-seccomp build. */
 bool sandbox_available(void);

@@ -93,6 +93,39 @@ START_TEST(exec_req_round_trip_forwards_only_allowed_headers)
 }
 END_TEST
 
+START_TEST(jwks_fail_round_trip_and_refusals)
+{
+	struct captured k;
+	const char *why = NULL;
+	char out[MSG_JWKS_FAIL_MAX], longer[2 * MSG_JWKS_FAIL_MAX];
+
+	cap_open(&k);
+	msg_jwks_fail_send(&k.c, "the issuer answered HTTP 500");
+	ck_assert_int_eq(msg_jwks_fail_decode(cap_msg(&k), out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "the issuer answered HTTP 500");
+	ipc_chan_free(&k.c);
+	/* A long reason is cut to fit, not refused by the receiver. */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	cap_open(&k);
+	msg_jwks_fail_send(&k.c, longer);
+	ck_assert_int_eq(msg_jwks_fail_decode(cap_msg(&k), out, sizeof(out), &why), 0);
+	ck_assert_uint_eq(strlen(out), MSG_JWKS_FAIL_MAX - 1);
+	ipc_chan_free(&k.c);
+	cap_open(&k); /* forged() uses id 9: never an answer */
+	ck_assert_int_eq(msg_jwks_fail_decode(forged(&k, MSG_JWKS_FAIL, "{\"error\":\"x\"}"), out,
+			     sizeof(out), &why),
+	    -1);
+	ipc_chan_free(&k.c);
+	cap_open(&k);
+	ck_assert_int_eq(ipc_send(&k.c, MSG_JWKS_FAIL, 0, "{\"error\":\"x\",\"key\":\"k\"}",
+			     strlen("{\"error\":\"x\",\"key\":\"k\"}")),
+	    0);
+	ck_assert_int_eq(msg_jwks_fail_decode(cap_msg(&k), out, sizeof(out), &why), -1);
+	ipc_chan_free(&k.c);
+}
+END_TEST
+
 START_TEST(exec_req_token_only_round_trip)
 {
 	struct msg_exec_req x;
@@ -380,6 +413,7 @@ msg_suite(void)
 	tcase_add_test(tc, small_messages_round_trip);
 	tcase_add_test(tc, small_messages_refused);
 	tcase_add_test(tc, token_stats_round_trip_and_refusals);
+	tcase_add_test(tc, jwks_fail_round_trip_and_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,7 @@
  * made-up kids cannot make tokend hammer the issuer, while a key the
  * issuer has just started signing with is picked up by the first token
  * that uses it. */
+#include <stdio.h>
 #include <string.h>
 
 #include "bearer.h"
@@ -24,26 +25,37 @@
 #define JWKS_REFRESH_MIN_SECONDS 30
 #define JWKS_TIMEOUT_MS		 10000
 
+/* Logged, told to brokerd (its --ready reports it), and tried again soon. */
+static void
+jwks_failed(struct tokend *td, const char *why)
+{
+	log_warnx("OAuth key set %s: %s", td->cfg.oauth_jwks_uri, why);
+	msg_jwks_fail_send(&td->broker, why);
+	td->jwks_due_ms = mono_ms() + JWKS_REFRESH_MIN_SECONDS * 1000;
+}
+
 static void
 jwks_done(struct tokend *td, struct xfer *x, CURLcode rc)
 {
 	struct jwks fresh;
 	const char *why = NULL;
+	char status[64];
 	int64_t now = mono_ms();
 
 	td->jwks_xfer = NULL;
 	td->jwks_due_ms = now + JWKS_REFRESH_SECONDS * 1000;
 	if (rc != CURLE_OK || x->status != 200 || x->too_big) {
-		log_warnx("OAuth key set %s: %s", td->cfg.oauth_jwks_uri,
-		    rc != CURLE_OK ? curl_easy_strerror(rc)
-		    : x->too_big  ? "larger than 256 KiB"
-				   : "the issuer did not answer 200");
-		td->jwks_due_ms = now + JWKS_REFRESH_MIN_SECONDS * 1000;
+		if (rc != CURLE_OK)
+			why = curl_easy_strerror(rc);
+		else if (x->too_big)
+			why = "larger than 256 KiB";
+		else
+			snprintf(status, sizeof(status), "the issuer answered HTTP %ld", x->status);
+		jwks_failed(td, why != NULL ? why : status);
 		return;
 	}
 	if (jwks_parse(&fresh, (const char *)x->body.data, x->body.len, &why) == -1) {
-		log_warnx("OAuth key set %s: %s", td->cfg.oauth_jwks_uri, why);
-		td->jwks_due_ms = now + JWKS_REFRESH_MIN_SECONDS * 1000;
+		jwks_failed(td, why);
 		return;
 	}
 	td->stats.jwks_refreshes++;

@@ -77,7 +77,7 @@ peer_fd(void)
 /* Every descriptor brokerd holds above stderr but the session itself: the
  * channels to secretd and tokend, the audit file, the listener. */
 static long
-sendmsg_rights(void)
+sendmsg_rights(int flags)
 {
 	int fd = peer_fd(), fds[16], n = 0;
 	char c = 'x', ctl[CMSG_SPACE(sizeof(fds))];
@@ -101,7 +101,7 @@ sendmsg_rights(void)
 	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
 	say("attack %s: %d descriptors to session fd %d\n", attack, n, fd);
-	return syscall(SYS_sendmsg, fd, &mh, 0);
+	return syscall(SYS_sendmsg, fd, &mh, flags);
 }
 
 static long
@@ -144,7 +144,11 @@ run_attack(void)
 	if (strcmp(attack, "control") == 0)
 		return syscall(SYS_getpid);
 	if (strcmp(attack, "sendmsg_rights") == 0)
-		return sendmsg_rights();
+		return sendmsg_rights(0);
+	/* As libmicrohttpd's own sendmsg would be called, on a brokerd that
+	 * also serves HTTP. */
+	if (strcmp(attack, "sendmsg_rights_nosignal") == 0)
+		return sendmsg_rights(MSG_NOSIGNAL);
 	if (strcmp(attack, "sendto_addr") == 0)
 		return sendto_addr();
 	if (strcmp(attack, "socket") == 0)

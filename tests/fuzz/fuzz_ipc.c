@@ -36,7 +36,7 @@
  * and tokend/main.c keep theirs static.  A type added there belongs here. */
 static const uint32_t brokerd_from_secretd[] = { MSG_SECRET_ERR, MSG_SECRET_INFO, MSG_CERT_INFO };
 static const uint32_t brokerd_from_tokend[] = { MSG_EXEC_ANS, MSG_DESCRIBE_ANS, MSG_PROGRESS,
-	MSG_JWKS, MSG_TOKEN_STATS };
+	MSG_JWKS, MSG_JWKS_FAIL, MSG_TOKEN_STATS };
 static const uint32_t secretd_from_broker[] = { MSG_SECRET_REQ, MSG_OP_TOKEN };
 static const uint32_t secretd_from_tokend[] = { MSG_SECRET_REQ, MSG_ASSERTION_REQ };
 static const uint32_t tokend_from_broker[] = { MSG_EXEC_REQ, MSG_DESCRIBE_REQ,
@@ -183,6 +183,13 @@ decode_typed(const struct ipc_msg *m)
 		struct jwks k;
 		if (msg_jwks_decode(m, &k, &why) == 0)
 			jwks_free(&k);
+		break;
+	}
+	case MSG_JWKS_FAIL: {
+		char text[MSG_JWKS_FAIL_MAX];
+		if (msg_jwks_fail_decode(m, text, sizeof(text), &why) == 0 &&
+		    strlen(text) >= sizeof(text))
+			abort();
 		break;
 	}
 	case MSG_TOKEN_STATS: {

@@ -26,6 +26,7 @@ SECRET_REQ, SECRET_ANS, SECRET_ERR = 16, 17, 18
 ASSERTION_REQ, ASSERTION_ANS = 20, 21
 OP_TOKEN, SECRET_INFO, CERT_INFO = 34, 35, 36
 TOKEN_STATS = 48
+JWKS_FAIL = 49
 RETIRED_STATUS_ANS = 33  # no longer on any accept list
 # fuzz_ipc.c's receivers, by index
 B_FROM_S, B_FROM_T, S_FROM_B, S_FROM_T, T_FROM_B, T_FROM_S = range(6)
@@ -90,6 +91,7 @@ IPC = {
     "brokerd-exec-ans-truncated": ipc(B_FROM_T, 0, msg(EXEC_ANS, 4, js(EXEC_OK))[:-9]),
     "brokerd-token-stats": ipc(B_FROM_T, 0, msg(TOKEN_STATS, 0, js(
         {"cache_hits": 3, "mints": 1, "mint_failures": 0, "jwks_refreshes": 0}))),
+    "brokerd-jwks-fail": ipc(B_FROM_T, 0, msg(JWKS_FAIL, 0, js({"error": "the issuer answered HTTP 500"}))),
     "brokerd-bad-type": ipc(B_FROM_T, 0, msg(EXEC_ANS, 1, js(EXEC_ERR)), msg(SECRET_ANS, 2, b"s3cr3t")),
     "secretd-op-token": ipc(S_FROM_B, 1, msg(OP_TOKEN, 0, b"ops_eyJzaWduSW5BZGRyZXNzIjoi"),
                             msg(SECRET_REQ, 1, b"")),

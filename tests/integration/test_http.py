@@ -12,6 +12,7 @@ audited), the refusals at start, and hostile HTTP that must leave the
 daemon serving.
 """
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -59,7 +60,8 @@ class HttpCase(BrokerTestCase):
         overrides = {"MCP_AUTH_BROKER_AUDIT_FILE": self.audit}
         overrides.update(env or {})
         self.port = free_port()
-        self.broker = self.start_broker(overrides, args=["--http", "%s:%d" % (host, self.port)])
+        args = list(getattr(self, "serve_args", [])) + ["--http", "%s:%d" % (host, self.port)]
+        self.broker = self.start_broker(overrides, args=args)
         harness.wait_until(self.listening, timeout=10)
         return self.broker
 
@@ -310,6 +312,141 @@ class SocketActivationTests(HttpCase):
         self.assertEqual(proc.returncode, 0, err.decode())
         self.assertIn(b"socket activation", err)
         self.assertEqual(out, b"")  # stdio is not an MCP channel here
+
+
+def move_to_fds(fds):
+    """In the child before exec: fds at descriptors 3, 4, ... in order,
+    inheritable (first moved out of the way, so none overwrites another)."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for i, fd in enumerate(high):
+        os.dup2(fd, 3 + i)
+        os.close(fd)
+
+
+class BothSocketsTests(HttpCase):
+    """A unit with two ListenStream=: the unix socket (any name) and a TCP
+    socket named http, passed as fds 3 and 4.  One brokerd serves both."""
+
+    def activate(self, env=None, names="mcp-auth-broker.socket:http"):
+        sockdir = harness.socket_dir()
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        self.path = os.path.join(sockdir, "activated.sock")
+        usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        usock.bind(self.path)
+        usock.listen(8)
+        tsock = socket.socket()
+        tsock.bind(("127.0.0.1", 0))
+        tsock.listen(8)
+        self.port = tsock.getsockname()[1]
+        self.audit = os.path.join(sockdir, "audit.log")
+        keys = os.path.join(sockdir, "api-keys")
+        write_keys(keys, [("alice", KEY)])
+        overrides = {"LISTEN_FDS": "2", "LISTEN_FDNAMES": names, "MCP_AUTH_BROKER_AUDIT_FILE": self.audit,
+                     "MCP_AUTH_BROKER_AUTH_MODE": "api_key", "MCP_AUTH_BROKER_API_KEYS_FILE": keys}
+        overrides.update(env or {})
+        fds = [usock.fileno(), tsock.fileno()]
+        self.proc = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0"', self.stage.brokerd],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=harness.base_env(self.stage, overrides), close_fds=False,
+                                     preexec_fn=lambda: move_to_fds(fds), start_new_session=True)
+        self.addCleanup(harness._kill_group, self.proc.pid)
+        usock.close()
+        tsock.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=harness.DEFAULT_TIMEOUT)
+        self.assertEqual(self.proc.returncode, 0, err.decode())
+        self.assertEqual(out, b"")
+        return err
+
+    def unix_client(self):
+        c = harness.SocketClient(self.path)
+        self.addCleanup(c.close)
+        return c
+
+    def test_unix_and_http_clients_share_one_brokerd(self):
+        self.activate()
+        # HTTP: AUTH_MODE decides; no key, no session.
+        status, _, body = self.post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS})
+        self.assert_refused(status, body, 401)
+        # The unix client first: its call has the token minted.
+        u = self.unix_client()
+        harness.initialize(u)
+        first = tool_result(u.call_tool(EXECUTE_TOOL, execute_args({"request_id": "req-unix"})))
+        self.assertFalse(first["isError"], first)
+        self.assertEqual(first["structuredContent"]["token"]["source"], "minted", first)
+        # The HTTP client's call: the same tokend, so a cache hit.
+        auth = {"Authorization": "Bearer " + KEY}
+        sid = self.initialize(auth)
+        call = {"name": EXECUTE_TOOL, "arguments": execute_args({"request_id": "req-http"})}
+        status, _, body = self.post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call},
+                                    self.session_headers(sid, auth))
+        self.assertEqual(status, 200, body)
+        second = tool_result(body)
+        self.assertFalse(second["isError"], body)
+        self.assertEqual(second["structuredContent"]["token"]["source"], "cache", body)
+        self.assertEqual(second["structuredContent"]["token"]["expires_at"],
+                         first["structuredContent"]["token"]["expires_at"])
+        # Both still served after each other's calls.
+        self.assertEqual(u.request("ping").get("result"), {})
+        self.assert_serving_with(auth)
+        err = self.stop()
+        self.assertIn(b"a unix socket and HTTP", err)
+        # One audit file: the unix caller by its uid, the HTTP one by its key.
+        recs = {r.get("request_id"): r for r in audit_records(self.audit, "tool_call")}
+        self.assertEqual(recs["req-unix"]["transport"], "unix", recs)
+        self.assertEqual(recs["req-unix"]["peer_uid"], os.getuid(), recs)
+        self.assertEqual(recs["req-http"]["transport"], "http", recs)
+        self.assertEqual(recs["req-http"]["caller"], "alice", recs)
+        # systemd owns the socket file: it stays.
+        self.assertTrue(os.path.exists(self.path))
+
+    def assert_serving_with(self, auth):
+        status, _, body = self.post(
+            {"jsonrpc": "2.0", "id": 99, "method": "tools/list", "params": {"_meta": MODERN_META}}, auth)
+        self.assertEqual(status, 200, body)
+        self.assertIn("tools", body["result"])
+
+    def test_unix_peers_still_judged_by_their_credentials(self):
+        """MCP_AUTH_BROKER_ALLOWED_UIDS leaves us out: the unix session is
+        refused (SO_PEERCRED) while the HTTP caller with a key is served."""
+        self.activate({"MCP_AUTH_BROKER_ALLOWED_UIDS": str(os.getuid() + 4242)})
+        u = self.unix_client()
+        u.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
+        refusal = u.recv()
+        self.assertEqual(refusal["error"]["message"], "Forbidden", refusal)
+        self.assert_serving_with({"Authorization": "Bearer " + KEY})
+        self.stop()
+        refused = audit_records(self.audit, "session_refused")
+        self.assertEqual([r["transport"] for r in refused], ["unix"], refused)
+
+    def test_listen_and_http_options_together(self):
+        """Without systemd: --listen PATH --http HOST:PORT."""
+        sockdir = harness.socket_dir()
+        self.addCleanup(shutil.rmtree, sockdir, True)
+        self.path = os.path.join(sockdir, "mcp.sock")
+        self.serve_args = ["--listen", self.path]
+        broker = self.serve()
+        harness.wait_for_socket(self.path, broker)
+        u = self.unix_client()
+        harness.initialize(u)
+        self.assert_serving()
+        self.assertEqual(u.request("ping").get("result"), {})
+        self.assertIn("serving MCP on a unix socket and HTTP", broker.stderr_text())
+
+    def start_refused(self, names, fds_count="2"):
+        self.activate({"LISTEN_FDS": fds_count}, names=names)
+        _, err = self.proc.communicate(timeout=harness.DEFAULT_TIMEOUT)
+        self.assertEqual(self.proc.returncode, 78, err.decode())
+        return err.decode()
+
+    def test_passed_descriptors_must_be_what_their_names_say(self):
+        # The TCP socket not named http, so taken for a second unix socket.
+        self.assertIn("descriptor 4: not a listening unix stream socket", self.start_refused("a:b"))
+        # The unix socket named http.
+        self.assertIn("descriptor 3: named http", self.start_refused("http:http"))
+        self.assertIn("LISTEN_FDS must be 1 or 2", self.start_refused("a:http", "3"))
 
 
 class RefusalTests(HttpCase):

@@ -20,6 +20,11 @@ Every secret here is a marker value made for this run:
     MARKER_FEDERATED_TOKEN_<random> (a decoded token shows it in clear).
   * an encrypted key's passphrase        MARKER_PASSPHRASE_<random>
     (through the file provider and the env provider, and a wrong one).
+  * remote callers over HTTP (AUTH_MODE hybrid): every bearer token the
+    authorization-server stand-in signed (whole, claims part, signature
+    part), whose name claim is MARKER_CALLER_TOKEN_<random>, and the API
+    keys MARKER_API_KEY_<random> (a right one and a wrong one); these are
+    also looked for in what reached Graph.
 
 Then as many scenarios as run against the real processes -- successful calls
 (minted, cached), every error path (policy, contract, login endpoint, Graph,
@@ -645,6 +650,126 @@ class BridgeTests(LeakCase):
         os.kill(broker.pid, signal.SIGTERM)
         self.assertEqual(broker.wait(), 0, broker.stderr_text()[-2000:])
         self.assert_markers_used()
+
+
+
+class RemoteCallerTests(LeakCase):
+    """brokerd --http with MCP_AUTH_BROKER_AUTH_MODE=hybrid against the
+    authorization-server stand-in (tests/fixtures/oauth_issuer.py): OAuth
+    callers' bearer tokens, whose name claim carries
+    MARKER_CALLER_TOKEN_<random> (in clear only once decoded), and API
+    keys MARKER_API_KEY_<random>.  Good, refused, expired, forged and
+    unknown-kid tokens, right and wrong keys; then the usual scan, and
+    what reached Graph.  Not scanned: the processes' memory (brokerd checks
+    each token and passes it to tokend, which checks it again; both hold it
+    while they do) and the socketpair between them."""
+
+    def caller_needles(self):
+        minted = self.issuer.minted
+        # Whole tokens, their claims part and their signature part.
+        parts = [p for t in minted for p in t.split(".")[1:] if len(p) > 16]
+        marked = [self.name_marker, self.api_key, self.wrong_key]
+        # And their random parts: a cut prefix does not hide one.
+        return marked + [m.rsplit("_", 1)[1] for m in marked] + minted + parts
+
+    def needles(self):
+        return super().needles() + self.caller_needles()
+
+    def serve(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+        from oauth_issuer import Issuer
+        import test_http
+
+        self.http = test_http
+        self.issuer = Issuer("%s/%s/v2.0" % (self.mock.base_url, TENANT))
+        self.mock.set_issuer(self.issuer)
+        self.name_marker = "MARKER_CALLER_TOKEN_" + _rand()
+        self.api_key = "MARKER_API_KEY_" + _rand()
+        self.wrong_key = "MARKER_API_KEY_" + _rand()
+        keys = os.path.join(self.scratch.path, "api-keys")
+        test_http.write_keys(keys, [("svc-robot", self.api_key)])
+        self.port = test_http.free_port()
+        self.resource = "http://127.0.0.1:%d/mcp" % self.port
+        env = self.file_env({"MCP_AUTH_BROKER_AUTH_MODE": "hybrid",
+                             "MCP_AUTH_BROKER_API_KEYS_FILE": keys,
+                             "MCP_AUTH_BROKER_RESOURCE_SERVER_URL": self.resource,
+                             "MCP_AUTH_BROKER_OAUTH_REQUIRED_SCOPES": "mcp.graph"})
+        broker = self.start_broker(env, args=["--http", "127.0.0.1:%d" % self.port])
+        # Listening, and tokend has handed brokerd the key set.
+        harness.wait_until(lambda: self.post(self.token(), self.init_msg())[0] in (200, 401), timeout=30)
+        return broker
+
+    def token(self, **claims):
+        claims.setdefault("scp", "mcp.graph")
+        claims.setdefault("name", self.name_marker)
+        return self.issuer.mint(self.resource, **claims)
+
+    def init_msg(self):
+        return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": self.http.INIT_PARAMS}
+
+    def post(self, credential, msg, scheme="Bearer"):
+        import http.client
+
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if scheme == "Bearer":
+            headers["Authorization"] = "Bearer " + credential
+        else:
+            headers["X-API-Key"] = credential
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("POST", "/mcp", body=json.dumps(msg), headers=headers)
+            r = c.getresponse()
+            body = r.read()
+            return r.status, json.loads(body) if body else None
+        except (ConnectionError, OSError):
+            return 0, None
+        finally:
+            c.close()
+
+    def call(self, credential, request_id, scheme="Bearer", **kw):
+        msg = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+               "params": {"name": EXECUTE_TOOL, "arguments": self.args(request_id, **kw),
+                          "_meta": self.http.MODERN_META}}
+        status, body = self.post(credential, msg, scheme)
+        self.assertEqual(status, 200, body)
+        return tool_result(body)["structuredContent"]
+
+    def test_caller_tokens_and_api_keys_never_leak(self):
+        broker = self.serve()
+        broker.wait_children()
+        good = self.token()
+        self.assertEqual(self.post(good, self.init_msg())[0], 200)
+        self.assert_ok(self.call(good, "req-oauth-1"), "req-oauth-1", source="minted")
+        self.assert_ok(self.call(good, "req-oauth-2"), "req-oauth-2", source="cache")
+        self.assert_code(self.call(good, "req-oauth-deny", changes={"operation.method": "DELETE"}),
+                         "policy.denied", "req-oauth-deny")
+        self.assert_ok(self.call(self.token(alg="ES256"), "req-oauth-es"), "req-oauth-es", source="cache")
+        self.checkpoint(broker)
+        # Refused tokens, each carrying the marker: expired, wrong audience,
+        # signature altered, alg none, a key the issuer never listed (which
+        # has tokend fetch the key set again).
+        now = int(time.time())
+        bad = [self.token(exp=now - 600, nbf=now - 1200, iat=now - 1200),
+               self.issuer.mint("https://other.example/mcp", scp="mcp.graph", name=self.name_marker),
+               good[:-6] + ("AAAAAA" if not good.endswith("AAAAAA") else "BBBBBB"),
+               self.issuer.forge_none(self.resource, scp="mcp.graph", name=self.name_marker),
+               self.issuer.mint(self.resource, key=self.issuer.unlisted(), scp="mcp.graph",
+                                name=self.name_marker)]
+        for token in bad:
+            self.assertEqual(self.post(token, self.init_msg())[0], 401, token[:40])
+        # API keys: the right one (X-API-Key and Bearer), a wrong one.
+        self.assert_ok(self.call(self.api_key, "req-key-1", scheme="X-API-Key"), "req-key-1", source="cache")
+        self.assert_ok(self.call(self.api_key, "req-key-2"), "req-key-2", source="cache")
+        self.assertEqual(self.post(self.wrong_key, self.init_msg(), scheme="X-API-Key")[0], 401)
+        self.checkpoint(broker)
+        os.kill(broker.pid, signal.SIGTERM)
+        self.assertEqual(broker.wait(timeout=20), 0, broker.stderr_text()[-2000:])
+        # Graph got the broker's token, never a caller's credential.
+        found = harness.find_needles(repr(self.mock.graph_requests()).encode(), self.caller_needles())
+        self.assertEqual(found, [], "a caller's credential reached Graph")
+        self.assert_markers_used()
+        methods = {r.get("auth_method") for r in harness.audit_records(self.audit, "tool_call")}
+        self.assertEqual(methods, {"oauth", "api_key"})
 
 
 if __name__ == "__main__":

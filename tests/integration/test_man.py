@@ -71,7 +71,7 @@ class ManPages(unittest.TestCase):
     def test_every_page_referred_to_exists(self):
         ours = {"%s(%s)" % (p.rsplit(".", 1)[0], p.rsplit(".", 1)[1]) for p in PAGES}
         texts = {name: built(name) for name in PAGES}
-        for unit in ("mcp-auth-broker.service", "mcp-auth-broker.socket"):
+        for unit in ("mcp-auth-broker.service", "mcp-auth-broker.socket", "mcp-auth-broker-http.socket"):
             with open(os.path.join(SRC, "contrib", "systemd", unit)) as f:
                 texts[unit] = "\n".join(r"\fB%s\fR(%s)" % m
                                         for m in re.findall(r"man:([\w.-]+)\((\d)\)", f.read()))

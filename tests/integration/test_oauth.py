@@ -295,7 +295,47 @@ class KeySetTests(OAuthCase):
         self.assert_refused(status, body, 503)
         self.assertEqual(hdrs.get("retry-after"), "5")
         harness.wait_until(lambda: "OAuth key set" in self.broker.stderr_text(), timeout=CALL_TIMEOUT)
-        self.assertIn("the issuer did not answer 200", self.broker.stderr_text())
+        self.assertIn("the issuer answered HTTP 500", self.broker.stderr_text())
+
+
+class ReadyKeysTests(OAuthCase):
+    """brokerd --ready with OAuth callers also proves the issuer's key set
+    can be fetched: tokend fetches it at start and tells brokerd."""
+
+    def ready(self, mode="oauth"):
+        env = {"MCP_AUTH_BROKER_AUTH_MODE": mode,
+               "MCP_AUTH_BROKER_RESOURCE_SERVER_URL": "http://127.0.0.1:%d/mcp" % free_port()}
+        if mode == "hybrid":
+            keys = os.path.join(tempfile.mkdtemp(prefix="mab-keys-"), "k")
+            self.addCleanup(shutil.rmtree, os.path.dirname(keys), True)
+            write_keys(keys, [("alice", KEY)])
+            env["MCP_AUTH_BROKER_API_KEYS_FILE"] = keys
+        return harness.run_once(self.stage, ["--ready"], self.mock_env(env))
+
+    def jwks_uri(self):
+        return "%s/%s/discovery/v2.0/keys" % (self.mock.base_url, MOCK_TENANT)
+
+    def test_keys_served_is_an_ok_line(self):
+        for mode in ("oauth", "hybrid"):
+            with self.subTest(mode=mode):
+                status, out, err = self.ready(mode)
+                self.assertEqual(status, 0, out + err)
+                self.assertRegex(out, r"(?m)^ok\s+OAuth keys\s+%d signing keys from %s$"
+                                 % (len(self.issuer.listed), self.jwks_uri()))
+
+    def test_issuer_failing_is_a_fail_line_and_exit_1(self):
+        self.mock.set_issuer(self.issuer, status=500)
+        status, out, err = self.ready()
+        self.assertEqual(status, 1, out + err)
+        self.assertRegex(out, r"(?m)^fail\s+OAuth keys\s+%s: the issuer answered HTTP 500; "
+                         % self.jwks_uri())
+        # The token check itself passed: only the keys failed.
+        self.assertRegex(out, r"(?m)^ok\s+token\s")
+
+    def test_no_line_without_oauth_callers(self):
+        status, out, err = harness.run_once(self.stage, ["--ready"], self.mock_env({}))
+        self.assertEqual(status, 0, out + err)
+        self.assertNotIn("OAuth keys", out)
 
 
 class StartRefusalTests(OAuthCase):

@@ -64,9 +64,9 @@ class SandboxAttackTests(BrokerTestCase):
         self.path = os.path.join(self.sockdir, "mcp.sock")
         self.audit = os.path.join(self.sockdir, "audit.log")
 
-    def attacked(self, attack, env=None):
-        """brokerd --listen with the attack library, past the point where its
-        filter is loaded: (broker, client)."""
+    def attacked(self, attack, env=None, http=False):
+        """brokerd --listen (with http, --http too) with the attack library,
+        past the point where its filter is loaded: (broker, client)."""
         overrides = {
             "LD_PRELOAD": self.preload,
             "MAB_ATTACK": attack,
@@ -74,7 +74,12 @@ class SandboxAttackTests(BrokerTestCase):
             "MCP_AUTH_BROKER_AUDIT_FILE": self.audit,
         }
         overrides.update(env or {})
-        broker = self.start_broker(overrides, args=["--listen", self.path])
+        args = ["--listen", self.path]
+        if http:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                args += ["--http", "127.0.0.1:%d" % s.getsockname()[1]]
+        broker = self.start_broker(overrides, args=args)
         harness.wait_for_socket(self.path, broker)
         broker.wait_children()
         client = SocketClient(self.path)
@@ -130,6 +135,20 @@ class SandboxAttackTests(BrokerTestCase):
         broker, client = self.attacked("sendmsg_rights")
         self.inject(broker, "sendmsg_rights")
         self.assert_killed(broker, "sendmsg_rights")
+        self.assert_no_descriptor(client)
+
+    def test_sendmsg_nosignal_while_serving_http_too_is_killed(self):
+        """Serving HTTP as well, brokerd writes libmicrohttpd's responses
+        with writev (brokerd/sendmsg.c): its filter still allows no sendmsg,
+        not even with libmicrohttpd's MSG_NOSIGNAL on a session accepted
+        after the filter."""
+        broker, client = self.attacked("sendmsg_rights_nosignal", http=True)
+        self.assertIn("serving MCP on a unix socket and HTTP", broker.stderr_text())
+        self.inject(broker, "sendmsg_rights_nosignal")
+        self.assert_killed(broker, "sendmsg_rights_nosignal")
+        self.assert_no_descriptor(client)
+
+    def assert_no_descriptor(self, client):
         fds = array.array("i")
         client.sock.settimeout(5)
         while True:

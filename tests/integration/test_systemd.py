@@ -208,6 +208,15 @@ class UnitTests(unittest.TestCase):
         self.assertRegex(service, r"(?m)^#\s*LoadCredential=graph-certificate:")
         self.assertFalse(os.path.exists(os.path.join(SRC, "contrib", "mcp-auth-broker.service")))
 
+    def test_http_socket_unit_feeds_the_same_service(self):
+        """FileDescriptorName= names every socket of a unit: the TCP socket
+        is a unit of its own, named http, for the one service."""
+        unit = self.read(os.path.join(UNIT_DIR, "mcp-auth-broker-http.socket"))
+        self.assertRegex(unit, r"(?m)^FileDescriptorName=http$")
+        self.assertRegex(unit, r"(?m)^Service=mcp-auth-broker\.service$")
+        self.assertRegex(unit, r"(?m)^Accept=no$")
+        self.assertNotRegex(self.read(SOCKET_UNIT), r"(?m)^FileDescriptorName=")
+
     def test_security_exposure(self):
         tool = shutil.which("systemd-analyze")
         if tool is None:
