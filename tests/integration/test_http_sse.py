@@ -205,7 +205,7 @@ class MockStreamTests(MockGraphCase, SseCase):
         return self.initialize()
 
     def test_client_leaving_mid_stream_cancels_the_call(self):
-        self.mock.set_fault("graph", "429", retry_after=1, count=4)
+        self.mock.set_fault("graph", "429", retry_after=3, count=3)
         sid = self.serve_mock()
         args = self.mock_args({"request_id": "req-leaves"})
         c, r = self.open_call(sid, self.call_msg("leave-1", args, token="tok-l"))
@@ -216,12 +216,10 @@ class MockStreamTests(MockGraphCase, SseCase):
         self.assertEqual([r["outcome"] for r in self.records("req-leaves")], ["cancelled"])
         self.assertTrue(harness.wait_until(lambda: "left while its call waited" in self.broker.stderr_text()),
                         self.broker.stderr_text()[-2000:])
-        # tokend stopped retrying: no Graph request after the cancellation,
-        # though the 429s asked for another within a second.
-        seen = len(self.mock.graph_requests())
-        time.sleep(2.5)
-        self.assertEqual(len(self.mock.graph_requests()), seen, [r["status"] for r in self.mock.graph_requests()])
-        self.assertLess(seen, 5)
+        # tokend stopped retrying: the first 429 is the only Graph request,
+        # though it asked for another after 3 s.
+        time.sleep(3.5)
+        self.assertEqual([r["status"] for r in self.mock.graph_requests()], [429])
         self.assert_serving()
 
     def test_sigterm_ends_the_stream_with_the_cancellation(self):
