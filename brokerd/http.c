@@ -54,7 +54,6 @@ struct http_conn {
 	struct session *pending; /* its session while suspended; NULL if closed */
 	bool waits_ready;        /* GET /ready, suspended until the check ends */
 	bool suspended;
-	bool in_list; /* on h->suspended: http_resume_ready looks at it */
 	bool ready;
 	struct http_answer answer;
 	int fd;         /* its socket, watched while a call waits; -1 if not */
@@ -427,7 +426,6 @@ static void
 http_suspend_listed(struct http_ctx *h, struct http_conn *hc)
 {
 	hc->suspended = true;
-	hc->in_list = true;
 	hc->next_suspended = h->suspended;
 	h->suspended = hc;
 	MHD_suspend_connection(hc->mhd);
@@ -484,12 +482,14 @@ http_stream_queue(struct MHD_Connection *c, struct http_conn *hc)
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK,
-	                                      http_stream_read, hc, NULL);
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
+	                                      hc, NULL);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	/* The TLS proxy in front (nginx) would otherwise hold the events back. */
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	if (hc->answer.close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
@@ -614,7 +614,6 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void
 http_conn_resume(struct http_ctx *h, struct http_conn *hc)
 {
-	hc->in_list = false;
 	MHD_resume_connection(hc->mhd);
 	/* In external mode libmicrohttpd has no wake-up channel of its own:
 	 * it must run again to answer the request. */

@@ -899,9 +899,9 @@ events_from_session(struct buf *events, struct session *s)
 	while ((p = buf_head(&s->out)) != NULL &&
 	       (nl = memchr(p, '\n', buf_avail(&s->out))) != NULL) {
 		len = (size_t)(nl - p);
-		if (len > 0 && (buf_append(events, "data: ", 6) == -1 ||
-		                buf_append(events, p, len) == -1 ||
-		                buf_append(events, "\n\n", 2) == -1))
+		if (len > 0 &&
+		    (buf_append(events, "data: ", 6) == -1 || buf_append(events, p, len) == -1 ||
+		     buf_append(events, "\n\n", 2) == -1))
 			fatalx("out of memory");
 		buf_consume(&s->out, len + 1);
 	}

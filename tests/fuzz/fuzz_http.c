@@ -207,8 +207,8 @@ check_stream(const struct buf *events, const char *key)
 		if (n++ == 0 && strcmp(jx_get_str(o, "method") ? jx_get_str(o, "method") : "",
 		                       "notifications/progress") != 0)
 			abort();
-		last_is_response = json_object_object_get_ex(o, "id", NULL) &&
-		                   jx_get_str(o, "method") == NULL;
+		last_is_response =
+		    json_object_object_get_ex(o, "id", NULL) && jx_get_str(o, "method") == NULL;
 		json_object_put(o);
 	}
 	if (n < 2 || !last_is_response)

@@ -94,6 +94,8 @@ class SseCase(HttpCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.getheader("Content-Type"), "text/event-stream")
         self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+        self.assertEqual(r.getheader("Cache-Control"), "no-cache")
+        self.assertEqual(r.getheader("X-Accel-Buffering"), "no")
         return SseReader(r)
 
     def assert_progress(self, msg, token, n):
