@@ -12,15 +12,16 @@ of the stream.  Otherwise the answer stays application/json.  A client
 that leaves mid-stream cancels the call; SIGTERM ends the stream with the
 call's cancellation answer.
 
-The stream is read off the socket and parsed strictly: every event is one
-"data: " line holding one JSON-RPC message, events end with a blank line,
-and nothing else is sent.
+The stream is read off the socket and parsed strictly: the chunked
+encoding must end with its last chunk (a stream cut short is not a clean
+end), every event is one "data: " line holding one JSON-RPC message,
+events end with a blank line, and nothing else is sent.
 """
 
-import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -28,8 +29,8 @@ sys.dont_write_bytecode = True  # the source tree may be read-only (distcheck)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import EXECUTE_TOOL, MockGraphCase, audit_records, execute_args, tool_result  # noqa: E402
-from test_http import HttpCase  # noqa: E402
+from harness import EXECUTE_TOOL, SLOW_PATH, MockGraphCase, audit_records, execute_args, tool_result  # noqa: E402
+from test_http import MODERN, MODERN_META, HttpCase  # noqa: E402
 
 THROTTLED_PATH = "/beta/smoke/throttled"  # smoke mode: one 429 (Retry-After: 1), then 200
 BOTH = "application/json, text/event-stream"
@@ -37,6 +38,82 @@ BOTH = "application/json, text/event-stream"
 
 def dump(o):
     return json.dumps(o, indent=1)[:3000]
+
+
+class RawResponse:
+    """One HTTP/1.1 response read off the socket: Content-Length or
+    chunked, strictly (no tolerance for a stream cut short)."""
+
+    def __init__(self, f):
+        self.f = f
+        line = f.readline()
+        if not line.startswith(b"HTTP/1.1 ") or not line.endswith(b"\r\n"):
+            raise AssertionError("not a status line: %r" % line)
+        self.status = int(line.split()[1])
+        self.headers = {}
+        while (line := f.readline()) != b"\r\n":
+            if not line.endswith(b"\r\n") or b":" not in line:
+                raise AssertionError("not a header line: %r" % line)
+            name, value = line[:-2].decode().split(":", 1)
+            self.headers[name.strip().lower()] = value.strip()
+        self.chunked = self.headers.get("transfer-encoding") == "chunked"
+        self.buf = b""
+        self.done = False
+        if not self.chunked:
+            n = int(self.headers.get("content-length", "0"))
+            self.buf = f.read(n)
+            if len(self.buf) != n:
+                raise AssertionError("body cut short: %d of %d bytes" % (len(self.buf), n))
+            self.done = True
+
+    def getheader(self, name):
+        return self.headers.get(name.lower())
+
+    def _chunk(self):
+        line = self.f.readline()
+        if not line.endswith(b"\r\n"):
+            raise AssertionError("the stream was cut short (no last chunk): %r" % line)
+        size = int(line[:-2].split(b";")[0], 16)
+        if size == 0:
+            if self.f.readline() != b"\r\n":
+                raise AssertionError("trailers after the last chunk")
+            self.done = True
+            return
+        data = self.f.read(size)
+        if len(data) != size or self.f.read(2) != b"\r\n":
+            raise AssertionError("a chunk cut short")
+        self.buf += data
+
+    def readline(self):
+        while b"\n" not in self.buf and not self.done:
+            self._chunk()
+        i = self.buf.find(b"\n") + 1 or len(self.buf)
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+
+    def read(self):
+        while not self.done:
+            self._chunk()
+        body, self.buf = self.buf, b""
+        return body
+
+
+class RawConn:
+    """A keep-alive connection to brokerd, requests written by hand."""
+
+    def __init__(self, port, timeout):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.f = self.sock.makefile("rb")
+
+    def request(self, body, headers):
+        head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n" % len(body)
+        head += "".join("%s: %s\r\n" % kv for kv in headers.items()) + "\r\n"
+        self.sock.sendall(head.encode() + body)
+        return RawResponse(self.f)
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
 
 
 class SseReader:
@@ -83,12 +160,14 @@ class SseCase(HttpCase):
             params["_meta"] = {"progressToken": token}
         return {"jsonrpc": "2.0", "id": call_id, "method": "tools/call", "params": params}
 
-    def open_call(self, sid, msg, accept=BOTH, timeout=30):
-        """The response to msg, headers read, body not yet."""
-        c = self.conn(timeout=timeout)
-        h = self.session_headers(sid, {"Content-Type": "application/json", "Accept": accept})
-        c.request("POST", "/mcp", body=json.dumps(msg), headers=h)
-        return c, c.getresponse()
+    def open_call(self, sid, msg, accept=BOTH, timeout=30, headers=None):
+        """The connection and the response to msg, headers read, body not
+        yet; sid None: a stateless-era request."""
+        c = RawConn(self.port, timeout)
+        h = self.session_headers(sid) if sid is not None else {}
+        h.update({"Content-Type": "application/json", "Accept": accept})
+        h.update(headers or {})
+        return c, c.request(json.dumps(msg).encode(), h)
 
     def assert_stream(self, r):
         self.assertEqual(r.status, 200)
@@ -141,9 +220,10 @@ class StreamTests(SseCase):
         events = self.assert_stream(r).all_events()
         self.assertEqual([e.get("method") or e.get("id") for e in events], ["notifications/progress", 7])
         self.assertEqual(events[0]["params"]["progressToken"], 7)
-        status, _, body = self.post({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}, self.session_headers(sid), conn=c)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(body["id"], 8)
+        r = c.request(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}).encode(),
+                      self.session_headers(sid, {"Content-Type": "application/json", "Accept": BOTH}))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read())["id"], 8)
         c.close()
 
     def test_json_without_progress_token(self):
@@ -197,6 +277,38 @@ class StreamTests(SseCase):
                 self.assertEqual(r.getheader("Content-Type"), want)
                 r.read()
                 c.close()
+
+
+class LeavingTests(SseCase):
+    def test_client_leaving_a_json_call_cancels_it(self):
+        """Not streamed (Accept: application/json): the close is seen all
+        the same, while the call waits."""
+        self.serve()
+        sid = self.initialize()
+        args = execute_args({"operation.path": SLOW_PATH, "request_id": "req-json-leaves"})
+        c = self.conn()
+        c.request("POST", "/mcp", body=json.dumps(self.call_msg(1, args)),
+                  headers=self.session_headers(sid, {"Content-Type": "application/json", "Accept": "application/json"}))
+        time.sleep(0.3)  # the call is in tokend (SLOW_PATH takes longer)
+        c.close()
+        self.assertTrue(harness.wait_until(lambda: self.records("req-json-leaves")), self.broker.stderr_text()[-2000:])
+        self.assertEqual([r["outcome"] for r in self.records("req-json-leaves")], ["cancelled"])
+        self.assert_serving()
+
+    def test_stateless_era_call_streams_too(self):
+        """A 2026-07-28 request, with no Mcp-Session-Id, streams the same way."""
+        self.serve()
+        args = execute_args({"operation.path": THROTTLED_PATH})
+        msg = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+               "params": {"name": EXECUTE_TOOL, "arguments": args,
+                          "_meta": dict(MODERN_META, progressToken="m-1")}}
+        c, r = self.open_call(None, msg, headers={"MCP-Protocol-Version": MODERN})
+        events = self.assert_stream(r).all_events()
+        c.close()
+        self.assertEqual(len(events), 2, dump(events))
+        self.assert_progress(events[0], "m-1", 1)
+        self.assertEqual(events[1]["id"], 9)
+        tool_result(events[1])
 
 
 class MockStreamTests(MockGraphCase, SseCase):
