@@ -336,6 +336,21 @@ class MockStreamTests(MockGraphCase, SseCase):
         self.assertEqual([r["status"] for r in self.mock.graph_requests()], [429])
         self.assert_serving()
 
+    def test_stream_outlasts_the_request_timeout(self):
+        """A stream waiting for its next event is no idle connection:
+        MCP_AUTH_BROKER_HTTP_REQUEST_TIMEOUT_SECONDS (1 s here) does not
+        end it during Retry-After waits of 2 s."""
+        self.mock.set_fault("graph", "429", retry_after=2, count=2)
+        sid = self.serve_mock({"MCP_AUTH_BROKER_HTTP_REQUEST_TIMEOUT_SECONDS": "1"})
+        args = self.mock_args({"request_id": "req-long", "timeout_ms": 60000})
+        c, r = self.open_call(sid, self.call_msg("long-1", args, token="tok-w"), timeout=60)
+        events = self.assert_stream(r).all_events()
+        c.close()
+        self.assertEqual(len(events), 3, dump(events))
+        for n, e in enumerate(events[:2], 1):
+            self.assert_progress(e, "tok-w", n)
+        self.assertEqual(tool_result(events[2])["structuredContent"]["execution"]["http_status"], 200)
+
     def test_sigterm_ends_the_stream_with_the_cancellation(self):
         self.mock.set_fault("graph", "429", retry_after=5)
         sid = self.serve_mock({"MCP_AUTH_BROKER_SHUTDOWN_GRACE_SECONDS": "0"})
