@@ -9,7 +9,12 @@
  * thread: the sandbox allows no clone), on a socket bound here before the
  * sandbox.  What a request means is decided in http_request.c.  A tool
  * call's answer comes later from tokend: its request is suspended until the
- * request's session has it (http_resume_ready). */
+ * request's session has it (http_resume_ready).  A call whose session
+ * outputs a message before its answer (progress), for a client that
+ * accepts text/event-stream, is answered with an event stream instead
+ * (http_stream_read): it carries the session's messages as they come.
+ * While a call waits, its connection is watched: a client that closes it
+ * cancels the call, as a closed unix session does. */
 #include "buildconf.h"
 
 #include <errno.h>
@@ -37,9 +42,12 @@
  * headers past this are refused (431) by libmicrohttpd. */
 #define HTTP_CONN_MEMORY (64u * 1024u)
 #define HTTP_BACKLOG     64
+/* The most an event stream hands libmicrohttpd at once. */
+#define HTTP_STREAM_BLOCK (16u * 1024u)
 
 /* One request being served. */
 struct http_conn {
+	struct http_ctx *h;
 	struct MHD_Connection *mhd;
 	struct buf body;
 	bool too_large;
@@ -48,6 +56,17 @@ struct http_conn {
 	bool suspended;
 	bool ready;
 	struct http_answer answer;
+	int fd;         /* its socket, watched while a call waits; -1 if not */
+	bool peer_gone; /* its client closed the connection while it waited */
+	/* text/event-stream: Accept lists it; the answer is a stream (begun
+	 * at the first message before the answer); the answer is among the
+	 * events, or the call ended without one, and the stream ends after
+	 * them; the session was closed under it (no answer: cut short). */
+	bool accepts_sse;
+	bool streaming;
+	bool stream_end;
+	bool stream_cut;
+	struct buf events; /* SSE bytes not yet handed to libmicrohttpd */
 	struct http_conn *next_suspended;
 };
 
@@ -368,19 +387,101 @@ peer_loopback(struct MHD_Connection *c)
 	return ci != NULL && ci->client_addr != NULL && addr_loopback(ci->client_addr);
 }
 
-/* s: the tool call's session; NULL: GET /ready waits for its check. */
+/* On h->suspended until http_resume_ready (or http_run, when its client
+ * leaves) resumes it. */
 static void
-http_suspend(struct http_ctx *h, struct http_conn *hc, struct session *s)
+http_suspend_listed(struct http_ctx *h, struct http_conn *hc)
 {
-	hc->pending = s;
-	if (s != NULL)
-		s->http_slot = &hc->pending;
-	else
-		hc->waits_ready = true;
 	hc->suspended = true;
 	hc->next_suspended = h->suspended;
 	h->suspended = hc;
 	MHD_suspend_connection(hc->mhd);
+}
+
+/* s: the tool call's session; NULL: GET /ready waits for its check. */
+static void
+http_suspend(struct http_ctx *h, struct http_conn *hc, struct session *s)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	hc->pending = s;
+	if (s != NULL) {
+		s->http_slot = &hc->pending;
+		ci = MHD_get_connection_info(hc->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+		hc->fd = ci != NULL ? ci->connect_fd : -1;
+	} else
+		hc->waits_ready = true;
+	http_suspend_listed(h, hc);
+}
+
+/* ---- text/event-stream ------------------------------------------------- */
+
+/* libmicrohttpd asks for the stream's next bytes.  None yet: the
+ * connection is suspended until the session has its next message (no busy
+ * loop: libmicrohttpd would call again at once). */
+static ssize_t
+http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct http_conn *hc = cls;
+	size_t n = buf_avail(&hc->events);
+
+	(void)pos;
+	if (hc->peer_gone || (hc->stream_cut && n == 0))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n > 0) {
+		n = n < max ? n : max;
+		memcpy(out, buf_head(&hc->events), n);
+		buf_consume(&hc->events, n);
+		if (buf_avail(&hc->events) == 0) /* an answer's megabytes go now */
+			buf_free(&hc->events);
+		return (ssize_t)n;
+	}
+	if (hc->stream_end)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	http_suspend_listed(hc->h, hc);
+	return 0;
+}
+
+/* 200 text/event-stream, chunked: its events follow as they come. */
+static enum MHD_Result
+http_stream_queue(struct MHD_Connection *c, struct http_conn *hc)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_read,
+	                                      hc, NULL);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	/* The TLS proxy in front (nginx) would otherwise hold the events back. */
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	if (hc->answer.close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+/* A streaming request's session has new messages, or its call ended:
+ * whether there is something to send.  The session closed under it
+ * (brokerd stopping past its time) cuts the stream short: no answer. */
+static bool
+http_stream_due(struct http_ctx *h, struct http_conn *hc)
+{
+	size_t before = buf_avail(&hc->events);
+
+	if (hc->pending == NULL) {
+		hc->stream_cut = true;
+		return true;
+	}
+	if (http_stream_take(h, hc->pending, &hc->events)) {
+		hc->pending = NULL;
+		hc->stream_end = true;
+		return true;
+	}
+	return buf_avail(&hc->events) > before;
 }
 
 static enum MHD_Result
@@ -399,6 +500,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	rq.session_id = header(hc->mhd, "Mcp-Session-Id");
 	rq.protocol_version = header(hc->mhd, "MCP-Protocol-Version");
 	rq.content_type = header(hc->mhd, MHD_HTTP_HEADER_CONTENT_TYPE);
+	rq.accept = header(hc->mhd, MHD_HTTP_HEADER_ACCEPT);
 	rq.body = (const char *)buf_head(&hc->body);
 	rq.body_len = buf_avail(&hc->body);
 	rq.body_too_large = hc->too_large;
@@ -412,6 +514,7 @@ http_request(struct http_ctx *h, struct http_conn *hc, const char *url, const ch
 	header_wipe(rq.authorization);
 	header_wipe(rq.api_key);
 	if (outcome == HTTP_PENDING || outcome == HTTP_WAIT_READY) {
+		hc->accepts_sse = http_accepts_event_stream(rq.accept);
 		http_suspend(h, hc, pending);
 		return MHD_YES;
 	}
@@ -431,8 +534,11 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 	if (hc == NULL) {
 		if ((hc = calloc(1, sizeof(*hc))) == NULL)
 			return MHD_NO;
+		hc->h = h;
 		hc->mhd = c;
+		hc->fd = -1;
 		buf_init(&hc->body);
+		buf_init(&hc->events);
 		*con_cls = hc;
 		h->active++;
 		return MHD_YES;
@@ -442,9 +548,9 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (hc->ready) /* resumed: its answer is there */
-		return http_queue(c, &hc->answer);
-	if (hc->suspended) /* resumed without an answer: cannot happen */
+	if (hc->ready) /* resumed: its answer (or its stream's first events) is there */
+		return hc->streaming ? http_stream_queue(c, hc) : http_queue(c, &hc->answer);
+	if (hc->suspended) /* resumed without an answer: its client left */
 		return MHD_NO;
 	return http_request(h, hc, url, method);
 }
@@ -466,9 +572,46 @@ http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 	http_answer_free(&hc->answer);
 	buf_free(&hc->body);
+	buf_free(&hc->events);
 	free(hc);
 	*con_cls = NULL;
 	h->active--;
+}
+
+static void
+http_conn_resume(struct http_ctx *h, struct http_conn *hc)
+{
+	MHD_resume_connection(hc->mhd);
+	/* In external mode libmicrohttpd has no wake-up channel of its own:
+	 * it must run again to answer the request. */
+	h->run_now = true;
+}
+
+/* Whether a suspended request has something for its client now: its
+ * answer, its stream's next events, or its stream's first ones (a message
+ * came before the answer, and the client reads event streams). */
+static bool
+http_conn_due(struct broker *b, struct http_ctx *h, struct http_conn *hc)
+{
+	if (hc->streaming)
+		return http_stream_due(h, hc);
+	if (hc->waits_ready && !b->stopping) {
+		if (!http_ready_take(h, &hc->answer))
+			return false;
+	} else if (hc->pending == NULL) { /* its session was closed (shutdown) */
+		http_answer_error(&hc->answer, 503, -32000, "Service Unavailable: shutting down");
+	} else if (hc->accepts_sse && http_stream_wanted(hc->pending)) {
+		hc->streaming = true;
+		http_stream_due(h, hc);
+	} else if (!http_pending_take(h, hc->pending, &hc->answer)) {
+		return false;
+	}
+	if (!hc->streaming)
+		hc->pending = NULL;
+	hc->waits_ready = false;
+	hc->ready = true;
+	hc->answer.close = b->stopping;
+	return true;
 }
 
 void
@@ -480,27 +623,12 @@ http_resume_ready(struct broker *b)
 	if (h == NULL)
 		return;
 	for (pp = (struct http_conn **)&h->suspended; (hc = *pp) != NULL;) {
-		if (hc->waits_ready && !b->stopping) {
-			if (!http_ready_take(h, &hc->answer)) {
-				pp = &hc->next_suspended;
-				continue;
-			}
-		} else if (hc->pending == NULL) { /* its session was closed (shutdown) */
-			http_answer_error(&hc->answer, 503, -32000,
-			                  "Service Unavailable: shutting down");
-		} else if (!http_pending_take(h, hc->pending, &hc->answer)) {
+		if (!http_conn_due(b, h, hc)) {
 			pp = &hc->next_suspended;
 			continue;
 		}
-		hc->pending = NULL;
-		hc->waits_ready = false;
-		hc->ready = true;
-		hc->answer.close = b->stopping;
 		*pp = hc->next_suspended;
-		MHD_resume_connection(hc->mhd);
-		/* In external mode libmicrohttpd has no wake-up channel of
-		 * its own: it must run again to answer the request. */
-		h->run_now = true;
+		http_conn_resume(h, hc);
 	}
 }
 
@@ -508,6 +636,16 @@ http_resume_ready(struct broker *b)
 
 static fd_set http_rs, http_ws, http_es;
 static int http_max_fd;
+/* The poll slots: libmicrohttpd's, then one per call waiting (its
+ * connection is suspended, so libmicrohttpd does not look at it). */
+static size_t http_mhd_n;
+
+/* Whether a suspended request's client may leave and cancel its call. */
+static bool
+http_watched(const struct http_conn *hc)
+{
+	return hc->pending != NULL && hc->fd >= 0 && !hc->peer_gone;
+}
 
 size_t
 http_poll_prepare(struct broker *b)
@@ -528,6 +666,9 @@ http_poll_prepare(struct broker *b)
 	for (int fd = 0; fd <= http_max_fd; fd++)
 		if (FD_ISSET(fd, &http_rs) || FD_ISSET(fd, &http_ws))
 			n++;
+	http_mhd_n = n;
+	for (struct http_conn *hc = b->http->suspended; hc != NULL; hc = hc->next_suspended)
+		n += http_watched(hc);
 	return n;
 }
 
@@ -536,12 +677,40 @@ http_poll_fill(struct broker *b, struct pollfd *p, size_t n)
 {
 	size_t i = 0;
 
-	(void)b;
 	for (int fd = 0; fd <= http_max_fd && i < n; fd++) {
 		short ev =
 		    (FD_ISSET(fd, &http_rs) ? POLLIN : 0) | (FD_ISSET(fd, &http_ws) ? POLLOUT : 0);
 		if (ev != 0)
 			p[i++] = (struct pollfd){fd, ev, 0};
+	}
+	/* Only the peer's close (FIN or reset), not its data: a pipelined
+	 * request waits in the socket for libmicrohttpd. */
+	if (b->http == NULL)
+		return;
+	for (struct http_conn *hc = b->http->suspended; hc != NULL && i < n;
+	     hc = hc->next_suspended)
+		if (http_watched(hc))
+			p[i++] = (struct pollfd){hc->fd, POLLRDHUP, 0};
+}
+
+/* A waiting call's client closed its connection: resumed, libmicrohttpd
+ * ends it (http_access refuses to go on, an event stream ends in error),
+ * and http_completed closes the session, which cancels the call. */
+static void
+http_peer_left(struct http_ctx *h, int fd)
+{
+	struct http_conn **pp, *hc;
+
+	for (pp = (struct http_conn **)&h->suspended; (hc = *pp) != NULL;
+	     pp = &hc->next_suspended) {
+		if (hc->fd != fd || !http_watched(hc))
+			continue;
+		log_info("http: the client of session %u left while its call waited",
+		         hc->pending->id);
+		hc->peer_gone = true;
+		*pp = hc->next_suspended;
+		http_conn_resume(h, hc);
+		return;
 	}
 }
 
@@ -555,13 +724,16 @@ http_run(struct broker *b, const struct pollfd *p, size_t n)
 	FD_ZERO(&rs);
 	FD_ZERO(&ws);
 	FD_ZERO(&es);
-	for (size_t i = 0; i < n; i++) {
+	b->http->run_now = false;
+	for (size_t i = 0; i < n && i < http_mhd_n; i++) {
 		if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
 			FD_SET(p[i].fd, &rs);
 		if (p[i].revents & (POLLOUT | POLLERR))
 			FD_SET(p[i].fd, &ws);
 	}
-	b->http->run_now = false;
+	for (size_t i = http_mhd_n; i < n; i++)
+		if (p[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+			http_peer_left(b->http, p[i].fd);
 	MHD_run_from_select(b->http->daemon, &rs, &ws, &es);
 	http_sessions_expire(b->http, mono_ms());
 	http_ready_expire(b->http, mono_ms());

@@ -796,3 +796,124 @@ http_pending_take(struct http_ctx *h, struct session *s, struct http_answer *a)
 	session_close(h->b, s);
 	return true;
 }
+
+/* ---- text/event-stream ------------------------------------------------- */
+
+static const char *
+skip_ows(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* Whether a media range's parameters (from its first ';' to end) give
+ * q=0, q=0.0 ...: "not acceptable" (RFC 9110, 12.4.2). */
+static bool
+qvalue_zero(const char *p, const char *end)
+{
+	while (p != NULL && p < end) {
+		p = skip_ows(p + 1, end); /* past the ';' */
+		if (end - p >= 2 && (*p == 'q' || *p == 'Q') && p[1] == '=') {
+			p += 2;
+			if (p == end || *p != '0')
+				return false;
+			if (++p < end && *p == '.')
+				while (++p < end && *p == '0')
+					;
+			p = skip_ows(p, end);
+			return p == end || *p == ';';
+		}
+		p = memchr(p, ';', (size_t)(end - p));
+	}
+	return false;
+}
+
+/* One media range of an Accept value, p .. p + len. */
+static bool
+media_range_is_event_stream(const char *p, size_t len)
+{
+	static const char type[] = "text/event-stream";
+	const char *end = p + len, *params;
+	size_t tlen;
+
+	p = skip_ows(p, end);
+	if ((params = memchr(p, ';', (size_t)(end - p))) == NULL)
+		params = end;
+	tlen = (size_t)(params - p);
+	while (tlen > 0 && (p[tlen - 1] == ' ' || p[tlen - 1] == '\t'))
+		tlen--;
+	return tlen == sizeof(type) - 1 && strncasecmp(p, type, tlen) == 0 &&
+	       !qvalue_zero(params, end);
+}
+
+/* The type itself must be named: a client that accepts any type (curl's
+ * default) did not say it reads event streams, and gets JSON as before. */
+bool
+http_accepts_event_stream(const char *accept)
+{
+	const char *p = accept;
+	size_t len;
+
+	if (p == NULL)
+		return false;
+	for (;;) {
+		len = strcspn(p, ",");
+		if (media_range_is_event_stream(p, len))
+			return true;
+		if (p[len] == '\0')
+			return false;
+		p += len + 1;
+	}
+}
+
+static size_t
+out_messages(const struct session *s)
+{
+	const unsigned char *p = buf_head(&s->out);
+	size_t n = 0, avail = buf_avail(&s->out);
+
+	for (size_t i = 0; i < avail; i++)
+		n += p[i] == '\n';
+	return n;
+}
+
+/* One message before the answer: the call still runs and has output, or it
+ * has ended and its answer is not the only message. */
+bool
+http_stream_wanted(const struct session *s)
+{
+	size_t n = out_messages(s);
+
+	return s->inflight > 0 ? n > 0 : n > 1;
+}
+
+/* A message is one line (session_send), which never holds a raw newline:
+ * one SSE data line each, no event id (a POST's stream is not resumed). */
+static void
+events_from_session(struct buf *events, struct session *s)
+{
+	const unsigned char *p, *nl;
+	size_t len;
+
+	while ((p = buf_head(&s->out)) != NULL &&
+	       (nl = memchr(p, '\n', buf_avail(&s->out))) != NULL) {
+		len = (size_t)(nl - p);
+		if (len > 0 &&
+		    (buf_append(events, "data: ", 6) == -1 || buf_append(events, p, len) == -1 ||
+		     buf_append(events, "\n\n", 2) == -1))
+			fatalx("out of memory");
+		buf_consume(&s->out, len + 1);
+	}
+}
+
+bool
+http_stream_take(struct http_ctx *h, struct session *s, struct buf *events)
+{
+	events_from_session(events, s);
+	if (s->inflight > 0)
+		return false;
+	s->http_slot = NULL;
+	session_close(h->b, s);
+	return true;
+}

@@ -99,6 +99,7 @@ struct http_req {
 	const char *session_id;
 	const char *protocol_version;
 	const char *content_type;
+	const char *accept; /* http.c: whether a call may be answered as a stream */
 	const char *body;
 	size_t body_len;
 	bool body_too_large; /* over MCP_AUTH_BROKER_MAX_MESSAGE_BYTES: not kept */
@@ -129,6 +130,20 @@ enum http_outcome http_serve(struct http_ctx *h, const struct http_req *rq, stru
  * request's session is closed. */
 bool http_pending_take(struct http_ctx *h, struct session *s, struct http_answer *a);
 void http_answer_free(struct http_answer *a);
+
+/* text/event-stream (MCP Streamable HTTP): a POST whose client lists
+ * text/event-stream in Accept, and whose session outputs a message before
+ * the answer (a tools/call's notifications/progress while tokend waits on a
+ * retry), is answered with an event stream: each message one SSE event
+ * ("data: <JSON>"), the answer the last.  Otherwise the answer is JSON. */
+/* Whether an Accept value lists text/event-stream (at a q above 0). */
+bool http_accepts_event_stream(const char *accept);
+/* Whether the pending request's session holds a message before its answer. */
+bool http_stream_wanted(const struct session *s);
+/* Moves each complete message of the session's output to events as one SSE
+ * event.  true: the answer was among them (or the call ended without one),
+ * and the session is closed. */
+bool http_stream_take(struct http_ctx *h, struct session *s, struct buf *events);
 /* A refusal: status and a JSON-RPC error body (id null). */
 void http_answer_error(struct http_answer *a, unsigned status, int code, const char *msg);
 /* status and a copy of text as the body. */

@@ -10,7 +10,9 @@
 //
 //   node drive_http.mjs <url> [api-key]
 //
-// initialize (the SDK's newest version), tools/list, two calls, then the
+// initialize (the SDK's newest version), tools/list, two calls, a third
+// with onprogress on smoke mode's throttled path (one 429, so brokerd
+// answers it as an event stream: progress, then the result), then the
 // session is ended (DELETE) as a client does when it is done.
 const [url, key] = process.argv.slice(2);
 if (!url) {
@@ -38,6 +40,13 @@ try {
     const r = await client.callTool({ name, arguments: args });
     report.calls.push({ name, isError: r.isError === true, sc: r.structuredContent ?? null });
   }
+  const progress = [];
+  const r = await client.callTool(
+    { name: "graph_execute", arguments: { operation: { action: "downstream_call", method: "GET", path: "/beta/smoke/throttled" } } },
+    undefined,
+    { onprogress: (p) => progress.push(p) },
+  );
+  report.progressed = { isError: r.isError === true, sc: r.structuredContent ?? null, progress };
   await transport.terminateSession();
   report.terminated = transport.sessionId === undefined;
   await client.close();

@@ -21,14 +21,18 @@
  * every call in flight (tools_fail_all), so suspended requests end too;
  * GET /ready's check is never answered either, and times out.  A header
  * "X-Fuzz-Peer:" makes the peer non-loopback; the input's length picks
- * MCP_AUTH_BROKER_HTTP_METRICS (off, loopback, on).
+ * MCP_AUTH_BROKER_HTTP_METRICS (off, loopback, on).  A waiting call whose
+ * Accept lists text/event-stream is given a progress notification before
+ * tokend fails it, and is taken as http.c streams it.
  *
  * Checked (abort): brokerd never exits on the input; every answer has a
  * status brokerd is meant to send and, with a body, one JSON object that is
  * a JSON-RPC 2.0 response (GET /health and /ready: a status document;
  * GET /metrics: text lines of our metrics only); a refusal (4xx, 5xx) is an error with id null; a
  * request's session is gone when its answer is taken; nothing of the key
- * presented appears in the answer. */
+ * presented appears in the answer.  An event stream is "data: " lines of
+ * one JSON-RPC message each, each event ended by a blank line, the
+ * progress notification first and a response with an id last. */
 #include "buildconf.h"
 
 #include <stddef.h>
@@ -167,15 +171,83 @@ check_answer(const struct http_answer *a, const char *key, bool health)
 	json_object_put(o);
 }
 
-/* Serves rq to the end: a request waiting for tokend gets its answer when
- * the calls in flight fail. */
+/* One SSE event at p: "data: " and one JSON-RPC message up to "\n\n";
+ * the message (the caller puts it), and *p past the event. */
+static struct json_object *
+check_event(const char **p, const char *end, const char *key)
+{
+	const char *nl, *why;
+	struct json_object *o;
+
+	if (end - *p < 8 || memcmp(*p, "data: ", 6) != 0)
+		abort();
+	*p += 6;
+	if ((nl = memchr(*p, '\n', (size_t)(end - *p))) == NULL || nl + 1 >= end || nl[1] != '\n')
+		abort();
+	if (key != NULL && memmem(*p, (size_t)(nl - *p), key, strlen(key)) != NULL)
+		abort();
+	if ((o = jx_parse(*p, (size_t)(nl - *p), &why)) == NULL ||
+	    !json_object_is_type(o, json_type_object) ||
+	    strcmp(jx_get_str(o, "jsonrpc") ? jx_get_str(o, "jsonrpc") : "", "2.0") != 0)
+		abort();
+	*p = nl + 2;
+	return o;
+}
+
 static void
-serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
+check_stream(const struct buf *events, const char *key)
+{
+	const char *p = (const char *)buf_head(events), *end = p + buf_avail(events);
+	struct json_object *o;
+	size_t n = 0;
+	bool last_is_response = false;
+
+	while (p < end) {
+		o = check_event(&p, end, key);
+		if (n++ == 0 && strcmp(jx_get_str(o, "method") ? jx_get_str(o, "method") : "",
+		                       "notifications/progress") != 0)
+			abort();
+		last_is_response =
+		    json_object_object_get_ex(o, "id", NULL) && jx_get_str(o, "method") == NULL;
+		json_object_put(o);
+	}
+	if (n < 2 || !last_is_response)
+		abort();
+}
+
+/* The call is throttled: tokend's progress report comes before the
+ * answer, which then comes as an event stream (http.c). */
+static void
+serve_stream(struct http_ctx *h, struct session *s, const char *key)
+{
+	struct json_object *p = json_object_new_object();
+	struct buf events;
+
+	jx_add_str(p, "progressToken", "fuzz");
+	jx_add_int(p, "progress", 1);
+	mcp_send_notification(s, "notifications/progress", p);
+	buf_init(&events);
+	if (!http_stream_wanted(s) || http_stream_take(h, s, &events))
+		abort(); /* the call still runs */
+	tools_fail_all(&broker, ERR_PROVIDER_UNAVAILABLE, "tokend is unavailable");
+	if (!http_stream_take(h, s, &events))
+		abort();
+	check_stream(&events, key);
+	buf_free(&events);
+}
+
+/* Serves rq to the end: a request waiting for tokend gets its answer when
+ * the calls in flight fail.  true: it was answered as an event stream (and
+ * checked), a holds nothing. */
+static bool
+serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a, const char *key)
 {
 	struct session *pending = NULL;
 	enum http_outcome out = http_serve(h, rq, a, &pending);
 
-	if (out == HTTP_PENDING) {
+	if (out == HTTP_PENDING && http_accepts_event_stream(rq->accept)) {
+		serve_stream(h, pending, key);
+	} else if (out == HTTP_PENDING) {
 		tools_fail_all(&broker, ERR_PROVIDER_UNAVAILABLE, "tokend is unavailable");
 		if (!http_pending_take(h, pending, a))
 			abort();
@@ -187,6 +259,7 @@ serve(struct http_ctx *h, const struct http_req *rq, struct http_answer *a)
 	drain_children();
 	if (broker.sessions != NULL || broker.calls != NULL)
 		abort(); /* the request's session ends with its answer */
+	return out == HTTP_PENDING && http_accepts_event_stream(rq->accept);
 }
 
 /* An initialize, as the key's holder, to have a session id for "$SID". */
@@ -204,7 +277,7 @@ make_session(struct http_ctx *h, const char *auth, char *sid, size_t len)
 	                      .body_len = sizeof(body) - 1};
 	struct http_answer a;
 
-	serve(h, &rq, &a);
+	(void)serve(h, &rq, &a, NULL);
 	snprintf(sid, len, "%s", a.session_id);
 	http_answer_free(&a);
 }
@@ -224,6 +297,7 @@ header_slot(struct http_req *rq, const char *name, size_t len)
 	    {"mcp-session-id", offsetof(struct http_req, session_id)},
 	    {"mcp-protocol-version", offsetof(struct http_req, protocol_version)},
 	    {"content-type", offsetof(struct http_req, content_type)},
+	    {"accept", offsetof(struct http_req, accept)},
 	};
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -306,9 +380,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	make_session(h, rq.authorization, sid, sizeof(sid));
 	if (rq.session_id != NULL && strcmp(rq.session_id, "$SID") == 0)
 		rq.session_id = sid;
-	serve(h, &rq, &a);
-	check_answer(&a, presented_key(&rq),
-	             strcmp(rq.url, "/health") == 0 || strcmp(rq.url, "/ready") == 0);
+	if (!serve(h, &rq, &a, presented_key(&rq)))
+		check_answer(&a, presented_key(&rq),
+		             strcmp(rq.url, "/health") == 0 || strcmp(rq.url, "/ready") == 0);
 	/* MCP_AUTH_BROKER_HTTP_METRICS: off serves nobody, loopback no remote peer. */
 	if (strcmp(rq.url, "/metrics") == 0 && a.status == 200 &&
 	    (broker.cfg.http_metrics == HTTP_METRICS_OFF ||

@@ -401,6 +401,13 @@ HTTP = {
                                 "params": {"name": "graph_execute", "arguments": {
                                     "operation": {"action": "downstream_call", "method": "GET",
                                                   "path": "/v1.0/users"}}}})),
+    # Accept lists text/event-stream: the harness streams the call's answer.
+    "tools-call-stream": http(headers=dict(SID, Accept="application/json, text/event-stream"),
+                              body=js({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                                       "params": {"_meta": {"progressToken": 1}, "name": "graph_execute",
+                                                  "arguments": {"operation": {
+                                                      "action": "downstream_call", "method": "GET",
+                                                      "path": "/beta/smoke/throttled"}}}})),
     "notification": http(headers=SID, body=js({"jsonrpc": "2.0", "method": "notifications/initialized"})),
     "stateless-call": http(body=js({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                                     "params": {"_meta": MODERN_META, "name": "graph_token_describe",
@@ -511,7 +518,7 @@ IDENTITY = {
     "throttled": oauth(429, {"error": "too_many_requests"}),
     "updating": oauth(410, b""),
     "unavailable": oauth(503, b"<html>down</html>"),
-
+}
 
 # ---- fuzz_federated: the token file's content -----------------------------
 

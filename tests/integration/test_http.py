@@ -244,6 +244,12 @@ class SdkClientTests(HttpCase):
         self.assertIn(EXECUTE_TOOL, report["names"])
         self.assertEqual([c["isError"] for c in report["calls"]], [False, False], report)
         self.assertEqual(report["calls"][0]["sc"]["execution"]["http_status"], 200)
+        # The throttled call came as an event stream: its progress reached
+        # onprogress, then its result.
+        progressed = report["progressed"]
+        self.assertFalse(progressed["isError"], report)
+        self.assertEqual(progressed["sc"]["execution"]["body"], {"throttled": False}, report)
+        self.assertEqual([p["progress"] for p in progressed["progress"]], [1], report)
         self.assertTrue(report["terminated"], report)
 
     def test_sdk_client(self):
