@@ -10,6 +10,7 @@
 #include "buildconf.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <poll.h>
@@ -473,6 +474,26 @@ tokend_service(struct tokend *td, struct ipc_chan *c,
 	return !c->eof;
 }
 
+/* brokerd has gone (it stops after cancelling what is in flight): what
+ * it sent before going is still to be read, a cancellation among it, and
+ * is dispatched before the orderly end; nothing more is written. */
+static void
+tokend_broker_gone(struct tokend *td)
+{
+	struct ipc_msg m;
+
+	log_debug("brokerd has gone: reading what it sent, then stopping");
+	for (int i = 0; i < 64 && !td->broker.eof; i++) {
+		ssize_t n = ipc_read(&td->broker);
+		while (ipc_next_checked(&td->broker, &m) == IPC_OK) {
+			tokend_dispatch_broker(td, &m);
+			ipc_done(&td->broker, &m);
+		}
+		if (n < 0) /* nothing more to read, or reset */
+			break;
+	}
+}
+
 /* secretd gone: no login waiting for a secret will get one. */
 static void
 tokend_secretd_lost(struct tokend *td)
@@ -565,8 +586,12 @@ tokend_loop(struct tokend *td)
 		    !tokend_service(td, &td->secretd, tokend_dispatch_secretd))
 			tokend_secretd_lost(td);
 		tokend_timers(td);
-		if (ipc_flush(&td->broker) == -1)
-			fatal("write to brokerd");
+		if (ipc_flush(&td->broker) == -1) {
+			if (errno != EPIPE && errno != ECONNRESET)
+				fatal("write to brokerd");
+			tokend_broker_gone(td);
+			return;
+		}
 		if (!td->secretd.eof && ipc_flush(&td->secretd) == -1)
 			log_warn("write to secretd");
 	}
@@ -584,6 +609,9 @@ main(void)
 	 * after the first one raises the threshold (issue 9). */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	proc_child_init("tokend");
+	/* A write to a brokerd that has gone is EPIPE, handled in the loop,
+	 * not a signal that kills tokend before it has read what brokerd sent. */
+	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		fatalx("sodium_init failed");
 	memset(&td, 0, sizeof(td));
