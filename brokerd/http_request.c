@@ -156,18 +156,28 @@ http_origin_ok(const struct http_ctx *h, const char *origin)
 
 /* ---- callers ----------------------------------------------------------- */
 
+/* What follows "Authorization: Bearer ", or NULL without one. */
+static const char *
+bearer_value(const struct http_req *rq)
+{
+	const char *a = rq->authorization;
+
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return a;
+}
+
 /* The key from "Authorization: Bearer <key>" or "X-API-Key: <key>". */
 static const char *
 presented_key(const struct http_req *rq)
 {
-	const char *a = rq->authorization;
+	const char *a = bearer_value(rq);
 
-	if (a != NULL && strncasecmp(a, "Bearer ", 7) == 0) {
-		a += 7;
-		while (*a == ' ')
-			a++;
+	if (a != NULL)
 		return *a != '\0' ? a : NULL;
-	}
 	return rq->api_key != NULL && *rq->api_key != '\0' ? rq->api_key : NULL;
 }
 
@@ -178,14 +188,9 @@ presented_key(const struct http_req *rq)
 static const char *
 presented_jwt(const struct http_req *rq)
 {
-	const char *a = rq->authorization;
+	const char *a = bearer_value(rq);
 
-	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
-		return NULL;
-	a += 7;
-	while (*a == ' ')
-		a++;
-	return strchr(a, '.') != NULL ? a : NULL;
+	return a != NULL && strchr(a, '.') != NULL ? a : NULL;
 }
 
 /* 401 (or 403) with the challenge RFC 6750 and RFC 9728 ask for: where the

@@ -206,21 +206,6 @@ ready_wait(struct ready *r, int64_t deadline)
 
 /* ---- least privilege: the token's roles against the policy ------------- */
 
-static bool
-role_listed(const char *roles, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (const char *p = roles; *p != '\0';) {
-		size_t n = strcspn(p, " ");
-		if (n == len && strncasecmp(p, name, len) == 0)
-			return true;
-		p += n;
-		p += strspn(p, " ");
-	}
-	return false;
-}
-
 /* Appends name to a ", "-separated list in out. */
 static void
 list_add(char *out, size_t outsz, const char *name, size_t len)
@@ -258,7 +243,7 @@ ready_roles(struct ready *r, const char *resource, const struct ready_result *re
 		p += strspn(p, " ");
 	}
 	for (size_t i = 0; i < cfg->scopes.n; i++)
-		if (!role_listed(res->roles, cfg->scopes.v[i]))
+		if (!words_contain(res->roles, cfg->scopes.v[i], true))
 			list_add(missing, sizeof(missing), cfg->scopes.v[i], strlen(cfg->scopes.v[i]));
 	if (unused[0] != '\0')
 		report_add(&r->t, VERDICT_WARN, "roles",

@@ -15,6 +15,7 @@
 
 #include "apikeys.h"
 #include "log.h"
+#include "proc.h"
 
 static bool
 word_ok(const char *s, size_t max, const char *extra)
@@ -134,7 +135,6 @@ api_keys_load(struct api_keys *k, const char *path, char *why, size_t len)
 {
 	char *text;
 	ssize_t n;
-	size_t got = 0;
 	int fd, rc;
 
 	memset(k, 0, sizeof(*k));
@@ -148,10 +148,9 @@ api_keys_load(struct api_keys *k, const char *path, char *why, size_t len)
 	}
 	if ((text = malloc(API_KEYS_FILE_MAX + 1)) == NULL)
 		fatalx("out of memory");
-	while ((n = read(fd, text + got, API_KEYS_FILE_MAX - got)) > 0)
-		got += (size_t)n;
+	n = proc_read_all(fd, text, API_KEYS_FILE_MAX);
 	close(fd);
-	text[got] = '\0';
+	text[n > 0 ? n : 0] = '\0';
 	if (n == -1) {
 		snprintf(why, len, "read: %s", strerror(errno));
 		rc = -1;

@@ -242,21 +242,7 @@ bearer_rules_init(struct bearer_rules *r, const struct config *cfg)
 static struct json_object *
 segment_json(const char *s, size_t n)
 {
-	unsigned char bin[BEARER_TOKEN_MAX];
-	size_t got;
-	struct json_object *o;
-	const char *why;
-
-	if (n == 0 || n > sizeof(bin) || !is_b64url(s, n) ||
-	    sodium_base642bin(bin, sizeof(bin), s, n, NULL, &got, NULL,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-		return NULL;
-	o = jx_parse((const char *)bin, got, &why);
-	if (o != NULL && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+	return is_b64url(s, n) ? jx_parse_b64url_object(s, n) : NULL;
 }
 
 /* Header: alg one of three, its key in the set and of its type, no "crit". */
@@ -354,16 +340,10 @@ audience_ok(struct json_object *c, const struct strlist *audiences)
 static bool
 granted(struct json_object *c, const char *want)
 {
-	const char *scp = jx_get_str(c, "scp");
 	struct json_object *roles = jx_get_arr(c, "roles");
-	size_t n = strlen(want);
 
-	for (const char *p = scp; p != NULL && *p != '\0';) {
-		size_t w = strcspn(p, " ");
-		if (w == n && strncmp(p, want, n) == 0)
-			return true;
-		p += w + strspn(p + w, " ");
-	}
+	if (words_contain(jx_get_str(c, "scp"), want, false))
+		return true;
 	for (size_t i = 0; roles != NULL && i < json_object_array_length(roles); i++) {
 		struct json_object *r = json_object_array_get_idx(roles, i);
 		if (json_object_is_type(r, json_type_string) &&

@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/printbuf.h>
+#include <sodium.h>
 
 #include "jsonx.h"
 #include "log.h"
@@ -364,5 +366,28 @@ jx_literal(const char *text)
 
 	if (o == NULL)
 		fatalx("built-in JSON does not parse: %s", why);
+	return o;
+}
+
+struct json_object *
+jx_parse_b64url_object(const char *s, size_t n)
+{
+	size_t cap = n / 4 * 3 + 3, got = 0;
+	unsigned char *bin;
+	struct json_object *o = NULL;
+
+	if (n == 0)
+		return NULL;
+	if ((bin = malloc(cap)) == NULL)
+		fatalx("out of memory");
+	if (sodium_base642bin(bin, cap, s, n, NULL, &got, NULL,
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0)
+		o = jx_parse((const char *)bin, got, NULL);
+	sodium_memzero(bin, cap);
+	free(bin);
+	if (o != NULL && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
 	return o;
 }

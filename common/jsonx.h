@@ -33,6 +33,11 @@ extern const char jx_why_null[];
  * inside an envelope that jx_parse must still accept at the other end. */
 struct json_object *jx_parse_depth(const char *s, size_t n, int max_depth, const char **why);
 
+/* The JSON object encoded in s[0..n) as unpadded base64url (a part of a
+ * JWT), or NULL: not base64url, not JSON, not an object.  The decoded
+ * bytes are wiped before this returns: a part may be a credential's. */
+struct json_object *jx_parse_b64url_object(const char *s, size_t n);
+
 /* Member lookups: NULL (or false) when the key is missing or of another type. */
 struct json_object *jx_get(struct json_object *o, const char *key);
 const char *jx_get_str(struct json_object *o, const char *key);

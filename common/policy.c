@@ -347,15 +347,7 @@ check_allowlist(const struct config *cfg, const struct graph_request *req,
 static bool
 caller_holds(const struct graph_request *req, const char *role)
 {
-	size_t n = strlen(role);
-
-	for (const char *p = req->caller != NULL ? req->caller->roles : ""; *p != '\0';) {
-		size_t w = strcspn(p, " ");
-		if (w == n && strncmp(p, role, n) == 0)
-			return true;
-		p += w + strspn(p + w, " ");
-	}
-	return false;
+	return req->caller != NULL && words_contain(req->caller->roles, role, false);
 }
 
 /* Per-caller rules: a role for any mutation, a role per allowlist entry.

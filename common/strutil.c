@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "strutil.h"
@@ -52,4 +53,19 @@ text_quote(const char *s, char *out, size_t outsz)
 		out[i] = (s[i] > 0x20 && s[i] < 0x7f) ? s[i] : '?';
 	out[i] = '\0';
 	return out;
+}
+
+bool
+words_contain(const char *list, const char *word, bool nocase)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+		if (n == len && (nocase ? strncasecmp(p, word, len) : strncmp(p, word, len)) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
 }

@@ -9,6 +9,7 @@
 #ifndef MAB_STRUTIL_H
 #define MAB_STRUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct strlist {
@@ -19,6 +20,10 @@ struct strlist {
 char *xstrdup(const char *s);
 void strlist_add(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
+
+/* Whether word is one of the space-separated words of list (NULL: none),
+ * compared exactly or, with nocase, ignoring ASCII case. */
+bool words_contain(const char *list, const char *word, bool nocase);
 
 /* How much of a client-chosen name a message quotes. */
 #define QUOTE_LEN 48

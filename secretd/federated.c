@@ -35,6 +35,7 @@
 
 #include "jsonx.h"
 #include "log.h"
+#include "proc.h"
 #include "secretd.h"
 
 static int
@@ -43,26 +44,6 @@ fed_fail(struct secret_error *err, enum err_code code, const char *msg)
 	err->code = code;
 	snprintf(err->message, sizeof(err->message), "federated credential: %s", msg);
 	return -1;
-}
-
-/* The decoded JSON object of one base64url segment, or NULL. */
-static struct json_object *
-segment_json(const char *s, size_t len)
-{
-	unsigned char bin[MSG_ASSERTION_MAX];
-	struct json_object *o;
-	size_t n = 0;
-
-	if (sodium_base642bin(bin, sizeof(bin), s, len, NULL, &n, NULL,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-		return NULL;
-	o = jx_parse((const char *)bin, n, NULL);
-	sodium_memzero(bin, sizeof(bin));
-	if (o != NULL && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
 }
 
 /* A claim for the operator's eyes: printable ASCII, cut to fit. */
@@ -127,12 +108,12 @@ federated_parse(const char *jwt, size_t len, int64_t now, struct federated_info 
 		*why = "the token file does not hold a JWT (three base64url parts joined by dots)";
 		return -1;
 	}
-	if ((header = segment_json(jwt, seg[0])) == NULL) {
+	if ((header = jx_parse_b64url_object(jwt, seg[0])) == NULL) {
 		*why = "the token file does not hold a JWT: its header is not a JSON object";
 		return -1;
 	}
 	json_object_put(header);
-	if ((payload = segment_json(jwt + start[1], seg[1])) == NULL) {
+	if ((payload = jx_parse_b64url_object(jwt + start[1], seg[1])) == NULL) {
 		*why = "the token file does not hold a JWT: its payload is not a JSON object";
 		return -1;
 	}
@@ -193,25 +174,6 @@ fed_open(const char *path, struct secret_error *err)
 	return fd;
 }
 
-/* Up to cap bytes into buf; -1 on a read error. */
-static ssize_t
-fed_read_all(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
-
 int
 federated_read(const char *path, int64_t now, char *out, size_t cap, size_t *outlen,
     struct federated_info *info, struct secret_error *err)
@@ -223,7 +185,7 @@ federated_read(const char *path, int64_t now, char *out, size_t cap, size_t *out
 
 	if ((fd = fed_open(path, err)) == -1)
 		return -1;
-	n = fed_read_all(fd, out, cap);
+	n = proc_read_all(fd, out, cap);
 	close(fd);
 	if (n == -1) {
 		log_warn("read %s", path);

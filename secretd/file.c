@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "log.h"
+#include "proc.h"
 #include "secretd.h"
 #include "secretenv.h"
 
@@ -158,25 +159,6 @@ file_open_checked(const char *path, bool credential, struct secret_error *err)
 	return fd;
 }
 
-/* Up to cap bytes; -1 on a read error. */
-static ssize_t
-file_read_all(int fd, unsigned char *buf, size_t cap)
-{
-	size_t len = 0;
-
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
-
 static int
 file_read_fd(int fd, const char *path, struct guarded *out, struct secret_error *err)
 {
@@ -188,7 +170,7 @@ file_read_fd(int fd, const char *path, struct guarded *out, struct secret_error 
 	/* Guarded from the first byte, like a helper's output. */
 	if ((buf = sodium_malloc(HELPER_OUT_MAX + 1)) == NULL)
 		fatalx("out of guarded memory");
-	n = file_read_all(fd, buf, HELPER_OUT_MAX + 1);
+	n = proc_read_all(fd, buf, HELPER_OUT_MAX + 1);
 	len = n > 0 ? (size_t)n : 0;
 	/* Files written with echo or an editor end in a newline the secret
 	 * does not have. */

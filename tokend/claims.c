@@ -114,17 +114,8 @@ claims_roles(const char *token, size_t len, char *out, size_t outsz)
 const char *
 claims_missing_role(const char *roles, const struct strlist *scopes)
 {
-	for (size_t i = 0; i < scopes->n; i++) {
-		size_t want = strlen(scopes->v[i]);
-		bool found = false;
-		for (const char *p = roles; *p != '\0' && !found;) {
-			size_t n = strcspn(p, " ");
-			found = n == want && strncasecmp(p, scopes->v[i], n) == 0;
-			p += n;
-			p += strspn(p, " ");
-		}
-		if (!found)
+	for (size_t i = 0; i < scopes->n; i++)
+		if (!words_contain(roles, scopes->v[i], true))
 			return scopes->v[i];
-	}
 	return NULL;
 }
